@@ -1,0 +1,187 @@
+//! Command-line parsing: argv → [`Command`]. Parsing only; `main` carries commands out.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use lexopt::prelude::*;
+
+use crate::wire::InetAddress;
+
+/// Default home directory on a board.
+pub const DEFAULT_HOME: &str = "/var/lib/ztcd";
+
+/// Usage text.
+pub const USAGE: &str = "\
+ztcd — ZeroTier-compatible network controller and root node
+
+USAGE:
+  ztcd identity new [--out FILE]
+      Generate an identity; print its secret form, or write FILE (0600) and FILE.public.
+  ztcd identity validate <IDENTITY | FILE>
+      Check an identity string or file (address, key, proof of work, secret key).
+      Exit status 0 if valid, 1 with the reason if not.
+  ztcd planet [--home DIR] --endpoint IP/PORT [--endpoint IP/PORT ...] [--out FILE]
+      Create or update DIR/planet listing this node at the given endpoints (creating the
+      identity and the planet signing key first in a new home). An update keeps the world ID,
+      gets a newer timestamp and is signed by the kept key, so clients accept it in-band.
+  ztcd --version | --help
+
+OPTIONS:
+  --home DIR        home directory (default /var/lib/ztcd)
+";
+
+/// A parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Print usage.
+    Help,
+    /// Print the version.
+    Version,
+    /// Generate an identity.
+    IdentityNew {
+        /// Where to write it (stdout if absent).
+        out: Option<PathBuf>,
+    },
+    /// Validate an identity string or file.
+    IdentityValidate {
+        /// The identity text or a path to a file holding it.
+        input: String,
+    },
+    /// Create or update the planet.
+    Planet {
+        /// Home directory.
+        home: PathBuf,
+        /// Public endpoints to list.
+        endpoints: Vec<InetAddress>,
+        /// Also copy the planet here.
+        out: Option<PathBuf>,
+    },
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
+    let mut p = lexopt::Parser::from_args(args);
+    let first = match p.next().map_err(|e| e.to_string())? {
+        None => return Ok(Command::Help),
+        Some(Long("help") | Short('h')) => return Ok(Command::Help),
+        Some(Long("version") | Short('V')) => return Ok(Command::Version),
+        Some(Value(v)) => v.string().map_err(|e| e.to_string())?,
+        Some(other) => return Err(other.unexpected().to_string()),
+    };
+    match first.as_str() {
+        "identity" => parse_identity(&mut p),
+        "planet" => parse_planet(&mut p),
+        "help" => Ok(Command::Help),
+        "version" => Ok(Command::Version),
+        other => Err(format!("unknown command {other:?} (try --help)")),
+    }
+}
+
+fn parse_identity(p: &mut lexopt::Parser) -> Result<Command, String> {
+    let sub = match p.next().map_err(|e| e.to_string())? {
+        Some(Value(v)) => v.string().map_err(|e| e.to_string())?,
+        _ => return Err("identity: expected 'new' or 'validate'".into()),
+    };
+    match sub.as_str() {
+        "new" => {
+            let mut out = None;
+            while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+                match arg {
+                    Long("out") | Short('o') => out = Some(value(p)?.into()),
+                    other => return Err(other.unexpected().to_string()),
+                }
+            }
+            Ok(Command::IdentityNew { out })
+        }
+        "validate" => {
+            let mut input = None;
+            while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+                match arg {
+                    Value(v) if input.is_none() => {
+                        input = Some(v.string().map_err(|e| e.to_string())?)
+                    }
+                    other => return Err(other.unexpected().to_string()),
+                }
+            }
+            let input = input.ok_or("identity validate: missing identity string or file")?;
+            Ok(Command::IdentityValidate { input })
+        }
+        other => Err(format!("identity: unknown subcommand {other:?}")),
+    }
+}
+
+fn parse_planet(p: &mut lexopt::Parser) -> Result<Command, String> {
+    let mut home = PathBuf::from(DEFAULT_HOME);
+    let mut endpoints = Vec::new();
+    let mut out = None;
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("home") => home = value(p)?.into(),
+            Long("out") => out = Some(value(p)?.into()),
+            Long("endpoint") => {
+                let text = value(p)?;
+                let ep: InetAddress = text.parse().map_err(|_| {
+                    format!("--endpoint {text:?}: expected IP/PORT, e.g. 203.0.113.7/9993")
+                })?;
+                endpoints.push(ep);
+            }
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    if endpoints.is_empty() {
+        return Err("planet: at least one --endpoint IP/PORT is required".into());
+    }
+    Ok(Command::Planet {
+        home,
+        endpoints,
+        out,
+    })
+}
+
+fn value(p: &mut lexopt::Parser) -> Result<String, String> {
+    p.value()
+        .map_err(|e| e.to_string())?
+        .string()
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<OsString> {
+        s.split_whitespace().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn parses_commands() {
+        assert_eq!(parse(args("")), Ok(Command::Help));
+        assert_eq!(parse(args("--version")), Ok(Command::Version));
+        assert_eq!(
+            parse(args("identity new")),
+            Ok(Command::IdentityNew { out: None })
+        );
+        assert_eq!(
+            parse(args("identity validate abc")),
+            Ok(Command::IdentityValidate {
+                input: "abc".into()
+            })
+        );
+        let cmd = parse(args(
+            "planet --home /tmp/h --endpoint 10.0.0.1/9993 --endpoint [::1]:9",
+        ));
+        let Ok(Command::Planet {
+            home,
+            endpoints,
+            out: None,
+        }) = cmd
+        else {
+            panic!("{cmd:?}")
+        };
+        assert_eq!(home, PathBuf::from("/tmp/h"));
+        assert_eq!(endpoints.len(), 2);
+        assert!(parse(args("planet --home /tmp/h")).is_err());
+        assert!(parse(args("planet --endpoint nonsense")).is_err());
+        assert!(parse(args("frobnicate")).is_err());
+    }
+}

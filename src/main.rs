@@ -1,0 +1,124 @@
+//! The `ztcd` binary: parses the command line and carries out the command.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use ztcd::cli::{self, Command};
+use ztcd::crypto::hashcash::Scratch;
+use ztcd::identity::{Identity, IdentitySecret};
+use ztcd::runtime::home::{self, Home, PlanetUpdate};
+use ztcd::runtime::{OsEntropy, unix_millis};
+
+fn main() -> ExitCode {
+    let cmd = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(cmd) => cmd,
+        Err(e) => {
+            eprintln!("ztcd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(cmd) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ztcd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cmd: Command) -> Result<ExitCode, String> {
+    match cmd {
+        Command::Help => print!("{}", cli::USAGE),
+        Command::Version => println!("ztcd {}", env!("CARGO_PKG_VERSION")),
+        Command::IdentityNew { out } => {
+            let id = IdentitySecret::generate(&mut OsEntropy, &mut Scratch::new());
+            match out {
+                None => println!("{}", id.to_secret_string()),
+                Some(path) => {
+                    let public = path.with_extension("public");
+                    home::write_atomic(&path, id.to_secret_string().as_bytes(), 0o600)
+                        .and_then(|()| {
+                            home::write_atomic(&public, id.identity().to_string().as_bytes(), 0o644)
+                        })
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    println!("{}", id.identity());
+                }
+            }
+        }
+        Command::IdentityValidate { input } => return Ok(validate(&input)),
+        Command::Planet {
+            home,
+            endpoints,
+            out,
+        } => {
+            let h = Home::open(&home).map_err(|e| format!("{}: {e}", home.display()))?;
+            let (id, created) = h
+                .load_or_create_identity(&mut OsEntropy)
+                .map_err(|e| e.to_string())?;
+            if created {
+                eprintln!(
+                    "ztcd: created identity {} in {}",
+                    id.address(),
+                    home.display()
+                );
+            }
+            let key = h
+                .load_or_create_planet_key(&mut OsEntropy)
+                .map_err(|e| e.to_string())?;
+            let (planet, outcome) = h
+                .update_planet(&id, &key, &endpoints, unix_millis(), &mut OsEntropy)
+                .map_err(|e| e.to_string())?;
+            let verb = match outcome {
+                PlanetUpdate::Created => "created",
+                PlanetUpdate::Updated => "updated",
+                PlanetUpdate::Unchanged => "unchanged",
+            };
+            println!(
+                "planet {verb}: {} (world id {}, timestamp {}, root {})",
+                h.path(home::PLANET).display(),
+                planet.id,
+                planet.timestamp,
+                id.address()
+            );
+            if let Some(out) = out {
+                let bytes = planet.to_bytes().map_err(|e| e.to_string())?;
+                home::write_atomic(&out, &bytes, 0o644)
+                    .map_err(|e| format!("{}: {e}", out.display()))?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Validates an identity given as text or as a file path; prints the verdict.
+fn validate(input: &str) -> ExitCode {
+    let text = if Path::new(input).is_file() {
+        match std::fs::read_to_string(input) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("invalid: {input}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        input.to_owned()
+    };
+    let text = text.trim();
+    let checked = text.parse::<Identity>().and_then(|id| {
+        if text.split(':').count() == 4 {
+            IdentitySecret::parse(text)?;
+        }
+        id.validate(&mut Scratch::new()).map(|()| id)
+    });
+    match checked {
+        Ok(id) => {
+            let _ = writeln!(std::io::stdout(), "valid: {}", id.address());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("invalid: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! The sans-IO ZeroTier node. So far: fragment reassembly.
+
+pub mod reassembly;

@@ -1,0 +1,275 @@
+//! The home directory: identity files, the planet signing key and the planet file.
+//!
+//! | file | content | mode |
+//! |---|---|---|
+//! | `identity.secret` | `address:0:public:secret` (as zerotier-one writes it) | 0600 |
+//! | `identity.public` | `address:0:public` | 0644 |
+//! | `planet.c25519` | the World signing key: public(64) ‖ secret(64), binary (mkworld's format) | 0600 |
+//! | `planet` | the signed planet listing this node | 0644 |
+//!
+//! Every write goes to a temporary file that is fsynced, renamed over the target, and the
+//! directory fsynced, so a power cut leaves the old or the new file, never a torn one.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::crypto::Entropy;
+use crate::crypto::c25519::{KeyPair, SecretKey};
+use crate::crypto::hashcash::Scratch;
+use crate::identity::IdentitySecret;
+use crate::wire::InetAddress;
+use crate::wire::world::{World, WorldKind};
+use crate::world::{self, EARTH_WORLD_ID};
+
+/// File name of the secret identity.
+pub const IDENTITY_SECRET: &str = "identity.secret";
+/// File name of the public identity.
+pub const IDENTITY_PUBLIC: &str = "identity.public";
+/// File name of the World signing key.
+pub const PLANET_KEY: &str = "planet.c25519";
+/// File name of the planet.
+pub const PLANET: &str = "planet";
+
+/// What [`Home::update_planet`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanetUpdate {
+    /// No planet existed; a new one was written.
+    Created,
+    /// The endpoints changed; a newer version signed by the kept key was written.
+    Updated,
+    /// The existing planet already lists these endpoints.
+    Unchanged,
+}
+
+/// A ztcd home directory.
+#[derive(Debug, Clone)]
+pub struct Home {
+    dir: PathBuf,
+}
+
+impl Home {
+    /// Opens (creating if needed, mode 0700) the home directory.
+    pub fn open(dir: impl Into<PathBuf>) -> io::Result<Self> {
+        let dir = dir.into();
+        if !dir.exists() {
+            fs::create_dir_all(&dir)?;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(Self { dir })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Path of a file in the home.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Loads `identity.secret`, or generates an identity and writes both identity files.
+    /// Returns the identity and whether it was created.
+    pub fn load_or_create_identity(
+        &self,
+        entropy: &mut impl Entropy,
+    ) -> io::Result<(IdentitySecret, bool)> {
+        let path = self.path(IDENTITY_SECRET);
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                let id = IdentitySecret::parse(&text).map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: {e}", path.display()),
+                    )
+                })?;
+                Ok((id, false))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let id = IdentitySecret::generate(entropy, &mut Scratch::new());
+                write_atomic(&path, id.to_secret_string().as_bytes(), 0o600)?;
+                write_atomic(
+                    &self.path(IDENTITY_PUBLIC),
+                    id.identity().to_string().as_bytes(),
+                    0o644,
+                )?;
+                Ok((id, true))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Loads the World signing key, or creates one (mode 0600).
+    pub fn load_or_create_planet_key(&self, entropy: &mut impl Entropy) -> io::Result<KeyPair> {
+        let path = self.path(PLANET_KEY);
+        match fs::read(&path) {
+            Ok(bytes) => {
+                let bad = || {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: not a 128-byte public+secret key pair", path.display()),
+                    )
+                };
+                let secret: [u8; 64] = bytes
+                    .get(64..)
+                    .and_then(|s| s.try_into().ok())
+                    .ok_or_else(bad)?;
+                let pair = KeyPair::from_secret(SecretKey::from_bytes(secret));
+                if pair.public()[..] != bytes[..64] {
+                    return Err(bad());
+                }
+                Ok(pair)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let pair = KeyPair::generate(entropy);
+                let mut bytes = Vec::with_capacity(128);
+                bytes.extend_from_slice(pair.public());
+                bytes.extend_from_slice(pair.secret().as_bytes());
+                write_atomic(&path, &bytes, 0o600)?;
+                zeroize::Zeroize::zeroize(&mut bytes);
+                Ok(pair)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The current planet, if the home has a readable one.
+    pub fn planet(&self) -> Option<World> {
+        fs::read(self.path(PLANET))
+            .ok()
+            .and_then(|b| World::from_bytes(&b).ok())
+    }
+
+    /// Makes sure `planet` lists this node at `endpoints`: creates it (with a random world
+    /// ID), or re-issues it with a newer timestamp signed by the kept key if the endpoints or
+    /// identity changed, or leaves it alone.
+    pub fn update_planet(
+        &self,
+        identity: &IdentitySecret,
+        key: &KeyPair,
+        endpoints: &[InetAddress],
+        now: u64,
+        entropy: &mut impl Entropy,
+    ) -> io::Result<(World, PlanetUpdate)> {
+        let current = self.planet().filter(|w| w.kind == WorldKind::Planet);
+        let roots = vec![(*identity.identity(), endpoints.to_vec())];
+        let (id, timestamp, outcome) = match &current {
+            Some(cur) => {
+                let same = cur.update_key == *key.public()
+                    && cur.roots.len() == 1
+                    && cur.roots[0].identity == identity.identity().to_repr()
+                    && cur.roots[0].endpoints[..] == endpoints[..];
+                if same {
+                    return Ok((cur.clone(), PlanetUpdate::Unchanged));
+                }
+                if cur.update_key != *key.public() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "{} was not signed by {}: clients would refuse an update; move it away to start a new planet",
+                            self.path(PLANET).display(),
+                            self.path(PLANET_KEY).display()
+                        ),
+                    ));
+                }
+                (cur.id, now.max(cur.timestamp + 1), PlanetUpdate::Updated)
+            }
+            None => {
+                let mut id = 0;
+                while id == 0 || id == EARTH_WORLD_ID {
+                    id = entropy.next_u64();
+                }
+                (id, now, PlanetUpdate::Created)
+            }
+        };
+        let planet = world::make(WorldKind::Planet, id, timestamp, &roots, key)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("planet: {e}")))?;
+        let bytes = planet
+            .to_bytes()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("planet: {e}")))?;
+        write_atomic(&self.path(PLANET), &bytes, 0o644)?;
+        Ok((planet, outcome))
+    }
+}
+
+/// Writes `data` to `path` atomically with the given mode: temporary file, fsync, rename,
+/// directory fsync.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::other("no file name"))?;
+    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
+    let _ = fs::remove_file(&tmp);
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))?;
+    fs::rename(&tmp, path)?;
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::SeededEntropy;
+
+    fn temp_home(name: &str) -> Home {
+        let dir = std::env::temp_dir().join(format!("ztcd-home-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        Home::open(dir).unwrap()
+    }
+
+    #[test]
+    fn identity_and_planet_lifecycle() {
+        let home = temp_home("lifecycle");
+        let mut rng = SeededEntropy::new(11);
+        let (id, created) = home.load_or_create_identity(&mut rng).unwrap();
+        assert!(created);
+        let mode = fs::metadata(home.path(IDENTITY_SECRET))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let (again, created) = home.load_or_create_identity(&mut rng).unwrap();
+        assert!(!created);
+        assert_eq!(again.identity(), id.identity());
+
+        let key = home.load_or_create_planet_key(&mut rng).unwrap();
+        let mode = fs::metadata(home.path(PLANET_KEY))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let ep1: InetAddress = "192.0.2.1/9993".parse().unwrap();
+        let (p1, o1) = home
+            .update_planet(&id, &key, &[ep1], 1000, &mut rng)
+            .unwrap();
+        assert_eq!(o1, PlanetUpdate::Created);
+        let (_, o2) = home
+            .update_planet(&id, &key, &[ep1], 2000, &mut rng)
+            .unwrap();
+        assert_eq!(o2, PlanetUpdate::Unchanged);
+        let key2 = home.load_or_create_planet_key(&mut rng).unwrap();
+        let ep2: InetAddress = "192.0.2.2/9993".parse().unwrap();
+        let (p3, o3) = home
+            .update_planet(&id, &key2, &[ep2], 500, &mut rng)
+            .unwrap();
+        assert_eq!(o3, PlanetUpdate::Updated);
+        assert_eq!((p3.id, p3.timestamp), (p1.id, 1001));
+        assert!(world::should_replace(Some(&p1), &p3));
+        assert_eq!(home.planet(), Some(p3));
+        fs::remove_dir_all(home.dir()).unwrap();
+    }
+}
