@@ -6,8 +6,9 @@
 //! big-endian words `(a, b)` of the buffer, word `b mod 262144` of the buffer is swapped with word
 //! `a mod 8` of `d`, and `d` is XORed with the next keystream block. The final `d` is the hash.
 
-use salsa20::Salsa20;
-use salsa20::cipher::{KeyIvInit, StreamCipher};
+use salsa20::cipher::consts::U10;
+use salsa20::cipher::{KeyIvInit, StreamCipher, StreamCipherCore, StreamCipherSeekCore};
+use salsa20::{Salsa20, SalsaCore};
 
 use super::sha512;
 
@@ -47,14 +48,17 @@ pub fn memory_hard_hash(public: &[u8; 64], scratch: &mut Scratch) -> [u8; 64] {
     key.copy_from_slice(&digest[..32]);
     let mut nonce = [0u8; 8];
     nonce.copy_from_slice(&digest[32..40]);
-    let mut salsa = Salsa20::new(&key.into(), &nonce.into());
+    let mut salsa = SalsaCore::<U10>::new(&key.into(), &nonce.into());
 
     let mem = &mut scratch.0[..];
     mem.fill(0);
-    salsa.apply_keystream(mem);
+    let mut bulk = Salsa20::new(&key.into(), &nonce.into());
+    bulk.apply_keystream(mem);
     for i in 64..MEMORY {
         mem[i] ^= mem[i - 64];
     }
+    // The single-block stream continues where the bulk fill ended.
+    salsa.set_block_pos((MEMORY / 64) as u64);
 
     const WORDS: usize = MEMORY / 8;
     let mut w = 0;
@@ -68,7 +72,11 @@ pub fn memory_hard_hash(public: &[u8; 64], scratch: &mut Scratch) -> [u8; 64] {
         tmp.copy_from_slice(&mem[i2..i2 + 8]);
         mem[i2..i2 + 8].copy_from_slice(&digest[i1..i1 + 8]);
         digest[i1..i1 + 8].copy_from_slice(&tmp);
-        salsa.apply_keystream(&mut digest);
+        let mut ks = Default::default();
+        salsa.write_keystream_block(&mut ks);
+        for (d, k) in digest.iter_mut().zip(ks.iter()) {
+            *d ^= k;
+        }
     }
     digest
 }
