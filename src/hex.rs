@@ -45,7 +45,7 @@ pub fn decode_into(text: &str, out: &mut [u8]) -> bool {
 /// Decodes a hex string of any even length.
 pub fn decode(text: &str) -> Option<Vec<u8>> {
     let mut out = vec![0; text.len() / 2];
-    (text.len() % 2 == 0 && decode_into(text, &mut out)).then_some(out)
+    (text.len().is_multiple_of(2) && decode_into(text, &mut out)).then_some(out)
 }
 
 fn nibble(c: u8) -> Option<u8> {

@@ -201,6 +201,6 @@ fn certificate_of_membership() {
     let mut out = vec![0u8; com.buffer_len()];
     com.emit(&mut Writer::new(&mut out)).unwrap();
     assert_eq!(out, bytes);
-    assert_eq!(Address::new(0x8e4d_f28b_72), com.signed_by);
+    assert_eq!(Address::new(0x8e_4df2_8b72), com.signed_by);
     let _ = SymmetricKey::from_bytes([0; 48]);
 }

@@ -46,7 +46,7 @@ pub struct LikeRepr<'a> {
 impl<'a> LikeRepr<'a> {
     /// Checks the payload is a whole number of subscriptions.
     pub fn parse(payload: &'a [u8]) -> Result<Self> {
-        if payload.len() % MulticastSub::LEN != 0 {
+        if !payload.len().is_multiple_of(MulticastSub::LEN) {
             return Err(Error::BadLength);
         }
         Ok(Self { body: payload })
@@ -133,7 +133,8 @@ pub struct OkGatherRepr<'a> {
 impl<'a> OkGatherRepr<'a> {
     /// A body listing `addresses` (5 bytes each, already encoded).
     pub fn new(group: MulticastSub, total: u32, addresses: &'a [u8]) -> Result<Self> {
-        if addresses.len() % Address::LEN != 0 || addresses.len() / Address::LEN > 0xffff {
+        if !addresses.len().is_multiple_of(Address::LEN) || addresses.len() / Address::LEN > 0xffff
+        {
             return Err(Error::BadLength);
         }
         Ok(Self {

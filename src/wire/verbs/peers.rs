@@ -17,7 +17,7 @@ pub struct WhoisRepr<'a> {
 impl<'a> WhoisRepr<'a> {
     /// Checks that a WHOIS request is a non-empty whole number of addresses.
     pub fn parse_request(payload: &'a [u8]) -> Result<Self> {
-        if payload.is_empty() || payload.len() % Address::LEN != 0 {
+        if payload.is_empty() || !payload.len().is_multiple_of(Address::LEN) {
             return Err(Error::BadLength);
         }
         Ok(Self { body: payload })
