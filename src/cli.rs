@@ -15,6 +15,12 @@ pub const USAGE: &str = "\
 ztcd — ZeroTier-compatible network controller and root node
 
 USAGE:
+  ztcd run [--home DIR] [--port N] [--bind IP ...] [--endpoint IP/PORT ...] [--log-level L]
+      Run the root node (and, later, the controller) until SIGTERM/SIGINT. The first start
+      creates the identity, the planet signing key and the planet, which lists this node at
+      the --endpoint addresses (required then: the public address clients reach it at; a
+      host name is resolved now). Later starts reuse them; new --endpoint values re-issue the
+      planet with a newer timestamp, which clients holding the old one accept in-band.
   ztcd identity new [--out FILE]
       Generate an identity; print its secret form, or write FILE (0600) and FILE.public.
   ztcd identity validate <IDENTITY | FILE>
@@ -28,6 +34,10 @@ USAGE:
 
 OPTIONS:
   --home DIR        home directory (default /var/lib/ztcd)
+  --port N          UDP port (default 9993)
+  --bind IP         address to listen on, repeatable (default: every address, IPv4 and IPv6)
+  --endpoint E      public endpoint IP/PORT or HOST/PORT, repeatable
+  --log-level L     error, warn, info (default) or debug
 ";
 
 /// A parsed command line.
@@ -46,6 +56,19 @@ pub enum Command {
     IdentityValidate {
         /// The identity text or a path to a file holding it.
         input: String,
+    },
+    /// Run the daemon.
+    Run {
+        /// Home directory.
+        home: PathBuf,
+        /// UDP port.
+        port: u16,
+        /// Addresses to bind.
+        bind: Vec<std::net::IpAddr>,
+        /// Public endpoints.
+        endpoints: Vec<InetAddress>,
+        /// Log level name.
+        log_level: String,
     },
     /// Create or update the planet.
     Planet {
@@ -69,6 +92,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
         Some(other) => return Err(other.unexpected().to_string()),
     };
     match first.as_str() {
+        "run" => parse_run(&mut p),
         "identity" => parse_identity(&mut p),
         "planet" => parse_planet(&mut p),
         "help" => Ok(Command::Help),
@@ -108,6 +132,63 @@ fn parse_identity(p: &mut lexopt::Parser) -> Result<Command, String> {
         }
         other => Err(format!("identity: unknown subcommand {other:?}")),
     }
+}
+
+fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
+    let mut home = PathBuf::from(DEFAULT_HOME);
+    let mut port = 9993;
+    let mut bind = Vec::new();
+    let mut endpoints = Vec::new();
+    let mut log_level = "info".to_owned();
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("home") => home = value(p)?.into(),
+            Long("port") => {
+                let v = value(p)?;
+                port = v
+                    .parse()
+                    .map_err(|_| format!("--port {v:?}: expected a number 1-65535"))?;
+            }
+            Long("bind") => {
+                let v = value(p)?;
+                bind.push(
+                    v.parse()
+                        .map_err(|_| format!("--bind {v:?}: expected an IP address"))?,
+                );
+            }
+            Long("endpoint") => endpoints.extend(endpoint(&value(p)?)?),
+            Long("log-level") => log_level = value(p)?,
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    Ok(Command::Run {
+        home,
+        port,
+        bind,
+        endpoints,
+        log_level,
+    })
+}
+
+/// Parses `IP/PORT`, `IP:PORT`, or `HOST/PORT` (resolved now, every address kept).
+fn endpoint(text: &str) -> Result<Vec<InetAddress>, String> {
+    if let Ok(ep) = text.parse::<InetAddress>() {
+        return Ok(vec![ep]);
+    }
+    let bad =
+        || format!("--endpoint {text:?}: expected IP/PORT or HOST/PORT, e.g. 203.0.113.7/9993");
+    let (host, port) = text.rsplit_once('/').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<InetAddress> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("--endpoint {text:?}: cannot resolve {host}: {e}"))?
+        .map(InetAddress::from_socket)
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!("--endpoint {text:?}: {host} has no address"));
+    }
+    Ok(addrs)
 }
 
 fn parse_planet(p: &mut lexopt::Parser) -> Result<Command, String> {
@@ -183,5 +264,21 @@ mod tests {
         assert!(parse(args("planet --home /tmp/h")).is_err());
         assert!(parse(args("planet --endpoint nonsense")).is_err());
         assert!(parse(args("frobnicate")).is_err());
+        let cmd = parse(args(
+            "run --port 9994 --bind 10.0.0.1 --endpoint 10.0.0.1/9994",
+        ))
+        .unwrap();
+        let Command::Run {
+            port,
+            bind,
+            endpoints,
+            ..
+        } = cmd
+        else {
+            panic!()
+        };
+        assert_eq!((port, bind.len(), endpoints.len()), (9994, 1, 1));
+        assert!(parse(args("run --port 70000")).is_err());
+        assert!(parse(args("run --bind nope")).is_err());
     }
 }

@@ -47,3 +47,59 @@ pub const MAX_WHOIS_IDENTITIES: usize = 64;
 
 /// Most addresses one OK(MULTICAST_GATHER) carries or is read with.
 pub const MAX_GATHER_RESULTS: usize = 256;
+
+/// Peers (identities with a session key) the node keeps; the least recently heard is evicted.
+pub const MAX_PEERS: usize = 8192;
+
+/// Physical paths remembered per peer; the least recently heard is replaced.
+pub const MAX_PATHS_PER_PEER: usize = 4;
+
+/// How long a path stays usable after the last packet heard on it, in milliseconds. Clients
+/// re-HELLO roots every ~224 s (1.10.3+) or ping every 14–60 s (1.8.x), so 10 minutes keeps
+/// every live client reachable with margin.
+pub const PATH_TIMEOUT_MS: u64 = 600_000;
+
+/// Peers with no live path and not heard from for this long are forgotten, in milliseconds.
+pub const PEER_TIMEOUT_MS: u64 = 3_600_000;
+
+/// Identities whose proof of work was checked and found valid, remembered so they are never
+/// validated twice (also persisted by the runtime).
+pub const MAX_VALIDATED_IDENTITIES: usize = 16_384;
+
+/// Identities found invalid, remembered so a replayed bad HELLO costs nothing.
+pub const MAX_INVALID_IDENTITIES: usize = 4096;
+
+/// HELLOs parked while their sender's identity is being validated.
+pub const MAX_PENDING_VALIDATIONS: usize = 64;
+
+/// Minimum spacing of identity validations for sources in one IPv4 /24 (or IPv6 /48), in
+/// milliseconds (`ZT_IDENTITY_VALIDATION_SOURCE_RATE_LIMIT` is 2 s on x86-64).
+pub const VALIDATION_SOURCE_INTERVAL_MS: u64 = 2_000;
+
+/// Source prefixes the validation gate tracks; the stalest is forgotten.
+pub const MAX_VALIDATION_SOURCES: usize = 4096;
+
+/// Identity validations allowed per second across all sources (each costs ~27 ms on x86-64 and
+/// 0.25–0.4 s on small ARM cores, on the validation thread).
+pub const VALIDATIONS_PER_SECOND: u32 = 10;
+
+/// Minimum spacing of RENDEZVOUS for one pair of peers (`ZT_MIN_UNITE_INTERVAL`), ms.
+pub const RENDEZVOUS_INTERVAL_MS: u64 = 30_000;
+
+/// Pairs remembered for RENDEZVOUS rate limiting.
+pub const MAX_RENDEZVOUS_PAIRS: usize = 8192;
+
+/// Multicast subscriptions (network, group, member) stored; new ones are refused when full.
+pub const MAX_MULTICAST_SUBSCRIPTIONS: usize = 65_536;
+
+/// How long a multicast subscription lasts without renewal (`ZT_MULTICAST_LIKE_EXPIRE`), ms.
+pub const MULTICAST_LIKE_TIMEOUT_MS: u64 = 600_000;
+
+/// Datagrams queued for sending before the oldest are dropped.
+pub const MAX_QUEUED_TRANSMITS: usize = 4096;
+
+/// Events queued for the runtime before new ones are dropped.
+pub const MAX_QUEUED_EVENTS: usize = 1024;
+
+/// How often the node runs its housekeeping (expiry of paths, subscriptions, fragments), ms.
+pub const HOUSEKEEPING_INTERVAL_MS: u64 = 10_000;

@@ -8,7 +8,7 @@ use ztcd::cli::{self, Command};
 use ztcd::crypto::hashcash::Scratch;
 use ztcd::identity::{Identity, IdentitySecret};
 use ztcd::runtime::home::{self, Home, PlanetUpdate};
-use ztcd::runtime::{OsEntropy, unix_millis};
+use ztcd::runtime::{OsEntropy, daemon, log, unix_millis};
 
 fn main() -> ExitCode {
     let cmd = match cli::parse(std::env::args_os().skip(1)) {
@@ -31,6 +31,25 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
     match cmd {
         Command::Help => print!("{}", cli::USAGE),
         Command::Version => println!("ztcd {}", env!("CARGO_PKG_VERSION")),
+        Command::Run {
+            home,
+            port,
+            bind,
+            endpoints,
+            log_level,
+        } => {
+            let level = log::parse_level(&log_level).ok_or_else(|| {
+                format!("--log-level {log_level:?}: expected error, warn, info or debug")
+            })?;
+            log::set_level(level);
+            daemon::run(daemon::RunConfig {
+                home,
+                port,
+                bind,
+                endpoints,
+            })
+            .map_err(|e| e.to_string())?;
+        }
         Command::IdentityNew { out } => {
             let id = IdentitySecret::generate(&mut OsEntropy, &mut Scratch::new());
             match out {

@@ -1,3 +1,488 @@
-//! The sans-IO ZeroTier node. So far: fragment reassembly.
+//! The sans-IO ZeroTier node: ztcd's root duties (HELLO, ECHO, WHOIS, relaying, RENDEZVOUS,
+//! multicast LIKE/GATHER) and the entry point for configuration requests.
+//!
+//! Contract (after quinn-proto): the runtime feeds datagrams with
+//! [`Node::handle_datagram`] and wake-ups with [`Node::handle_timeout`], passing the monotonic
+//! time in milliseconds; it then drains [`Node::poll_transmit`] and [`Node::poll_event`], and
+//! sleeps until [`Node::next_deadline`]. Nothing here reads a clock, touches a socket or asks
+//! the OS for randomness. Malformed or unauthenticated input is dropped and counted in
+//! [`Stats`]; no input can make the node panic.
 
+mod gate;
+mod handlers;
+pub mod multicast;
+pub mod peer;
 pub mod reassembly;
+mod stats;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+
+pub use peer::{LocalSocket, Path, Peer};
+pub use stats::Stats;
+
+use self::gate::ValidationGate;
+use self::multicast::MulticastTable;
+use self::peer::PeerTable;
+use self::reassembly::Reassembler;
+use crate::crypto::armor::{self, Cipher};
+use crate::crypto::{Entropy, SeededEntropy, SymmetricKey};
+use crate::identity::{Identity, IdentitySecret};
+use crate::limits::{
+    HOUSEKEEPING_INTERVAL_MS, MAX_INVALID_IDENTITIES, MAX_QUEUED_EVENTS, MAX_QUEUED_TRANSMITS,
+    MAX_RENDEZVOUS_PAIRS, MAX_VALIDATED_IDENTITIES, PHYSICAL_MTU,
+};
+use crate::wire::fragment::{self, Fragment};
+use crate::wire::packet::{FLAG_FRAGMENTED, HEADER_LEN, MAX_HOPS};
+use crate::wire::world::World;
+use crate::wire::{Address, Header, NetworkId, PacketView, Verb};
+
+/// Protocol version ztcd announces: 11 keeps every 1.8–1.14 client on Salsa20/12-Poly1305.
+pub const PROTOCOL_VERSION: u8 = 11;
+/// Software version ztcd announces (informational for clients; never 1.1.0).
+pub const SOFTWARE_VERSION: (u8, u8, u16) = (1, 14, 1);
+
+/// How the node is set up.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Our identity.
+    pub identity: IdentitySecret,
+    /// The planet we serve (sent to clients holding an older version of it).
+    pub planet: Option<World>,
+    /// A moon we serve, if any.
+    pub moon: Option<World>,
+    /// Seed of the node's random generator (packet IDs, gather offsets).
+    pub rng_seed: u64,
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Socket to send from.
+    pub local: LocalSocket,
+    /// Destination.
+    pub to: SocketAddr,
+    /// The datagram.
+    pub data: Vec<u8>,
+}
+
+/// A NETWORK_CONFIG_REQUEST for the controller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigRequestEvent {
+    /// The member asking.
+    pub from: Identity,
+    /// The request's packet ID (the reply names it).
+    pub packet_id: u64,
+    /// The network asked for.
+    pub network_id: NetworkId,
+    /// The member's metadata dictionary.
+    pub metadata: Vec<u8>,
+    /// The physical address it came from, when it came directly (hops = 0).
+    pub physical: Option<SocketAddr>,
+}
+
+/// Something for the runtime to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Check this identity's proof of work (off the packet path) and report back with
+    /// [`Node::identity_checked`].
+    ValidateIdentity(Identity),
+    /// This identity was validated; persist it so a restart need not validate it again.
+    IdentityValidated(Identity),
+    /// A member asks for a network configuration.
+    ConfigRequest(ConfigRequestEvent),
+}
+
+/// A HELLO waiting for its sender's identity to be validated.
+#[derive(Debug)]
+struct PendingHello {
+    received: u64,
+    local: LocalSocket,
+    from: SocketAddr,
+    key: SymmetricKey,
+    identity: Identity,
+    packet: Vec<u8>,
+}
+
+/// The node.
+#[derive(Debug)]
+pub struct Node {
+    identity: IdentitySecret,
+    address: Address,
+    planet: Option<(World, Vec<u8>)>,
+    moon: Option<(World, Vec<u8>)>,
+    rng: SeededEntropy,
+    peers: PeerTable,
+    validated: HashMap<Address, [u8; 64]>,
+    invalid: HashMap<Address, [u8; 64]>,
+    pending: HashMap<Address, PendingHello>,
+    gate: ValidationGate,
+    reassembly: Reassembler,
+    multicast: MulticastTable,
+    rendezvous: HashMap<(Address, Address), u64>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    next_housekeeping: u64,
+    stats: Stats,
+}
+
+impl Node {
+    /// A node with no peers.
+    pub fn new(config: NodeConfig) -> Self {
+        let encode = |w: World| w.to_bytes().ok().map(|b| (w, b));
+        Self {
+            address: config.identity.address(),
+            identity: config.identity,
+            planet: config.planet.and_then(encode),
+            moon: config.moon.and_then(encode),
+            rng: SeededEntropy::new(config.rng_seed),
+            peers: PeerTable::default(),
+            validated: HashMap::new(),
+            invalid: HashMap::new(),
+            pending: HashMap::new(),
+            gate: ValidationGate::default(),
+            reassembly: Reassembler::new(),
+            multicast: MulticastTable::default(),
+            rendezvous: HashMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            next_housekeeping: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Our address.
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats;
+        s.peers = self.peers.len() as u64;
+        s.peers_evicted = self.peers.evicted();
+        s.multicast_subscriptions = self.multicast.len() as u64;
+        s.multicast_refused = self.multicast.refused();
+        let r = self.reassembly.stats();
+        s.fragments_evicted = r.evicted;
+        s.fragments_expired = r.expired;
+        s
+    }
+
+    /// A known peer.
+    pub fn peer(&self, address: Address) -> Option<&Peer> {
+        self.peers.get(address)
+    }
+
+    /// Marks identities as already validated (loaded from the runtime's cache at start).
+    pub fn trust_validated(&mut self, identities: impl IntoIterator<Item = Identity>) {
+        for id in identities {
+            if self.validated.len() >= MAX_VALIDATED_IDENTITIES {
+                break;
+            }
+            self.validated.insert(id.address(), *id.public_key());
+        }
+    }
+
+    /// Replaces the planet served to clients (e.g. after re-issuing it).
+    pub fn set_planet(&mut self, planet: World) {
+        self.planet = planet.to_bytes().ok().map(|b| (planet, b));
+    }
+
+    /// The next datagram to send, if any. Call after every `handle_*` until it returns `None`.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event for the runtime, if any. Call after every `handle_*`.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Node::handle_timeout`] must next be called.
+    #[must_use]
+    pub fn next_deadline(&self) -> u64 {
+        let frag = self.reassembly.next_deadline().unwrap_or(u64::MAX);
+        self.next_housekeeping.min(frag)
+    }
+
+    /// Runs timers: expires fragments, paths, peers, subscriptions and stale validations.
+    pub fn handle_timeout(&mut self, now: u64) {
+        self.reassembly.expire(now);
+        if now < self.next_housekeeping {
+            return;
+        }
+        self.next_housekeeping = now + HOUSEKEEPING_INTERVAL_MS;
+        self.peers.expire(now);
+        self.multicast.expire(now);
+        self.rendezvous
+            .retain(|_, t| now.saturating_sub(*t) < crate::limits::RENDEZVOUS_INTERVAL_MS);
+        let before = self.pending.len();
+        self.pending
+            .retain(|_, p| now.saturating_sub(p.received) < 10_000);
+        self.stats.validations_abandoned += (before - self.pending.len()) as u64;
+    }
+
+    /// Handles one received datagram.
+    pub fn handle_datagram(&mut self, now: u64, local: LocalSocket, from: SocketAddr, data: &[u8]) {
+        self.stats.datagrams_received += 1;
+        if data.len() < 16 {
+            self.stats.dropped_too_short += 1;
+            return;
+        }
+        if fragment::is_fragment(data) {
+            let Ok(f) = Fragment::new_checked(data) else {
+                self.stats.dropped_malformed += 1;
+                return;
+            };
+            if f.destination() != self.address {
+                self.relay(now, data, None, f.destination(), f.hops());
+            } else if let Some(packet) = self.reassembly.on_fragment(now, &f) {
+                self.handle_packet(now, local, from, packet);
+            }
+            return;
+        }
+        let Ok(view) = PacketView::new_checked(data) else {
+            self.stats.dropped_too_short += 1;
+            return;
+        };
+        if view.destination() != self.address {
+            self.relay(
+                now,
+                data,
+                Some(view.source()),
+                view.destination(),
+                view.hops(),
+            );
+        } else if view.is_fragmented() {
+            if let Some(packet) = self.reassembly.on_head(now, view.packet_id(), data) {
+                self.handle_packet(now, local, from, packet);
+            }
+        } else {
+            self.handle_packet(now, local, from, data.to_vec());
+        }
+    }
+
+    /// Reports the outcome of an identity validation requested by
+    /// [`Event::ValidateIdentity`].
+    pub fn identity_checked(&mut self, now: u64, identity: Identity, valid: bool) {
+        self.stats.validations += 1;
+        let pending = self
+            .pending
+            .remove(&identity.address())
+            .filter(|p| p.identity == identity);
+        if !valid {
+            self.stats.dropped_invalid_identity += 1;
+            if self.invalid.len() >= MAX_INVALID_IDENTITIES {
+                self.invalid.clear();
+            }
+            self.invalid
+                .insert(identity.address(), *identity.public_key());
+            return;
+        }
+        if self.validated.len() >= MAX_VALIDATED_IDENTITIES {
+            self.validated.clear();
+        }
+        self.validated
+            .insert(identity.address(), *identity.public_key());
+        self.push_event(Event::IdentityValidated(identity));
+        if let Some(p) = pending {
+            self.learn(now, p.identity, p.key);
+            self.handle_authenticated(now, p.local, p.from, p.packet);
+        }
+    }
+
+    /// Sends an ERROR answering a request of `to`.
+    pub fn send_error(
+        &mut self,
+        now: u64,
+        to: Address,
+        in_re: (Verb, u64),
+        code: crate::wire::verbs::ErrorCode,
+        network_id: Option<NetworkId>,
+    ) {
+        let repr = crate::wire::verbs::ErrorRepr {
+            in_re_verb: in_re.0,
+            in_re_packet_id: in_re.1,
+            code,
+            network_id,
+        };
+        let mut payload = vec![0u8; repr.buffer_len()];
+        if repr
+            .emit(&mut crate::wire::Writer::new(&mut payload))
+            .is_ok()
+        {
+            self.send(now, to, Verb::Error, &payload, None);
+        }
+    }
+
+    /// Sends `payload` under `verb` to a known peer over `path` or its best live path.
+    /// Returns whether anything was queued.
+    pub fn send(
+        &mut self,
+        now: u64,
+        to: Address,
+        verb: Verb,
+        payload: &[u8],
+        path: Option<Path>,
+    ) -> bool {
+        let Some(peer) = self.peers.get(to) else {
+            self.stats.send_no_peer += 1;
+            return false;
+        };
+        let Some(path) = path.or_else(|| peer.best_path(now, None)) else {
+            self.stats.send_no_path += 1;
+            return false;
+        };
+        let key = peer.key.clone();
+        self.send_with_key(to, &key, path, verb, payload)
+    }
+
+    /// Builds, armors (cipher 1) and fragments a packet to `to` under `key` over `path`.
+    fn send_with_key(
+        &mut self,
+        to: Address,
+        key: &SymmetricKey,
+        path: Path,
+        verb: Verb,
+        payload: &[u8],
+    ) -> bool {
+        let mut packet = vec![0u8; HEADER_LEN + payload.len()];
+        let header = Header {
+            packet_id: self.rng.next_u64(),
+            destination: to,
+            source: self.address,
+            verb,
+        };
+        if header.emit(&mut packet).is_err() {
+            return false;
+        }
+        packet[HEADER_LEN..].copy_from_slice(payload);
+        if packet.len() > PHYSICAL_MTU {
+            packet[crate::wire::packet::FLAGS_OFFSET] |= FLAG_FRAGMENTED;
+        }
+        if armor::armor(&mut packet, key, Cipher::Salsa2012Poly1305).is_err() {
+            return false;
+        }
+        let mut out = Vec::new();
+        if fragment::split(&packet, PHYSICAL_MTU, |d| out.push(d.to_vec())).is_err() {
+            self.stats.send_too_large += 1;
+            return false;
+        }
+        for data in out {
+            self.push_transmit(Transmit {
+                local: path.local,
+                to: path.remote,
+                data,
+            });
+        }
+        true
+    }
+
+    fn push_transmit(&mut self, t: Transmit) {
+        if self.transmits.len() >= MAX_QUEUED_TRANSMITS {
+            self.transmits.pop_front();
+            self.stats.transmits_dropped += 1;
+        }
+        self.transmits.push_back(t);
+    }
+
+    fn push_event(&mut self, e: Event) {
+        if self.events.len() >= MAX_QUEUED_EVENTS {
+            self.stats.events_dropped += 1;
+            return;
+        }
+        self.events.push_back(e);
+    }
+
+    fn learn(&mut self, now: u64, identity: Identity, key: SymmetricKey) {
+        let peer = Peer {
+            identity,
+            key,
+            paths: heapless::Vec::new(),
+            last_receive: now,
+            protocol_version: 0,
+            version: (0, 0, 0),
+        };
+        self.peers.insert(peer);
+    }
+
+    /// Relays a packet or fragment addressed to someone else.
+    fn relay(&mut self, now: u64, data: &[u8], source: Option<Address>, dest: Address, hops: u8) {
+        if source == Some(self.address) {
+            self.stats.dropped_own_source += 1;
+            return;
+        }
+        if hops >= MAX_HOPS {
+            self.stats.relay_dropped_hops += 1;
+            return;
+        }
+        let Some(path) = self.peers.get(dest).and_then(|p| p.best_path(now, None)) else {
+            self.stats.relay_dropped_no_path += 1;
+            return;
+        };
+        let mut out = data.to_vec();
+        match source {
+            Some(_) => {
+                let f = &mut out[crate::wire::packet::FLAGS_OFFSET];
+                *f = (*f & 0xf8) | (hops + 1);
+                self.stats.relayed_packets += 1;
+            }
+            None => {
+                out[15] = hops + 1;
+                self.stats.relayed_fragments += 1;
+            }
+        }
+        self.push_transmit(Transmit {
+            local: path.local,
+            to: path.remote,
+            data: out,
+        });
+        if let Some(src) = source {
+            self.maybe_rendezvous(now, src, dest);
+        }
+    }
+
+    /// Introduces two peers whose traffic we relay so they can talk directly.
+    fn maybe_rendezvous(&mut self, now: u64, a: Address, b: Address) {
+        let pair = (a.min(b), a.max(b));
+        if self
+            .rendezvous
+            .get(&pair)
+            .is_some_and(|&t| now.saturating_sub(t) < crate::limits::RENDEZVOUS_INTERVAL_MS)
+        {
+            return;
+        }
+        let (Some(pa), Some(pb)) = (self.peers.get(a), self.peers.get(b)) else {
+            return;
+        };
+        let (Some(path_a), Some(path_b)) = (pa.best_path(now, None), pb.best_path(now, None))
+        else {
+            return;
+        };
+        let path_b = pb
+            .best_path(now, Some(path_a.remote.is_ipv4()))
+            .unwrap_or(path_b);
+        if self.rendezvous.len() >= MAX_RENDEZVOUS_PAIRS {
+            self.rendezvous.clear();
+        }
+        self.rendezvous.insert(pair, now);
+        for (to, to_path, other, other_path) in [(a, path_a, b, path_b), (b, path_b, a, path_a)] {
+            let repr = crate::wire::verbs::RendezvousRepr {
+                flags: 0,
+                with: other,
+                at: other_path.remote,
+            };
+            let mut payload = vec![0u8; repr.buffer_len()];
+            if repr
+                .emit(&mut crate::wire::Writer::new(&mut payload))
+                .is_ok()
+                && self.send(now, to, Verb::Rendezvous, &payload, Some(to_path))
+            {
+                self.stats.rendezvous_sent += 1;
+            }
+        }
+    }
+}

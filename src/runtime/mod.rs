@@ -1,6 +1,9 @@
-//! The runtime: the only code that touches the file system, clocks and OS randomness.
+//! The runtime: the only code that touches sockets, the file system, clocks, threads, signals
+//! and OS randomness.
 
+pub mod daemon;
 pub mod home;
+pub mod log;
 
 use crate::crypto::Entropy;
 

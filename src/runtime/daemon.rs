@@ -1,0 +1,344 @@
+//! `ztcd run`: the owner loop. One thread runs a single-threaded smol executor that owns the
+//! UDP sockets and the sans-IO [`Node`]; a validation thread checks new identities' proof of
+//! work so a slow board never stalls the packet path.
+
+use std::io::{self, Read};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use smol::Async;
+use smol::channel::{Receiver, Sender};
+
+use super::home::{Home, PlanetUpdate};
+use super::{OsEntropy, unix_millis};
+use crate::crypto::Entropy;
+use crate::crypto::hashcash::Scratch;
+use crate::identity::Identity;
+use crate::node::{Event, LocalSocket, Node, NodeConfig, Transmit};
+use crate::wire::verbs::ErrorCode;
+use crate::wire::{InetAddress, Verb};
+use crate::{info, warn};
+
+/// Settings of `ztcd run`.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Home directory.
+    pub home: PathBuf,
+    /// UDP port.
+    pub port: u16,
+    /// Addresses to bind (empty = the IPv4 and IPv6 wildcards).
+    pub bind: Vec<IpAddr>,
+    /// Public endpoints for the planet (empty = keep the planet's current ones).
+    pub endpoints: Vec<InetAddress>,
+}
+
+/// Validated identities kept across restarts (one public identity per line).
+const VALIDATED_CACHE: &str = "peers.validated";
+/// Identities the validation thread may have queued.
+const VALIDATION_QUEUE: usize = 64;
+/// How often the node's counters are logged.
+const STATS_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn run(cfg: RunConfig) -> io::Result<()> {
+    let home = Home::open(&cfg.home)?;
+    info!("home {}", cfg.home.display());
+    let (identity, created) = home.load_or_create_identity(&mut OsEntropy)?;
+    info!(
+        "identity {} ({})",
+        identity.address(),
+        if created { "created" } else { "loaded" }
+    );
+    let key = home.load_or_create_planet_key(&mut OsEntropy)?;
+    let endpoints = if cfg.endpoints.is_empty() {
+        match home
+            .planet()
+            .and_then(|p| crate::world::root_endpoints(&p, identity.address()))
+        {
+            Some(eps) => eps,
+            None => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "no planet lists this node yet: give its public address with --endpoint IP/PORT",
+                ));
+            }
+        }
+    } else {
+        cfg.endpoints.clone()
+    };
+    let (planet, outcome) =
+        home.update_planet(&identity, &key, &endpoints, unix_millis(), &mut OsEntropy)?;
+    let what = match outcome {
+        PlanetUpdate::Created => "created",
+        PlanetUpdate::Updated => "re-issued with new endpoints",
+        PlanetUpdate::Unchanged => "unchanged",
+    };
+    let eps: Vec<String> = endpoints.iter().map(ToString::to_string).collect();
+    info!(
+        "planet {} (world {}, timestamp {}, endpoints {})",
+        what,
+        planet.id,
+        planet.timestamp,
+        eps.join(" ")
+    );
+
+    let mut node = Node::new(NodeConfig {
+        identity,
+        planet: Some(planet),
+        moon: None,
+        rng_seed: OsEntropy.next_u64(),
+    });
+    let cache_path = home.path(VALIDATED_CACHE);
+    let cached = load_validated(&cache_path);
+    info!("{} validated identities loaded from cache", cached.len());
+    node.trust_validated(cached);
+
+    let sockets = bind(&cfg)?;
+    for s in &sockets {
+        info!("listening on udp {}", s.get_ref().local_addr()?);
+    }
+    let (signal_rx, _signals) = signal_pipe()?;
+    let (validate_tx, validate_rx) = smol::channel::bounded::<Identity>(VALIDATION_QUEUE);
+    let (result_tx, result_rx) = smol::channel::bounded::<(Identity, bool)>(VALIDATION_QUEUE);
+    let validator = std::thread::Builder::new()
+        .name("ztcd-validate".into())
+        .spawn(move || validation_thread(validate_rx, result_tx))?;
+
+    let started = Instant::now();
+    let mut owner = Owner {
+        node,
+        sockets,
+        validate_tx,
+        cache_path,
+        started,
+    };
+    smol::block_on(owner.run(signal_rx, result_rx))?;
+    info!("stopping; {:?}", owner.node.stats());
+    drop(owner);
+    let _ = validator.join();
+    Ok(())
+}
+
+/// Everything the loop owns.
+struct Owner {
+    node: Node,
+    sockets: Vec<Async<UdpSocket>>,
+    validate_tx: Sender<Identity>,
+    cache_path: PathBuf,
+    started: Instant,
+}
+
+/// What woke the loop.
+enum Wake {
+    Datagram(usize, SocketAddr, usize),
+    Validated(Identity, bool),
+    Timer,
+    Signal,
+}
+
+impl Owner {
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    async fn run(
+        &mut self,
+        signals: Async<UnixStream>,
+        results: Receiver<(Identity, bool)>,
+    ) -> io::Result<()> {
+        let mut buf = vec![0u8; 65_536];
+        let mut next_stats = Instant::now() + STATS_INTERVAL;
+        loop {
+            let now = self.now();
+            let deadline = self.started + Duration::from_millis(self.node.next_deadline().max(now));
+            let wake = {
+                let sockets = &self.sockets;
+                let buf = &mut buf;
+                let mut timer = smol::Timer::at(deadline.min(next_stats));
+                let mut result = std::pin::pin!(results.recv());
+                let mut sig_byte = [0u8; 1];
+                std::future::poll_fn(|cx| {
+                    for (i, s) in sockets.iter().enumerate() {
+                        // Try first, then register interest: returning Pending always leaves
+                        // a waker behind.
+                        loop {
+                            match s.get_ref().recv_from(buf) {
+                                Ok((n, from)) => return Poll::Ready(Wake::Datagram(i, from, n)),
+                                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                                Err(_) => continue,
+                            }
+                            if s.poll_readable(cx).is_pending() {
+                                break;
+                            }
+                        }
+                    }
+                    if let Poll::Ready(Ok((id, ok))) = result.as_mut().poll(cx) {
+                        return Poll::Ready(Wake::Validated(id, ok));
+                    }
+                    loop {
+                        match signals.get_ref().read(&mut sig_byte) {
+                            Ok(_) => return Poll::Ready(Wake::Signal),
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                            Err(_) => return Poll::Ready(Wake::Signal),
+                        }
+                        if signals.poll_readable(cx).is_pending() {
+                            break;
+                        }
+                    }
+                    if std::pin::Pin::new(&mut timer).poll(cx).is_ready() {
+                        return Poll::Ready(Wake::Timer);
+                    }
+                    Poll::Pending
+                })
+                .await
+            };
+            let now = self.now();
+            match wake {
+                Wake::Datagram(i, from, n) => {
+                    self.node
+                        .handle_datagram(now, LocalSocket(i as u16), unmap(from), &buf[..n]);
+                }
+                Wake::Validated(id, ok) => self.node.identity_checked(now, id, ok),
+                Wake::Timer => self.node.handle_timeout(now),
+                Wake::Signal => return Ok(()),
+            }
+            if Instant::now() >= next_stats {
+                next_stats = Instant::now() + STATS_INTERVAL;
+                info!("{:?}", self.node.stats());
+            }
+            self.drain(now);
+        }
+    }
+
+    /// Sends queued datagrams and acts on events.
+    fn drain(&mut self, now: u64) {
+        loop {
+            while let Some(t) = self.node.poll_transmit() {
+                self.transmit(&t);
+            }
+            let Some(event) = self.node.poll_event() else {
+                break;
+            };
+            match event {
+                Event::ValidateIdentity(id) => {
+                    if self.validate_tx.try_send(id).is_err() {
+                        // The queue is bounded; the client will HELLO again.
+                        self.node.identity_checked(now, id, false);
+                    }
+                }
+                Event::IdentityValidated(id) => append_validated(&self.cache_path, &id),
+                Event::ConfigRequest(req) => {
+                    // No controller in this build of the loop: tell the member the network
+                    // does not exist here, as zerotier-one does for unknown networks.
+                    self.node.send_error(
+                        now,
+                        req.from.address(),
+                        (Verb::NetworkConfigRequest, req.packet_id),
+                        ErrorCode::ObjNotFound,
+                        Some(req.network_id),
+                    );
+                }
+            }
+        }
+    }
+
+    fn transmit(&self, t: &Transmit) {
+        let Some(sock) = self.sockets.get(usize::from(t.local.0)) else {
+            return;
+        };
+        let to = match (sock.get_ref().local_addr(), t.to) {
+            (Ok(SocketAddr::V6(_)), SocketAddr::V4(v4)) => {
+                SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+            }
+            _ => t.to,
+        };
+        if let Err(e) = sock.get_ref().send_to(&t.data, to) {
+            crate::debug!("send to {to} failed: {e}");
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 source addresses are reported as IPv4.
+fn unmap(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+            None => a,
+        },
+        SocketAddr::V4(_) => a,
+    }
+}
+
+fn bind(cfg: &RunConfig) -> io::Result<Vec<Async<UdpSocket>>> {
+    let addrs: Vec<IpAddr> = if cfg.bind.is_empty() {
+        vec![
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        ]
+    } else {
+        cfg.bind.clone()
+    };
+    let mut out = Vec::new();
+    for ip in addrs {
+        match UdpSocket::bind(SocketAddr::new(ip, cfg.port)) {
+            Ok(s) => out.push(Async::new(s)?),
+            Err(e) if cfg.bind.is_empty() && ip.is_ipv6() => {
+                warn!("no IPv6 socket ({e}); serving IPv4 only");
+            }
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("bind {ip} port {}: {e}", cfg.port),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A pipe that receives a byte on SIGTERM or SIGINT.
+fn signal_pipe() -> io::Result<(Async<UnixStream>, Vec<signal_hook::SigId>)> {
+    let (read, write) = UnixStream::pair()?;
+    let mut ids = Vec::new();
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        ids.push(signal_hook::low_level::pipe::register(
+            sig,
+            write.try_clone()?,
+        )?);
+    }
+    Ok((Async::new(read)?, ids))
+}
+
+fn validation_thread(requests: Receiver<Identity>, results: Sender<(Identity, bool)>) {
+    let mut scratch = Scratch::new();
+    while let Ok(id) = requests.recv_blocking() {
+        let ok = id.validate(&mut scratch).is_ok();
+        if results.send_blocking((id, ok)).is_err() {
+            break;
+        }
+    }
+}
+
+fn load_validated(path: &std::path::Path) -> Vec<Identity> {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().filter_map(|l| l.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+fn append_validated(path: &std::path::Path, id: &Identity) {
+    use std::io::Write;
+    let result = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| writeln!(f, "{id}"));
+    if let Err(e) = result {
+        warn!(
+            "cannot record validated identity in {}: {e}",
+            path.display()
+        );
+    }
+}
