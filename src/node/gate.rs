@@ -40,10 +40,10 @@ impl ValidationGate {
             return false;
         }
         let key = prefix(ip);
-        if let Some(&last) = self.last_by_prefix.get(&key) {
-            if now.saturating_sub(last) < VALIDATION_SOURCE_INTERVAL_MS {
-                return false;
-            }
+        if let Some(&last) = self.last_by_prefix.get(&key)
+            && now.saturating_sub(last) < VALIDATION_SOURCE_INTERVAL_MS
+        {
+            return false;
         }
         if self.last_by_prefix.len() >= MAX_VALIDATION_SOURCES {
             self.last_by_prefix

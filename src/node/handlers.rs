@@ -254,19 +254,19 @@ impl Node {
             peer.version = (hello.major, hello.minor, hello.revision);
         }
         let mut worlds = Vec::new();
-        if let (Some((planet, bytes)), Some((id, ts))) = (&self.planet, hello.planet) {
-            if planet.id == id && planet.timestamp > ts {
-                worlds.extend_from_slice(bytes);
-            }
+        if let (Some((planet, bytes)), Some((id, ts))) = (&self.planet, hello.planet)
+            && planet.id == id
+            && planet.timestamp > ts
+        {
+            worlds.extend_from_slice(bytes);
         }
-        if let Some((moon, bytes)) = &self.moon {
-            if hello
+        if let Some((moon, bytes)) = &self.moon
+            && hello
                 .moons
                 .iter()
                 .any(|m| m.id == moon.id && m.timestamp < moon.timestamp)
-            {
-                worlds.extend_from_slice(bytes);
-            }
+        {
+            worlds.extend_from_slice(bytes);
         }
         let mut observed = InetAddress::from_socket(from);
         if hello.protocol_version < 5 {

@@ -33,11 +33,11 @@ impl MulticastTable {
 
     /// Records or renews `member`'s subscription to `group`.
     pub fn like(&mut self, now: u64, group: MulticastSub, member: Address) {
-        if let Some(list) = self.groups.get_mut(&group) {
-            if let Some(entry) = list.iter_mut().find(|(a, _)| *a == member) {
-                entry.1 = now;
-                return;
-            }
+        if let Some(list) = self.groups.get_mut(&group)
+            && let Some(entry) = list.iter_mut().find(|(a, _)| *a == member)
+        {
+            entry.1 = now;
+            return;
         }
         if self.total >= MAX_MULTICAST_SUBSCRIPTIONS {
             self.refused += 1;

@@ -131,16 +131,16 @@ impl PeerTable {
     /// Adds (or replaces) a peer, evicting the least recently heard one when full.
     pub fn insert(&mut self, peer: Peer) -> &mut Peer {
         let a = peer.identity.address();
-        if !self.peers.contains_key(&a) && self.peers.len() >= MAX_PEERS {
-            if let Some(oldest) = self
+        if !self.peers.contains_key(&a)
+            && self.peers.len() >= MAX_PEERS
+            && let Some(oldest) = self
                 .peers
                 .values()
                 .min_by_key(|p| p.last_receive)
                 .map(|p| p.identity.address())
-            {
-                self.peers.remove(&oldest);
-                self.evicted += 1;
-            }
+        {
+            self.peers.remove(&oldest);
+            self.evicted += 1;
         }
         self.peers.insert(a, peer);
         // unwrap safety: inserted on the line above.

@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code)]
 
+pub(crate) mod client;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 
