@@ -273,28 +273,22 @@ fn unmap(a: SocketAddr) -> SocketAddr {
 }
 
 fn bind(cfg: &RunConfig) -> io::Result<Vec<Async<UdpSocket>>> {
-    let addrs: Vec<IpAddr> = if cfg.bind.is_empty() {
-        vec![
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        ]
-    } else {
-        cfg.bind.clone()
-    };
-    let mut out = Vec::new();
-    for ip in addrs {
-        match UdpSocket::bind(SocketAddr::new(ip, cfg.port)) {
-            Ok(s) => out.push(Async::new(s)?),
-            Err(e) if cfg.bind.is_empty() && ip.is_ipv6() => {
+    if cfg.bind.is_empty() {
+        // One dual-stack socket takes IPv4 (as mapped addresses) and IPv6; hosts without IPv6
+        // fall back to the IPv4 wildcard.
+        let s = UdpSocket::bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), cfg.port))
+            .or_else(|e| {
                 warn!("no IPv6 socket ({e}); serving IPv4 only");
-            }
-            Err(e) => {
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!("bind {ip} port {}: {e}", cfg.port),
-                ));
-            }
-        }
+                UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), cfg.port))
+            })
+            .map_err(|e| io::Error::new(e.kind(), format!("bind port {}: {e}", cfg.port)))?;
+        return Ok(vec![Async::new(s)?]);
+    }
+    let mut out = Vec::new();
+    for &ip in &cfg.bind {
+        let s = UdpSocket::bind(SocketAddr::new(ip, cfg.port))
+            .map_err(|e| io::Error::new(e.kind(), format!("bind {ip} port {}: {e}", cfg.port)))?;
+        out.push(Async::new(s)?);
     }
     Ok(out)
 }
