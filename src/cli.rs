@@ -30,6 +30,10 @@ USAGE:
       Create or update DIR/planet listing this node at the given endpoints (creating the
       identity and the planet signing key first in a new home). An update keeps the world ID,
       gets a newer timestamp and is signed by the kept key, so clients accept it in-band.
+  ztcd moon [--home DIR] [--endpoint IP/PORT ...]
+      Create or update DIR/moons.d/<id>.moon, a moon listing this node (endpoints default to
+      the planet's), for clients that keep ZeroTier's roots and orbit ztcd as an extra root
+      (zerotier-cli orbit <id> <id>). `ztcd run` serves it to orbiting clients.
   ztcd --version | --help
 
 OPTIONS:
@@ -70,6 +74,13 @@ pub enum Command {
         /// Log level name.
         log_level: String,
     },
+    /// Create or update this node's moon.
+    Moon {
+        /// Home directory.
+        home: PathBuf,
+        /// Public endpoints (empty = the planet's).
+        endpoints: Vec<InetAddress>,
+    },
     /// Create or update the planet.
     Planet {
         /// Home directory.
@@ -95,6 +106,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
         "run" => parse_run(&mut p),
         "identity" => parse_identity(&mut p),
         "planet" => parse_planet(&mut p),
+        "moon" => parse_moon(&mut p),
         "help" => Ok(Command::Help),
         "version" => Ok(Command::Version),
         other => Err(format!("unknown command {other:?} (try --help)")),
@@ -189,6 +201,19 @@ fn endpoint(text: &str) -> Result<Vec<InetAddress>, String> {
         return Err(format!("--endpoint {text:?}: {host} has no address"));
     }
     Ok(addrs)
+}
+
+fn parse_moon(p: &mut lexopt::Parser) -> Result<Command, String> {
+    let mut home = PathBuf::from(DEFAULT_HOME);
+    let mut endpoints = Vec::new();
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("home") => home = value(p)?.into(),
+            Long("endpoint") => endpoints.extend(endpoint(&value(p)?)?),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    Ok(Command::Moon { home, endpoints })
 }
 
 fn parse_planet(p: &mut lexopt::Parser) -> Result<Command, String> {

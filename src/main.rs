@@ -66,6 +66,33 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
             }
         }
         Command::IdentityValidate { input } => return Ok(validate(&input)),
+        Command::Moon { home, endpoints } => {
+            let h = Home::open(&home).map_err(|e| format!("{}: {e}", home.display()))?;
+            let (id, _) = h
+                .load_or_create_identity(&mut OsEntropy)
+                .map_err(|e| e.to_string())?;
+            let endpoints = if endpoints.is_empty() {
+                h.planet()
+                    .and_then(|p| ztcd::world::root_endpoints(&p, id.address()))
+                    .ok_or("moon: no --endpoint given and no planet lists this node")?
+            } else {
+                endpoints
+            };
+            let key = h
+                .load_or_create_moon_key(&mut OsEntropy)
+                .map_err(|e| e.to_string())?;
+            let (moon, outcome) = h
+                .update_moon(&id, &key, &endpoints, unix_millis())
+                .map_err(|e| e.to_string())?;
+            println!(
+                "moon {}: {} (timestamp {})\nclients: zerotier-cli orbit {:010x} {:010x}",
+                outcome_word(outcome),
+                h.moon_path(&id).display(),
+                moon.timestamp,
+                moon.id,
+                moon.id
+            );
+        }
         Command::Planet {
             home,
             endpoints,
@@ -88,11 +115,7 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
             let (planet, outcome) = h
                 .update_planet(&id, &key, &endpoints, unix_millis(), &mut OsEntropy)
                 .map_err(|e| e.to_string())?;
-            let verb = match outcome {
-                PlanetUpdate::Created => "created",
-                PlanetUpdate::Updated => "updated",
-                PlanetUpdate::Unchanged => "unchanged",
-            };
+            let verb = outcome_word(outcome);
             println!(
                 "planet {verb}: {} (world id {}, timestamp {}, root {})",
                 h.path(home::PLANET).display(),
@@ -108,6 +131,14 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn outcome_word(outcome: PlanetUpdate) -> &'static str {
+    match outcome {
+        PlanetUpdate::Created => "created",
+        PlanetUpdate::Updated => "updated",
+        PlanetUpdate::Unchanged => "unchanged",
+    }
 }
 
 /// Validates an identity given as text or as a file path; prints the verdict.

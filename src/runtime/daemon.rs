@@ -85,10 +85,23 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         eps.join(" ")
     );
 
+    let moon = match home.moon(&identity) {
+        Some(_) if !cfg.endpoints.is_empty() => {
+            let key = home.load_or_create_moon_key(&mut OsEntropy)?;
+            Some(
+                home.update_moon(&identity, &key, &endpoints, unix_millis())?
+                    .0,
+            )
+        }
+        other => other,
+    };
+    if let Some(m) = &moon {
+        info!("serving moon {:010x} (timestamp {})", m.id, m.timestamp);
+    }
     let mut node = Node::new(NodeConfig {
         identity,
         planet: Some(planet),
-        moon: None,
+        moon,
         rng_seed: OsEntropy.next_u64(),
     });
     let cache_path = home.path(VALIDATED_CACHE);

@@ -31,6 +31,10 @@ pub const IDENTITY_PUBLIC: &str = "identity.public";
 pub const PLANET_KEY: &str = "planet.c25519";
 /// File name of the planet.
 pub const PLANET: &str = "planet";
+/// File name of the moon signing key.
+pub const MOON_KEY: &str = "moon.c25519";
+/// Directory for moon files, as zerotier-one names it.
+pub const MOONS_DIR: &str = "moons.d";
 
 /// What [`Home::update_planet`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,9 +105,18 @@ impl Home {
         }
     }
 
-    /// Loads the World signing key, or creates one (mode 0600).
+    /// Loads the planet signing key, or creates one (mode 0600).
     pub fn load_or_create_planet_key(&self, entropy: &mut impl Entropy) -> io::Result<KeyPair> {
-        let path = self.path(PLANET_KEY);
+        self.load_or_create_key(PLANET_KEY, entropy)
+    }
+
+    /// Loads the moon signing key, or creates one (mode 0600).
+    pub fn load_or_create_moon_key(&self, entropy: &mut impl Entropy) -> io::Result<KeyPair> {
+        self.load_or_create_key(MOON_KEY, entropy)
+    }
+
+    fn load_or_create_key(&self, name: &str, entropy: &mut impl Entropy) -> io::Result<KeyPair> {
+        let path = self.path(name);
         match fs::read(&path) {
             Ok(bytes) => {
                 let bad = || {
@@ -137,9 +150,42 @@ impl Home {
 
     /// The current planet, if the home has a readable one.
     pub fn planet(&self) -> Option<World> {
-        fs::read(self.path(PLANET))
-            .ok()
-            .and_then(|b| World::from_bytes(&b).ok())
+        read_world(&self.path(PLANET))
+    }
+
+    /// Path of this node's moon file: `moons.d/<16-hex world id>.moon`.
+    pub fn moon_path(&self, identity: &IdentitySecret) -> PathBuf {
+        self.path(MOONS_DIR)
+            .join(format!("{:016x}.moon", identity.address().to_u64()))
+    }
+
+    /// This node's moon, if the home has one.
+    pub fn moon(&self, identity: &IdentitySecret) -> Option<World> {
+        read_world(&self.moon_path(identity)).filter(|w| w.kind == WorldKind::Moon)
+    }
+
+    /// Makes sure this node's moon (world ID = its address) lists it at `endpoints`, like
+    /// [`Home::update_planet`] does for the planet.
+    pub fn update_moon(
+        &self,
+        identity: &IdentitySecret,
+        key: &KeyPair,
+        endpoints: &[InetAddress],
+        now: u64,
+    ) -> io::Result<(World, PlanetUpdate)> {
+        fs::create_dir_all(self.path(MOONS_DIR))?;
+        let path = self.moon_path(identity);
+        let id = identity.address().to_u64();
+        update_world(
+            WorldKind::Moon,
+            &path,
+            self.moon(identity),
+            id,
+            identity,
+            key,
+            endpoints,
+            now,
+        )
     }
 
     /// Makes sure `planet` lists this node at `endpoints`: creates it (with a random world
@@ -154,44 +200,83 @@ impl Home {
         entropy: &mut impl Entropy,
     ) -> io::Result<(World, PlanetUpdate)> {
         let current = self.planet().filter(|w| w.kind == WorldKind::Planet);
-        let roots = vec![(*identity.identity(), endpoints.to_vec())];
-        let (id, timestamp, outcome) = match &current {
-            Some(cur) => {
-                let same = cur.update_key == *key.public()
-                    && cur.roots.len() == 1
-                    && cur.roots[0].identity == identity.identity().to_repr()
-                    && cur.roots[0].endpoints[..] == endpoints[..];
-                if same {
-                    return Ok((cur.clone(), PlanetUpdate::Unchanged));
+        let id = match &current {
+            Some(cur) => cur.id,
+            None => loop {
+                let id = entropy.next_u64();
+                if id != 0 && id != EARTH_WORLD_ID {
+                    break id;
                 }
-                if cur.update_key != *key.public() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!(
-                            "{} was not signed by {}: clients would refuse an update; move it away to start a new planet",
-                            self.path(PLANET).display(),
-                            self.path(PLANET_KEY).display()
-                        ),
-                    ));
-                }
-                (cur.id, now.max(cur.timestamp + 1), PlanetUpdate::Updated)
-            }
-            None => {
-                let mut id = 0;
-                while id == 0 || id == EARTH_WORLD_ID {
-                    id = entropy.next_u64();
-                }
-                (id, now, PlanetUpdate::Created)
-            }
+            },
         };
-        let planet = world::make(WorldKind::Planet, id, timestamp, &roots, key)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("planet: {e}")))?;
-        let bytes = planet
-            .to_bytes()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("planet: {e}")))?;
-        write_atomic(&self.path(PLANET), &bytes, 0o644)?;
-        Ok((planet, outcome))
+        update_world(
+            WorldKind::Planet,
+            &self.path(PLANET),
+            current,
+            id,
+            identity,
+            key,
+            endpoints,
+            now,
+        )
     }
+}
+
+fn read_world(path: &Path) -> Option<World> {
+    fs::read(path).ok().and_then(|b| World::from_bytes(&b).ok())
+}
+
+/// Writes a World of `kind` listing `identity` at `endpoints` to `path`, unless `current`
+/// already does; an update keeps the ID, gets a newer timestamp and must be signed by the key
+/// `current` names.
+#[allow(clippy::too_many_arguments)]
+fn update_world(
+    kind: WorldKind,
+    path: &Path,
+    current: Option<World>,
+    id: u64,
+    identity: &IdentitySecret,
+    key: &KeyPair,
+    endpoints: &[InetAddress],
+    now: u64,
+) -> io::Result<(World, PlanetUpdate)> {
+    let roots = vec![(*identity.identity(), endpoints.to_vec())];
+    let (timestamp, outcome) = match &current {
+        Some(cur) => {
+            let same = cur.update_key == *key.public()
+                && cur.roots.len() == 1
+                && cur.roots[0].identity == identity.identity().to_repr()
+                && cur.roots[0].endpoints[..] == endpoints[..];
+            if same {
+                return Ok((cur.clone(), PlanetUpdate::Unchanged));
+            }
+            if cur.update_key != *key.public() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "{} was not signed by this home's key: clients would refuse an update; move it away to start anew",
+                        path.display()
+                    ),
+                ));
+            }
+            (now.max(cur.timestamp + 1), PlanetUpdate::Updated)
+        }
+        None => (now, PlanetUpdate::Created),
+    };
+    let world = world::make(kind, id, timestamp, &roots, key).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: {e}", path.display()),
+        )
+    })?;
+    let bytes = world.to_bytes().map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: {e}", path.display()),
+        )
+    })?;
+    write_atomic(path, &bytes, 0o644)?;
+    Ok((world, outcome))
 }
 
 /// Writes `data` to `path` atomically with the given mode: temporary file, fsync, rename,
