@@ -1,83 +1,111 @@
 //! The node's counters: every drop has a reason.
 
-/// Counters since start. `peers*`, `multicast_*` and `fragments_*` are filled in by
-/// [`super::Node::stats`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
+macro_rules! counters {
+    ($($(#[doc = $doc:expr])* $name:ident,)*) => {
+        /// Counters since start. `peers*`, `multicast_*` and `fragments_*` are filled in by
+        /// [`super::Node::stats`].
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct Stats {
+            $($(#[doc = $doc])* pub $name: u64,)*
+        }
+
+        impl Stats {
+            /// Every counter with its name, in declaration order.
+            pub fn fields(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($name), self.$name),)*]
+            }
+        }
+    };
+}
+
+counters! {
     /// Datagrams handed to the node.
-    pub datagrams_received: u64,
+    datagrams_received,
     /// Dropped: shorter than a fragment or packet header.
-    pub dropped_too_short: u64,
+    dropped_too_short,
     /// Dropped: not a valid encoding.
-    pub dropped_malformed: u64,
+    dropped_malformed,
     /// Dropped: MAC did not verify.
-    pub dropped_bad_mac: u64,
+    dropped_bad_mac,
     /// Dropped: a cipher suite ztcd does not speak.
-    pub dropped_unsupported_cipher: u64,
+    dropped_unsupported_cipher,
     /// Dropped: from an unknown peer and not a HELLO (a root has nobody to ask).
-    pub dropped_unknown_source: u64,
+    dropped_unknown_source,
     /// Dropped: claims to come from ourselves.
-    pub dropped_own_source: u64,
+    dropped_own_source,
     /// Dropped: HELLO from a new identity refused by the validation gate.
-    pub dropped_rate_limited: u64,
+    dropped_rate_limited,
     /// Dropped: the identity failed validation.
-    pub dropped_invalid_identity: u64,
+    dropped_invalid_identity,
     /// Dropped: unknown verb code.
-    pub dropped_unknown_verb: u64,
+    dropped_unknown_verb,
     /// Dropped: a HELLO while the same identity is already being validated.
-    pub dropped_pending: u64,
+    dropped_pending,
     /// HELLOs with an identity different from the one we know at that address.
-    pub identity_collisions: u64,
+    identity_collisions,
     /// Identity validations completed.
-    pub validations: u64,
+    validations,
     /// Parked HELLOs given up because validation took too long.
-    pub validations_abandoned: u64,
+    validations_abandoned,
     /// HELLOs answered.
-    pub hellos_answered: u64,
+    hellos_answered,
     /// ECHOs answered.
-    pub echos_answered: u64,
+    echos_answered,
     /// WHOIS requests answered with at least one identity.
-    pub whois_answered: u64,
+    whois_answered,
     /// Addresses asked for by WHOIS that we did not know.
-    pub whois_unknown: u64,
+    whois_unknown,
     /// MULTICAST_LIKE subscriptions received.
-    pub multicast_likes: u64,
+    multicast_likes,
     /// MULTICAST_GATHER requests answered.
-    pub multicast_gathers: u64,
+    multicast_gathers,
     /// NETWORK_CONFIG_REQUESTs passed to the controller.
-    pub config_requests: u64,
+    config_requests,
     /// Authenticated packets of verbs a root ignores (OK, FRAME, …).
-    pub ignored_verbs: u64,
+    ignored_verbs,
     /// Packets relayed.
-    pub relayed_packets: u64,
+    relayed_packets,
     /// Fragments relayed.
-    pub relayed_fragments: u64,
+    relayed_fragments,
     /// Relay dropped: hop limit reached.
-    pub relay_dropped_hops: u64,
+    relay_dropped_hops,
     /// Relay dropped: destination has no live path.
-    pub relay_dropped_no_path: u64,
+    relay_dropped_no_path,
     /// RENDEZVOUS messages sent.
-    pub rendezvous_sent: u64,
+    rendezvous_sent,
     /// Sends that failed: unknown peer.
-    pub send_no_peer: u64,
+    send_no_peer,
     /// Sends that failed: peer has no live path.
-    pub send_no_path: u64,
+    send_no_path,
     /// Sends that failed: packet too large to fragment.
-    pub send_too_large: u64,
+    send_too_large,
     /// Transmits dropped because the queue was full.
-    pub transmits_dropped: u64,
+    transmits_dropped,
     /// Events dropped because the queue was full.
-    pub events_dropped: u64,
+    events_dropped,
     /// Peers known.
-    pub peers: u64,
+    peers,
     /// Peers evicted to make room.
-    pub peers_evicted: u64,
+    peers_evicted,
     /// Multicast subscriptions stored.
-    pub multicast_subscriptions: u64,
+    multicast_subscriptions,
     /// Multicast subscriptions refused (table full).
-    pub multicast_refused: u64,
+    multicast_refused,
     /// Partly received packets evicted (reassembly table full).
-    pub fragments_evicted: u64,
+    fragments_evicted,
     /// Partly received packets that timed out.
-    pub fragments_expired: u64,
+    fragments_expired,
+}
+
+impl core::fmt::Display for Stats {
+    /// `name=value` pairs separated by spaces, for logs.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (i, (name, value)) in self.fields().into_iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{name}={value}")?;
+        }
+        Ok(())
+    }
 }

@@ -129,7 +129,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         started,
     };
     smol::block_on(owner.run(signal_rx, result_rx))?;
-    info!("stopping; {:?}", owner.node.stats());
+    info!("stopping; stats: {}", owner.node.stats());
     drop(owner);
     let _ = validator.join();
     Ok(())
@@ -220,7 +220,7 @@ impl Owner {
             }
             if Instant::now() >= next_stats {
                 next_stats = Instant::now() + STATS_INTERVAL;
-                info!("{:?}", self.node.stats());
+                info!("stats: {}", self.node.stats());
             }
             self.drain(now);
         }

@@ -1,0 +1,322 @@
+//! Real ZeroTier clients (libzt 1.8.4 driven by `tests/libzt/zt.py`) and ztcd processes in
+//! network namespaces the tests create and remove themselves. ZeroTier never uses loopback
+//! paths, so every real-client test runs across a veth pair.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Where the libzt harness lives in the repository.
+fn harness_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/libzt")
+}
+
+/// The path of the `ztcd` binary under test.
+pub(crate) fn ztcd_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ztcd")
+}
+
+/// Checks once that the real-client prerequisites are present (root, iproute2, python3, the
+/// libzt harness). Returns `false` (after printing why) when a test should be skipped; under
+/// CI (`CI=true`) a missing prerequisite fails the test instead.
+pub(crate) fn available() -> bool {
+    static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = CHECK.get_or_init(|| {
+        let uid = Command::new("id")
+            .arg("-u")
+            .output()
+            .map_err(|e| format!("id: {e}"))?;
+        if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+            return Err("not root: network namespaces need root".into());
+        }
+        Command::new("ip")
+            .arg("-V")
+            .output()
+            .map_err(|e| format!("iproute2 missing: {e}"))?;
+        let setup = Command::new(harness_dir().join("setup.sh"))
+            .output()
+            .map_err(|e| format!("tests/libzt/setup.sh: {e}"))?;
+        if !setup.status.success() {
+            return Err(format!(
+                "tests/libzt/setup.sh failed: {}",
+                String::from_utf8_lossy(&setup.stderr)
+            ));
+        }
+        Ok(())
+    });
+    match result {
+        Ok(()) => true,
+        Err(why) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("real-client prerequisites missing under CI: {why}")
+        }
+        Err(why) => {
+            eprintln!("SKIPPED (real-client test): {why}");
+            false
+        }
+    }
+}
+
+/// Runs `zt.py` with `args` (optionally inside namespace `ns`) and parses its JSON output.
+pub(crate) fn zt(ns: Option<&str>, args: &[&str]) -> (bool, Value) {
+    let out = zt_command(ns, args).output().expect("run zt.py");
+    parse_zt(&out)
+}
+
+/// The command for `zt.py args`, inside `ns` if given.
+pub(crate) fn zt_command(ns: Option<&str>, args: &[&str]) -> Command {
+    let script = harness_dir().join("zt.py");
+    let mut cmd = match ns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "python3"]);
+            c
+        }
+        None => Command::new("python3"),
+    };
+    cmd.arg(script).args(args).stdin(Stdio::null());
+    cmd
+}
+
+/// Parses a finished `zt.py` run.
+pub(crate) fn parse_zt(out: &Output) -> (bool, Value) {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "zt.py printed no JSON ({e}): {text}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), value)
+}
+
+/// A temporary directory removed on drop.
+pub(crate) struct TempDir(pub(crate) PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(tag: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("ztcd-test-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("temp dir");
+        Self(p)
+    }
+
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Two namespaces joined by a veth pair: `server` holds 10.77.N.1, `clients` holds
+/// 10.77.N.2 and 10.77.N.3. Removed on drop, also when the test fails.
+pub(crate) struct NetPair {
+    pub(crate) server: String,
+    pub(crate) clients: String,
+    pub(crate) subnet: u8,
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl NetPair {
+    pub(crate) fn new(subnet: u8) -> Self {
+        let tag = format!("zt{}x{subnet}", std::process::id() % 100_000);
+        let pair = Self {
+            server: format!("{tag}s"),
+            clients: format!("{tag}c"),
+            subnet,
+        };
+        // libzt skips interfaces named lo*, zt*, tun* and tap*: the veth names avoid those.
+        let short = format!("{}x{subnet}", std::process::id() % 100_000);
+        let (vs, vc) = (format!("ve{short}s"), format!("ve{short}c"));
+        ip(&["netns", "add", &pair.server]);
+        ip(&["netns", "add", &pair.clients]);
+        ip(&["link", "add", &vs, "type", "veth", "peer", "name", &vc]);
+        ip(&["link", "set", &vs, "netns", &pair.server]);
+        ip(&["link", "set", &vc, "netns", &pair.clients]);
+        ip(&[
+            "-n",
+            &pair.server,
+            "addr",
+            "add",
+            &format!("10.77.{subnet}.1/24"),
+            "dev",
+            &vs,
+        ]);
+        ip(&[
+            "-n",
+            &pair.clients,
+            "addr",
+            "add",
+            &format!("10.77.{subnet}.2/24"),
+            "dev",
+            &vc,
+        ]);
+        ip(&[
+            "-n",
+            &pair.clients,
+            "addr",
+            "add",
+            &format!("10.77.{subnet}.3/24"),
+            "dev",
+            &vc,
+        ]);
+        for (ns, dev) in [(&pair.server, &vs), (&pair.clients, &vc)] {
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+            ip(&["-n", ns, "link", "set", dev, "up"]);
+        }
+        // libzt binds only interfaces that are up when it starts (it rescans every 30 s), so
+        // wait until both ends report UP, then a little more.
+        let start = Instant::now();
+        for (ns, dev) in [(&pair.server, &vs), (&pair.clients, &vc)] {
+            loop {
+                let out = Command::new("ip")
+                    .args(["-n", ns, "-br", "link", "show", dev])
+                    .output();
+                let up = out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(" UP "));
+                if up || start.elapsed() > Duration::from_secs(10) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        pair
+    }
+
+    /// The server's address.
+    pub(crate) fn server_ip(&self) -> String {
+        format!("10.77.{}.1", self.subnet)
+    }
+}
+
+impl Drop for NetPair {
+    fn drop(&mut self) {
+        for ns in [&self.server, &self.clients] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
+
+/// A namespace with only loopback up: nothing started in it can reach any other address.
+pub(crate) struct Isolated(pub(crate) String);
+
+impl Isolated {
+    pub(crate) fn new(tag: &str) -> Self {
+        let name = format!("zt{}{tag}", std::process::id() % 100_000);
+        ip(&["netns", "add", &name]);
+        ip(&["-n", &name, "link", "set", "lo", "up"]);
+        Self(name)
+    }
+}
+
+impl Drop for Isolated {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+    }
+}
+
+/// A `ztcd run` process in a namespace; stopped with SIGTERM on drop.
+pub(crate) struct Daemon {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Daemon {
+    pub(crate) fn start(ns: &str, home: &Path, args: &[&str]) -> Self {
+        let log = home.with_extension("log");
+        let file = std::fs::File::create(&log).expect("daemon log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, ztcd_bin(), "run", "--home"])
+            .arg(home)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start ztcd");
+        let d = Self {
+            child: Some(child),
+            log,
+        };
+        d.wait_for_log("listening on udp", Duration::from_secs(30));
+        d
+    }
+
+    /// Waits until the log contains `needle`.
+    pub(crate) fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        let start = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if text.contains(needle) {
+                return;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "ztcd never logged {needle:?}:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the daemon (SIGTERM) and returns its log.
+    pub(crate) fn stop(mut self) -> String {
+        self.terminate();
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .output();
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(10) {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+/// The value of counter `name` in the last `stats:` line of a daemon log.
+pub(crate) fn stat(log: &str, name: &str) -> u64 {
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("stats: "))
+        .expect("a stats line in the log");
+    line.split_whitespace()
+        .find_map(|kv| {
+            kv.strip_prefix(&format!("{name}="))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or_else(|| panic!("counter {name} not in {line}"))
+}

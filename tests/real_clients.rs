@@ -1,0 +1,196 @@
+//! Interoperability with a real ZeroTier implementation: libzt 1.8.4 (the ZeroTier 1.8 core)
+//! from PyPI, driven through `tests/libzt/zt.py`. The network tests run in namespaces they
+//! create, so no packet leaves the machine.
+
+mod common;
+
+use std::process::Command;
+
+use common::real::{
+    Daemon, Isolated, NetPair, TempDir, available, parse_zt, stat, zt, zt_command, ztcd_bin,
+};
+
+fn ztcd(args: &[&str]) -> std::process::Output {
+    Command::new(ztcd_bin())
+        .args(args)
+        .output()
+        .expect("run ztcd")
+}
+
+/// Flips one hex digit of the public key of an identity string.
+fn corrupt(identity: &str) -> String {
+    let mut chars: Vec<char> = identity.chars().collect();
+    let i = 13 + 40;
+    chars[i] = if chars[i] == '0' { '1' } else { '0' };
+    chars.into_iter().collect()
+}
+
+#[test]
+fn identities_interoperate_with_libzt() {
+    if !available() {
+        return;
+    }
+    for _ in 0..2 {
+        let out = ztcd(&["identity", "new"]);
+        assert!(out.status.success());
+        let ours = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        let (_, v) = zt(None, &["id-valid", &ours]);
+        assert_eq!(v["valid"], true, "libzt rejects a ztcd identity: {v}");
+        let (_, v) = zt(None, &["id-valid", &corrupt(&ours)]);
+        assert_eq!(v["valid"], false, "libzt accepts a corrupted identity");
+    }
+    for _ in 0..2 {
+        let (ok, v) = zt(None, &["id-new"]);
+        assert!(ok);
+        let theirs = v["identity"].as_str().unwrap().to_owned();
+        let out = ztcd(&["identity", "validate", &theirs]);
+        assert!(
+            out.status.success(),
+            "ztcd rejects a libzt identity: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let public: String = theirs.split(':').take(3).collect::<Vec<_>>().join(":");
+        assert!(ztcd(&["identity", "validate", &public]).status.success());
+        let out = ztcd(&["identity", "validate", &corrupt(&theirs)]);
+        assert_eq!(out.status.code(), Some(1));
+        let why = String::from_utf8_lossy(&out.stderr);
+        assert!(why.contains("invalid:"), "{why}");
+    }
+}
+
+#[test]
+fn libzt_adopts_a_ztcd_planet() {
+    if !available() {
+        return;
+    }
+    let dir = TempDir::new("planet");
+    let home = dir.path("home");
+    let out = ztcd(&[
+        "planet",
+        "--home",
+        home.to_str().unwrap(),
+        "--endpoint",
+        "10.77.250.1/9993",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Only loopback exists in this namespace: libzt cannot send anything anywhere.
+    let ns = Isolated::new("iso");
+    let planet = home.join("planet");
+    let storage = dir.path("libzt");
+    let (_, v) = zt(
+        Some(&ns.0),
+        &[
+            "roots-check",
+            planet.to_str().unwrap(),
+            storage.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(v["started"], 0, "{v}");
+    assert_eq!(
+        v["roots_equal"], true,
+        "libzt did not store ztcd's planet as its roots: {v}"
+    );
+}
+
+#[test]
+fn clients_come_online_and_reach_each_other_through_ztcd() {
+    if !available() {
+        return;
+    }
+    let net = NetPair::new(11);
+    let dir = TempDir::new("online");
+    let home = dir.path("home");
+    let endpoint = format!("{}/9993", net.server_ip());
+    let daemon = Daemon::start(
+        &net.server,
+        &home,
+        &["--endpoint", &endpoint, "--port", "9993"],
+    );
+    let planet = home.join("planet");
+
+    // A controller-less (ad-hoc) network: members find each other only through the root
+    // (WHOIS, relaying, RENDEZVOUS), so TCP between them proves ztcd does its job.
+    let nwid = "ff0000ffff000000";
+    let (_, id_a) = zt(None, &["id-new"]);
+    let a_identity = id_a["identity"].as_str().unwrap().to_owned();
+    let (_, addrs) = zt(None, &["addr", nwid, id_a["address"].as_str().unwrap()]);
+    let a_ip = addrs["6plane"].as_str().unwrap().to_owned();
+    let (sa, sb) = (dir.path("a"), dir.path("b"));
+    let listener = zt_command(
+        Some(&net.clients),
+        &[
+            "client",
+            "--planet",
+            planet.to_str().unwrap(),
+            "--storage",
+            sa.to_str().unwrap(),
+            "--identity",
+            &a_identity,
+            "--join",
+            nwid,
+            "--wait",
+            "ip",
+            "--tcp-listen",
+            "7500",
+            "--deadline",
+            "100",
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::fs::File::create(dir.path("a.err")).expect("stderr file"))
+    .spawn()
+    .expect("start client A");
+    // A different /24 would not matter to the clients; the validation gate spaces new
+    // identities from one /24 by 2 s, so let A be admitted first.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let target = format!("[{a_ip}]:7500");
+    let (b_ok, b) = zt(
+        Some(&net.clients),
+        &[
+            "client",
+            "--planet",
+            planet.to_str().unwrap(),
+            "--storage",
+            sb.to_str().unwrap(),
+            "--join",
+            nwid,
+            "--wait",
+            "ip",
+            "--tcp-connect",
+            &target,
+            "--deadline",
+            "90",
+        ],
+    );
+    let a_out = listener.wait_with_output().expect("client A");
+    if a_out.stdout.is_empty() {
+        let err = std::fs::read_to_string(dir.path("a.err")).unwrap_or_default();
+        panic!("client A printed nothing ({}): {err}", a_out.status);
+    }
+    let (a_ok, a) = parse_zt(&a_out);
+    let log = daemon.stop();
+    assert_eq!(
+        a["online"], true,
+        "A never came online through ztcd: {a}\n{log}"
+    );
+    assert_eq!(
+        b["online"], true,
+        "B never came online through ztcd: {b}\n{log}"
+    );
+    assert!(
+        b_ok && b["tcp"]["ok"] == true,
+        "B could not reach A: {b}\n{log}"
+    );
+    assert!(a_ok && a["tcp"]["received"] == b["tcp"]["sent"], "A: {a}");
+    assert!(stat(&log, "hellos_answered") >= 2, "{log}");
+    assert!(
+        stat(&log, "whois_answered") >= 1,
+        "no WHOIS answered: {log}"
+    );
+    assert!(stat(&log, "relayed_packets") >= 1, "nothing relayed: {log}");
+    assert!(stat(&log, "rendezvous_sent") >= 2, "no RENDEZVOUS: {log}");
+}
