@@ -184,6 +184,11 @@ impl Node {
         }
     }
 
+    /// Identities validated so far (what the runtime persists).
+    pub fn validated_identities(&self) -> impl Iterator<Item = Identity> + '_ {
+        self.validated.iter().map(|(a, k)| Identity::new(*a, *k))
+    }
+
     /// Replaces the planet served to clients (e.g. after re-issuing it).
     pub fn set_planet(&mut self, planet: World) {
         self.planet = planet.to_bytes().ok().map(|b| (planet, b));

@@ -106,6 +106,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     });
     let cache_path = home.path(VALIDATED_CACHE);
     let cached = load_validated(&cache_path);
+    let cached_len = cached.len();
     info!("{} validated identities loaded from cache", cached.len());
     node.trust_validated(cached);
 
@@ -126,6 +127,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         sockets,
         validate_tx,
         cache_path,
+        cache_lines: cached_len,
         started,
     };
     smol::block_on(owner.run(signal_rx, result_rx))?;
@@ -141,6 +143,8 @@ struct Owner {
     sockets: Vec<Async<UdpSocket>>,
     validate_tx: Sender<Identity>,
     cache_path: PathBuf,
+    /// Lines in the cache file; it is rewritten from the node's bounded set when it doubles.
+    cache_lines: usize,
     started: Instant,
 }
 
@@ -242,7 +246,15 @@ impl Owner {
                         self.node.identity_checked(now, id, false);
                     }
                 }
-                Event::IdentityValidated(id) => append_validated(&self.cache_path, &id),
+                Event::IdentityValidated(id) => {
+                    self.cache_lines += 1;
+                    if self.cache_lines > 2 * crate::limits::MAX_VALIDATED_IDENTITIES {
+                        self.cache_lines =
+                            rewrite_validated(&self.cache_path, self.node.validated_identities());
+                    } else {
+                        append_validated(&self.cache_path, &id);
+                    }
+                }
                 Event::ConfigRequest(req) => {
                     // No controller in this build of the loop: tell the member the network
                     // does not exist here, as zerotier-one does for unknown networks.
@@ -329,10 +341,27 @@ fn validation_thread(requests: Receiver<Identity>, results: Sender<(Identity, bo
     }
 }
 
+/// The newest `MAX_VALIDATED_IDENTITIES` identities of the cache file.
 fn load_validated(path: &std::path::Path) -> Vec<Identity> {
-    std::fs::read_to_string(path)
+    let mut ids: Vec<Identity> = std::fs::read_to_string(path)
         .map(|t| t.lines().filter_map(|l| l.parse().ok()).collect())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let excess = ids
+        .len()
+        .saturating_sub(crate::limits::MAX_VALIDATED_IDENTITIES);
+    ids.drain(..excess);
+    ids
+}
+
+/// Replaces the cache file with `ids`; returns how many lines it now has.
+fn rewrite_validated(path: &std::path::Path, ids: impl Iterator<Item = Identity>) -> usize {
+    let lines: Vec<String> = ids.map(|id| id.to_string()).collect();
+    let mut text = lines.join("\n");
+    text.push('\n');
+    if let Err(e) = super::home::write_atomic(path, text.as_bytes(), 0o644) {
+        warn!("cannot rewrite {}: {e}", path.display());
+    }
+    lines.len()
 }
 
 fn append_validated(path: &std::path::Path, id: &Identity) {
