@@ -9,6 +9,7 @@
 //! - [`runtime`]: the only code that touches the file system, clocks and OS randomness.
 
 pub mod cli;
+pub mod client;
 pub mod crypto;
 pub mod hex;
 pub mod identity;

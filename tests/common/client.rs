@@ -3,14 +3,12 @@
 
 use std::net::SocketAddr;
 
-use ztcd::crypto::SymmetricKey;
-use ztcd::crypto::armor::{self, Cipher};
+use ztcd::client::ClientSession;
 use ztcd::identity::{Identity, IdentitySecret};
 use ztcd::node::{LocalSocket, Node, Transmit};
 use ztcd::wire::fragment::{self, Fragment};
-use ztcd::wire::packet::{FLAG_FRAGMENTED, FLAGS_OFFSET, HEADER_LEN};
-use ztcd::wire::verbs::HelloRepr;
-use ztcd::wire::{Address, Header, InetAddress, PacketView, Verb, Writer};
+use ztcd::wire::packet::{FLAG_FRAGMENTED, FLAGS_OFFSET};
+use ztcd::wire::{Address, Header, InetAddress, Verb};
 
 /// A simulated peer at a physical address.
 pub(crate) struct SimPeer {
@@ -32,40 +30,15 @@ impl SimPeer {
         self.id.address()
     }
 
-    fn packet_id(&mut self) -> u64 {
-        self.next_packet_id += 1;
-        self.next_packet_id << 8
+    fn session(&mut self, to: &Identity) -> ClientSession {
+        self.next_packet_id += 0x1000;
+        ClientSession::new(self.id.clone(), *to, self.next_packet_id)
     }
 
     /// A HELLO to `to` (cipher 0, encrypted tail), announcing `planet`.
     pub(crate) fn hello(&mut self, to: &Identity, planet: (u64, u64)) -> (u64, Vec<u8>) {
-        let key = self.id.agree(to);
-        let hello = HelloRepr {
-            protocol_version: 12,
-            major: 1,
-            minor: 8,
-            revision: 4,
-            timestamp: 0x1234,
-            identity: self.id.identity().to_repr(),
-            destination: Some(InetAddress::from_socket("10.0.0.1:9993".parse().unwrap())),
-            planet: Some(planet),
-            moons: heapless::Vec::new(),
-        };
-        let id = self.packet_id();
-        let mut p = vec![0u8; HEADER_LEN + hello.buffer_len()];
-        Header {
-            packet_id: id,
-            destination: to.address(),
-            source: self.address(),
-            verb: Verb::Hello,
-        }
-        .emit(&mut p)
-        .unwrap();
-        hello.emit(&mut Writer::new(&mut p[HEADER_LEN..])).unwrap();
-        let off = HEADER_LEN + hello.emitted_tail_offset().unwrap();
-        armor::crypt_field(&key, id.to_be_bytes(), &mut p[off..]);
-        armor::armor(&mut p, &key, Cipher::Poly1305None).unwrap();
-        (id, p)
+        let sent_to = InetAddress::from_socket("10.0.0.1:9993".parse().unwrap());
+        self.session(to).hello(0x1234, sent_to, planet).unwrap()
     }
 
     /// A cipher-1 packet to `to` (armored with the key shared with `to`), as datagrams.
@@ -75,33 +48,12 @@ impl SimPeer {
         verb: Verb,
         payload: &[u8],
     ) -> (u64, Vec<Vec<u8>>) {
-        let key = self.id.agree(to);
-        let id = self.packet_id();
-        let mut p = vec![0u8; HEADER_LEN + payload.len()];
-        Header {
-            packet_id: id,
-            destination: to.address(),
-            source: self.address(),
-            verb,
-        }
-        .emit(&mut p)
-        .unwrap();
-        p[HEADER_LEN..].copy_from_slice(payload);
-        if p.len() > 1432 {
-            p[FLAGS_OFFSET] |= FLAG_FRAGMENTED;
-        }
-        armor::armor(&mut p, &key, Cipher::Salsa2012Poly1305).unwrap();
-        let mut out = Vec::new();
-        fragment::split(&p, 1432, |d| out.push(d.to_vec())).unwrap();
-        (id, out)
+        self.session(to).packet(verb, payload, false).unwrap()
     }
 
     /// Dearmors a whole packet from `from`; returns its header and payload.
-    pub(crate) fn open(&self, from: &Identity, mut packet: Vec<u8>) -> Option<(Header, Vec<u8>)> {
-        let key: SymmetricKey = self.id.agree(from);
-        armor::dearmor(&mut packet, &key).ok()?;
-        let view = PacketView::new_checked(&packet[..]).ok()?;
-        Some((Header::parse(&view).ok()?, view.payload().to_vec()))
+    pub(crate) fn open(&self, from: &Identity, packet: Vec<u8>) -> Option<(Header, Vec<u8>)> {
+        ClientSession::new(self.id.clone(), *from, 0).open(packet)
     }
 
     /// Feeds datagrams from this peer into the node.

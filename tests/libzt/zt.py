@@ -63,7 +63,6 @@ ROOTS_MAX_LEN = 4096          # ZTS_STORE_DATA_LEN: zts_init_set_roots() limit
 AF_INET = 2                   # ZTS_AF_INET
 AF_INET6 = 10                 # ZTS_AF_INET6
 SOCK_STREAM = 1               # ZTS_SOCK_STREAM
-SHUT_WR = 1                   # ZTS_SHUT_WR
 MAX_ROOTS = 16                # ZTS_MAX_NUM_ROOTS (zts_root_set_t)
 MAX_ENDPOINTS_PER_ROOT = 32   # ZTS_MAX_ENDPOINTS_PER_ROOT
 
@@ -191,7 +190,6 @@ class Libzt:
         sig("zts_bsd_close", c_int, c_int)
         sig("zts_bsd_connect", c_int, c_int, c_void_p, ctypes.c_uint32)
         sig("zts_util_ipstr_to_saddr", c_int, c_char_p, c_ushort, c_void_p, P(ctypes.c_uint32))
-        sig("zts_bsd_shutdown", c_int, c_int, c_int)
         sig("zts_bsd_send", c_ssize_t, c_int, c_void_p, c_size_t, c_int)
         sig("zts_bsd_recv", c_ssize_t, c_int, c_void_p, c_size_t, c_int)
         sig("zts_bind", c_int, c_int, c_char_p, c_ushort)
@@ -340,6 +338,21 @@ class Libzt:
             if n <= 0:
                 raise RuntimeError("zts_bsd_send: %d errno %d" % (n, self.errno))
             off += n
+
+    def recv_line(self, fd, limit=1 << 16):
+        """Bytes up to and including the first newline (or EOF / limit)."""
+        out = bytearray()
+        buf = ctypes.create_string_buffer(1)
+        while len(out) < limit:
+            n = self.lib.zts_bsd_recv(fd, buf, 1, 0)
+            if n == 0:
+                break
+            if n < 0:
+                raise RuntimeError("zts_bsd_recv: %d errno %d" % (n, self.errno))
+            out += buf.raw[:1]
+            if out.endswith(b"\n"):
+                break
+        return bytes(out)
 
     def recv_until_eof(self, fd, limit=1 << 20):
         out = bytearray()
@@ -720,33 +733,35 @@ def cmd_client(args):
                 tcp["listen"] = "%s/%d" % (bind_ip, args.tcp_listen)
                 fd, rip, rport = z.tcp_listen_accept(bind_ip, args.tcp_listen)
                 tcp["peer"] = "%s/%d" % (rip, rport)
-                data = z.recv_until_eof(fd)
-                tcp["received"] = data.decode("utf-8", "replace")
+                # One line in, the same line back; the connecting side
+                # closes first once it has the echo.  No shutdown():
+                # libzt 1.8.4 segfaulted now and then in zts_bsd_shutdown()
+                # on a connection the peer had already half-closed.
+                data = z.recv_line(fd)
+                tcp["received"] = data.rstrip(b"\n").decode("utf-8", "replace")
                 z.send_all(fd, data)
-                z.lib.zts_bsd_shutdown(fd, SHUT_WR)
                 try:
-                    # Let the peer read the echo and close first.  lwIP may
-                    # report ENOTCONN here instead of EOF once it has.
-                    z.recv_until_eof(fd)
+                    z.recv_until_eof(fd)  # until the peer has closed
                 except RuntimeError:
-                    pass
+                    pass  # lwIP may say ENOTCONN instead of EOF
                 z.lib.zts_bsd_close(fd)
-                tcp["ok"] = True
+                tcp["ok"] = data.endswith(b"\n")
             else:
                 ip, _, p = args.tcp_connect.rpartition(":")
                 ip = ip.strip("[]")
                 msg = args.tcp_message.encode()
+                if b"\n" in msg:
+                    fail("--tcp-message must be a single line")
                 ct = time.monotonic()
                 fd, attempts = z.tcp_connect(ip, int(p), args.tcp_timeout)
                 tcp["connected_after_s"] = round(time.monotonic() - ct, 3)
                 tcp["connect_attempts"] = attempts
-                z.send_all(fd, msg)
-                z.lib.zts_bsd_shutdown(fd, SHUT_WR)
-                echo = z.recv_until_eof(fd)
+                z.send_all(fd, msg + b"\n")
+                echo = z.recv_line(fd)
                 z.lib.zts_bsd_close(fd)
                 tcp["sent"] = args.tcp_message
-                tcp["echo"] = echo.decode("utf-8", "replace")
-                tcp["ok"] = echo == msg
+                tcp["echo"] = echo.rstrip(b"\n").decode("utf-8", "replace")
+                tcp["ok"] = echo == msg + b"\n"
         except RuntimeError as e:
             tcp["ok"] = False
             tcp["error"] = str(e)
@@ -893,9 +908,10 @@ def main():
                    help="stay up this many seconds at the end, then re-read status")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--tcp-listen", type=int, metavar="PORT",
-                   help="accept one TCP connection on PORT, echo what it sends until EOF")
+                   help="accept one TCP connection on PORT, echo one line back, close")
     g.add_argument("--tcp-connect", metavar="IP:PORT",
-                   help="connect to IP:PORT, send --tcp-message, expect it echoed")
+                   help="connect to IP:PORT (IPv6 as [addr]:port), send --tcp-message and a "
+                        "newline, expect the same line back")
     p.add_argument("--tcp-bind", default="auto",
                    help="address for --tcp-listen (default: the first joined network's IPv4 "
                         "address, else its IPv6 address)")

@@ -1,0 +1,95 @@
+//! Benchmarks of the sans-IO node as a root. Run: `cargo bench --bench node`.
+//!
+//! Measures the node alone (no sockets): relaying between two known peers, and answering
+//! HELLO and ECHO from a known peer. Prints rates; asserts nothing.
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use ztcd::client::ClientSession;
+use ztcd::crypto::SeededEntropy;
+use ztcd::crypto::hashcash::Scratch;
+use ztcd::identity::IdentitySecret;
+use ztcd::node::{Event, LocalSocket, Node, NodeConfig};
+use ztcd::wire::{InetAddress, Verb};
+
+fn pump(node: &mut Node, now: u64, from: SocketAddr, datagram: &[u8]) -> usize {
+    node.handle_datagram(now, LocalSocket(0), from, datagram);
+    let mut n = 0;
+    while let Some(t) = node.poll_transmit() {
+        black_box(&t);
+        n += 1;
+    }
+    n
+}
+
+fn rate(name: &str, iterations: u32, mut f: impl FnMut()) {
+    let t = Instant::now();
+    for _ in 0..iterations {
+        f();
+    }
+    let per = t.elapsed() / iterations;
+    println!(
+        "{name:<48} {:>9.3} µs/op {:>12.0} ops/s",
+        per.as_nanos() as f64 / 1e3,
+        1e9 / per.as_nanos() as f64
+    );
+}
+
+fn main() {
+    let mut rng = SeededEntropy::new(7);
+    let mut scratch = Scratch::new();
+    let [root, a, b] = [(); 3].map(|()| IdentitySecret::generate(&mut rng, &mut scratch));
+    let mut node = Node::new(NodeConfig {
+        identity: root.clone(),
+        planet: None,
+        moon: None,
+        rng_seed: 3,
+    });
+    let (addr_a, addr_b): (SocketAddr, SocketAddr) = (
+        "10.1.0.2:9993".parse().unwrap(),
+        "10.2.0.2:9993".parse().unwrap(),
+    );
+    let sent_to = InetAddress::from_socket("10.0.0.1:9993".parse().unwrap());
+    let mut to_root_a = ClientSession::new(a.clone(), *root.identity(), 1);
+    let mut to_root_b = ClientSession::new(b.clone(), *root.identity(), 1);
+    for (s, from) in [(&mut to_root_a, addr_a), (&mut to_root_b, addr_b)] {
+        let (_, hello) = s.hello(1, sent_to, (0, 0)).unwrap();
+        node.handle_datagram(0, LocalSocket(0), from, &hello);
+        while let Some(e) = node.poll_event() {
+            if let Event::ValidateIdentity(id) = e {
+                node.identity_checked(0, id, id.validate(&mut scratch).is_ok());
+            }
+        }
+        while node.poll_transmit().is_some() {}
+    }
+
+    let (_, hello) = to_root_a.hello(1, sent_to, (0, 0)).unwrap();
+    rate("HELLO from a known peer → OK(HELLO)", 50_000, || {
+        assert_eq!(pump(&mut node, 1, addr_a, black_box(&hello)), 1);
+    });
+    let (_, echo) = to_root_a.packet(Verb::Echo, &[0u8; 32], false).unwrap();
+    rate("ECHO (32 bytes) → OK(ECHO)", 100_000, || {
+        assert_eq!(pump(&mut node, 1, addr_a, black_box(&echo[0])), 1);
+    });
+
+    let mut a_to_b = ClientSession::new(a, *b.identity(), 1);
+    for size in [100usize, 1400] {
+        let (_, relayed) = a_to_b
+            .packet(Verb::Frame, &vec![0u8; size - 28], false)
+            .unwrap();
+        rate(
+            &format!("relay a {size}-byte packet (A → root → B)"),
+            200_000,
+            || {
+                assert!(pump(&mut node, 2, addr_a, black_box(&relayed[0])) >= 1);
+            },
+        );
+    }
+    let s = node.stats();
+    println!(
+        "relayed_packets={} rendezvous_sent={} hellos_answered={}",
+        s.relayed_packets, s.rendezvous_sent, s.hellos_answered
+    );
+}
