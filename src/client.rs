@@ -102,11 +102,12 @@ impl ClientSession {
         self.header(id, verb).emit(&mut p)?;
         let mut body = payload;
         let mut compressed = vec![0u8; payload.len() + 64];
-        if compress && payload.len() > 64 {
-            if let Some(n) = crate::wire::packet::compress_payload(payload, &mut compressed) {
-                body = &compressed[..n];
-                p[27] |= VERB_FLAG_COMPRESSED;
-            }
+        if let Some(n) = compress
+            .then(|| crate::wire::packet::compress_payload(payload, &mut compressed))
+            .flatten()
+        {
+            body = &compressed[..n];
+            p[27] |= VERB_FLAG_COMPRESSED;
         }
         p.truncate(HEADER_LEN);
         p.extend_from_slice(body);

@@ -69,8 +69,15 @@ pub const MAX_VALIDATED_IDENTITIES: usize = 16_384;
 /// Identities found invalid, remembered so a replayed bad HELLO costs nothing.
 pub const MAX_INVALID_IDENTITIES: usize = 4096;
 
-/// HELLOs parked while their sender's identity is being validated.
+/// HELLOs parked while their sender's identity waits for or undergoes validation.
 pub const MAX_PENDING_VALIDATIONS: usize = 64;
+
+/// Validations running at once (the validation thread works through them one by one).
+pub const MAX_VALIDATIONS_IN_FLIGHT: usize = 2;
+
+/// How long a parked HELLO waits for its validation before it is dropped, ms (the client
+/// sends another).
+pub const VALIDATION_WAIT_MS: u64 = 10_000;
 
 /// Minimum spacing of identity validations for sources in one IPv4 /24 (or IPv6 /48), in
 /// milliseconds (`ZT_IDENTITY_VALIDATION_SOURCE_RATE_LIMIT` is 2 s on x86-64).
@@ -79,8 +86,9 @@ pub const VALIDATION_SOURCE_INTERVAL_MS: u64 = 2_000;
 /// Source prefixes the validation gate tracks; the stalest is forgotten.
 pub const MAX_VALIDATION_SOURCES: usize = 4096;
 
-/// Identity validations allowed per second across all sources (each costs ~27 ms on x86-64 and
-/// 0.25–0.4 s on small ARM cores, on the validation thread).
+/// Identity validations started per second across all sources, evenly spaced (each costs ~27 ms
+/// on x86-64 and 0.25–0.4 s on small ARM cores, on the validation thread, which runs them one
+/// at a time: on a slow board the thread, not this rate, is the limit).
 pub const VALIDATIONS_PER_SECOND: u32 = 10;
 
 /// Minimum spacing of RENDEZVOUS for one pair of peers (`ZT_MIN_UNITE_INTERVAL`), ms.

@@ -83,13 +83,25 @@ impl Sim {
         n
     }
 
+    /// Runs validations, letting virtual time pass while the queue spaces them out.
+    fn settle_validations(&mut self) {
+        for _ in 0..1000 {
+            self.run_validations();
+            if self.node.stats().validations_queued == 0 {
+                return;
+            }
+            self.now = self.now.max(self.node.next_deadline());
+            self.node.handle_timeout(self.now);
+        }
+    }
+
     /// Completes a HELLO exchange for peer `which` (0 = A, 1 = B); returns the OK body.
     fn hello(&mut self, which: usize) -> Vec<u8> {
         let root = self.root;
         let peer = if which == 0 { &mut self.a } else { &mut self.b };
         let (id, d) = peer.hello(&root, (77, 1000));
         peer.deliver(&mut self.node, self.now, &[d]);
-        self.run_validations();
+        self.settle_validations();
         let peer = if which == 0 { &self.a } else { &self.b };
         let tx = drain(&mut self.node);
         let packets = packets_to(&tx, peer.addr);

@@ -1,25 +1,27 @@
-//! The identity validation gate: validating a new identity costs a memory-hard hash, so a
-//! source prefix (IPv4 /24, IPv6 /48) gets one validation per
-//! [`VALIDATION_SOURCE_INTERVAL_MS`], and all sources together at most
-//! [`VALIDATIONS_PER_SECOND`]. Known identities never pass through here.
+//! The identity validation queue. Validating a new identity costs a memory-hard hash, so:
+//!
+//! - at most [`VALIDATIONS_PER_SECOND`] start per second, evenly spaced, and at most
+//!   [`MAX_VALIDATIONS_IN_FLIGHT`] run at once;
+//! - a source prefix (IPv4 /24, IPv6 /48) gets at most one validation per
+//!   [`VALIDATION_SOURCE_INTERVAL_MS`] and holds at most one waiting HELLO (the newest);
+//! - when a slot frees, the waiting HELLO whose prefix was served longest ago goes first, so a
+//!   prefix that floods cannot crowd out one that asks for the first time;
+//! - at most [`MAX_PENDING_VALIDATIONS`] wait; when full, the entry whose prefix was served
+//!   most recently makes room.
+//!
+//! Identities validated before never come here.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::limits::{
-    MAX_VALIDATION_SOURCES, VALIDATION_SOURCE_INTERVAL_MS, VALIDATIONS_PER_SECOND,
+    MAX_PENDING_VALIDATIONS, MAX_VALIDATION_SOURCES, MAX_VALIDATIONS_IN_FLIGHT,
+    VALIDATION_SOURCE_INTERVAL_MS, VALIDATION_WAIT_MS, VALIDATIONS_PER_SECOND,
 };
-
-/// The rate gate.
-#[derive(Debug, Default)]
-pub(super) struct ValidationGate {
-    last_by_prefix: HashMap<u64, u64>,
-    window_start: u64,
-    in_window: u32,
-}
+use crate::wire::Address;
 
 /// The prefix a source address is rate-limited by.
-fn prefix(ip: IpAddr) -> u64 {
+pub(super) fn prefix(ip: IpAddr) -> u64 {
     match ip {
         IpAddr::V4(v4) => u64::from(u32::from(v4) >> 8),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -29,32 +31,163 @@ fn prefix(ip: IpAddr) -> u64 {
     }
 }
 
-impl ValidationGate {
-    /// Whether a validation for a packet from `ip` may start now; records it if so.
-    pub(super) fn admit(&mut self, now: u64, ip: IpAddr) -> bool {
-        if now.saturating_sub(self.window_start) >= 1000 {
-            self.window_start = now;
-            self.in_window = 0;
+#[derive(Debug)]
+struct Entry<T> {
+    address: Address,
+    prefix: u64,
+    received: u64,
+    running: bool,
+    item: T,
+}
+
+/// What happened to an offered item.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Offer {
+    /// Queued (possibly replacing an older one from the same prefix).
+    Queued,
+    /// Refused: this identity is already queued or being validated, or no room.
+    Refused,
+}
+
+/// Waiting and running validations, each carrying an item of type `T` (the parked HELLO).
+#[derive(Debug)]
+pub(super) struct ValidationQueue<T> {
+    entries: Vec<Entry<T>>,
+    served: HashMap<u64, u64>,
+    next_slot: u64,
+    /// Items dropped to make room or superseded (counted by the node as rate-limited).
+    pub(super) displaced: u64,
+}
+
+impl<T> Default for ValidationQueue<T> {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+            served: HashMap::new(),
+            next_slot: 0,
+            displaced: 0,
         }
-        if self.in_window >= VALIDATIONS_PER_SECOND {
-            return false;
+    }
+}
+
+impl<T> ValidationQueue<T> {
+    fn last_served(&self, prefix: u64) -> u64 {
+        self.served.get(&prefix).copied().unwrap_or(0)
+    }
+
+    /// Offers a HELLO from `address` (arriving from `ip`) for validation.
+    pub(super) fn offer(&mut self, now: u64, address: Address, ip: IpAddr, item: T) -> Offer {
+        let prefix = prefix(ip);
+        if let Some(i) = self.entries.iter().position(|e| e.address == address) {
+            // A client reachable from several networks: wait in the line of the one served
+            // least recently.
+            let e = &self.entries[i];
+            if e.running || self.last_served(prefix) >= self.last_served(e.prefix) {
+                return Offer::Refused;
+            }
+            self.entries.swap_remove(i);
         }
-        let key = prefix(ip);
-        if let Some(&last) = self.last_by_prefix.get(&key)
-            && now.saturating_sub(last) < VALIDATION_SOURCE_INTERVAL_MS
+        if let Some(i) = self
+            .entries
+            .iter()
+            .position(|e| e.prefix == prefix && !e.running)
         {
-            return false;
-        }
-        if self.last_by_prefix.len() >= MAX_VALIDATION_SOURCES {
-            self.last_by_prefix
-                .retain(|_, &mut t| now.saturating_sub(t) < VALIDATION_SOURCE_INTERVAL_MS);
-            if self.last_by_prefix.len() >= MAX_VALIDATION_SOURCES {
-                return false;
+            self.entries.swap_remove(i);
+            self.displaced += 1;
+        } else if self.entries.len() >= MAX_PENDING_VALIDATIONS {
+            let mine = self.last_served(prefix);
+            let victim = (0..self.entries.len())
+                .filter(|&i| !self.entries[i].running)
+                .max_by_key(|&i| self.last_served(self.entries[i].prefix));
+            match victim {
+                Some(i) if self.last_served(self.entries[i].prefix) >= mine => {
+                    self.entries.swap_remove(i);
+                    self.displaced += 1;
+                }
+                _ => return Offer::Refused,
             }
         }
-        self.last_by_prefix.insert(key, now);
-        self.in_window += 1;
-        true
+        self.entries.push(Entry {
+            address,
+            prefix,
+            received: now,
+            running: false,
+            item,
+        });
+        Offer::Queued
+    }
+
+    /// Starts the next validation if a slot is free; returns the address to validate.
+    pub(super) fn start_next(&mut self, now: u64) -> Option<Address> {
+        let running = self.entries.iter().filter(|e| e.running).count();
+        if now < self.next_slot || running >= MAX_VALIDATIONS_IN_FLIGHT {
+            return None;
+        }
+        let i = (0..self.entries.len())
+            .filter(|&i| {
+                let e = &self.entries[i];
+                let waited = now.saturating_sub(self.last_served(e.prefix));
+                !e.running
+                    && (waited >= VALIDATION_SOURCE_INTERVAL_MS
+                        || !self.served.contains_key(&e.prefix))
+            })
+            .min_by_key(|&i| {
+                (
+                    self.last_served(self.entries[i].prefix),
+                    self.entries[i].received,
+                )
+            })?;
+        let e = &mut self.entries[i];
+        e.running = true;
+        let (prefix, address) = (e.prefix, e.address);
+        if self.served.len() >= MAX_VALIDATION_SOURCES {
+            self.served
+                .retain(|_, &mut t| now.saturating_sub(t) < VALIDATION_SOURCE_INTERVAL_MS);
+            if self.served.len() >= MAX_VALIDATION_SOURCES {
+                self.served.clear();
+            }
+        }
+        self.served.insert(prefix, now);
+        self.next_slot = now + 1000 / u64::from(VALIDATIONS_PER_SECOND.max(1));
+        Some(address)
+    }
+
+    /// The item queued for `address`.
+    pub(super) fn item(&self, address: Address) -> Option<&T> {
+        self.entries
+            .iter()
+            .find(|e| e.address == address)
+            .map(|e| &e.item)
+    }
+
+    /// Takes the item of a finished validation.
+    pub(super) fn finish(&mut self, address: Address) -> Option<T> {
+        let i = self
+            .entries
+            .iter()
+            .position(|e| e.address == address && e.running)?;
+        Some(self.entries.swap_remove(i).item)
+    }
+
+    /// When a waiting entry could start, if any waits.
+    pub(super) fn next_deadline(&self) -> Option<u64> {
+        self.entries
+            .iter()
+            .any(|e| !e.running)
+            .then_some(self.next_slot)
+    }
+
+    /// Drops entries older than [`VALIDATION_WAIT_MS`]; returns how many.
+    pub(super) fn expire(&mut self, now: u64) -> usize {
+        let before = self.entries.len();
+        self.entries
+            .retain(|e| now.saturating_sub(e.received) < VALIDATION_WAIT_MS);
+        before - self.entries.len()
+    }
+
+    /// Entries waiting or running.
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
     }
 }
 
@@ -62,19 +195,76 @@ impl ValidationGate {
 mod tests {
     use super::*;
 
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
     #[test]
-    fn per_prefix_and_global_limits() {
-        let mut g = ValidationGate::default();
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert!(g.admit(0, ip("10.0.0.1")));
-        assert!(!g.admit(10, ip("10.0.0.200")), "same /24");
-        assert!(g.admit(10, ip("10.0.1.1")), "other /24");
-        assert!(g.admit(VALIDATION_SOURCE_INTERVAL_MS, ip("10.0.0.7")));
-        let mut g = ValidationGate::default();
-        let admitted = (0..100)
-            .filter(|i| g.admit(5, ip(&format!("10.{i}.0.1"))))
-            .count();
-        assert_eq!(admitted, VALIDATIONS_PER_SECOND as usize);
-        assert!(g.admit(1005, ip("10.200.0.1")));
+    fn spacing_prefix_interval_and_fairness() {
+        let mut q = ValidationQueue::default();
+        assert_eq!(
+            q.offer(0, Address::new(1), ip("10.0.0.1"), ()),
+            Offer::Queued
+        );
+        assert_eq!(
+            q.offer(0, Address::new(1), ip("10.0.0.1"), ()),
+            Offer::Refused
+        );
+        // The same identity seen from a prefix served less recently moves to that line.
+        q.served.insert(prefix(ip("10.0.0.1")), 0);
+        q.served.insert(prefix(ip("10.5.0.1")), 0);
+        assert_eq!(
+            q.offer(0, Address::new(1), ip("10.5.0.1"), ()),
+            Offer::Refused
+        );
+        q.served.clear();
+        assert_eq!(q.start_next(0), Some(Address::new(1)));
+        // Same /24 again: queued, but not before the prefix interval.
+        assert_eq!(
+            q.offer(1, Address::new(2), ip("10.0.0.9"), ()),
+            Offer::Queued
+        );
+        // A newer HELLO from that /24 supersedes the waiting one.
+        assert_eq!(
+            q.offer(2, Address::new(3), ip("10.0.0.7"), ()),
+            Offer::Queued
+        );
+        assert_eq!(q.displaced, 1);
+        assert_eq!(q.start_next(500), None);
+        // A never-served prefix goes first.
+        q.offer(600, Address::new(4), ip("10.9.9.9"), ());
+        assert_eq!(q.start_next(600), Some(Address::new(4)));
+        // Two run at once at most.
+        assert_eq!(q.start_next(2000), None);
+        assert!(q.finish(Address::new(1)).is_some());
+        assert!(q.finish(Address::new(1)).is_none());
+        assert_eq!(q.start_next(2000), Some(Address::new(3)));
+    }
+
+    #[test]
+    fn bounded_and_new_prefixes_win_room() {
+        let mut q = ValidationQueue::default();
+        for i in 0..MAX_PENDING_VALIDATIONS as u64 {
+            q.offer(
+                0,
+                Address::new(100 + i),
+                ip(&format!("10.{}.{}.1", i / 250, i % 250)),
+                (),
+            );
+            q.served
+                .insert(prefix(ip(&format!("10.{}.{}.1", i / 250, i % 250))), 5);
+        }
+        assert_eq!(q.len(), MAX_PENDING_VALIDATIONS);
+        assert_eq!(
+            q.offer(10, Address::new(9), ip("192.168.7.1"), ()),
+            Offer::Queued
+        );
+        assert_eq!(q.len(), MAX_PENDING_VALIDATIONS);
+        assert_eq!(
+            q.start_next(VALIDATION_SOURCE_INTERVAL_MS),
+            Some(Address::new(9))
+        );
+        q.expire(VALIDATION_WAIT_MS + 10);
+        assert_eq!(q.len(), 0);
     }
 }

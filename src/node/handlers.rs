@@ -3,12 +3,11 @@
 
 use std::net::SocketAddr;
 
+use super::gate::Offer;
 use super::{ConfigRequestEvent, Event, Node, PROTOCOL_VERSION, PendingHello, SOFTWARE_VERSION};
 use crate::crypto::armor;
 use crate::identity::Identity;
-use crate::limits::{
-    MAX_GATHER_RESULTS, MAX_PACKET_LEN, MAX_PENDING_VALIDATIONS, MAX_WHOIS_IDENTITIES,
-};
+use crate::limits::{MAX_GATHER_RESULTS, MAX_PACKET_LEN, MAX_WHOIS_IDENTITIES};
 use crate::node::peer::{LocalSocket, Path};
 use crate::wire::packet::{HEADER_LEN, VERB_FLAG_COMPRESSED, decompress_payload};
 use crate::wire::verbs::{
@@ -98,26 +97,20 @@ impl Node {
             self.handle_authenticated(now, local, from, packet);
             return;
         }
-        if self.pending.contains_key(&identity.address()) {
-            self.stats.dropped_pending += 1;
-            return;
+        let hello = PendingHello {
+            local,
+            from,
+            key,
+            identity,
+            packet,
+        };
+        match self
+            .pending
+            .offer(now, identity.address(), from.ip(), hello)
+        {
+            Offer::Queued => self.start_validations(now),
+            Offer::Refused => self.stats.dropped_rate_limited += 1,
         }
-        if self.pending.len() >= MAX_PENDING_VALIDATIONS || !self.gate.admit(now, from.ip()) {
-            self.stats.dropped_rate_limited += 1;
-            return;
-        }
-        self.pending.insert(
-            identity.address(),
-            PendingHello {
-                received: now,
-                local,
-                from,
-                key,
-                identity,
-                packet,
-            },
-        );
-        self.push_event(Event::ValidateIdentity(identity));
     }
 
     /// ERROR(IDENTITY_COLLISION), sent under the key of the identity that collided, straight

@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 pub use peer::{LocalSocket, Path, Peer};
 pub use stats::Stats;
 
-use self::gate::ValidationGate;
+use self::gate::ValidationQueue;
 use self::multicast::MulticastTable;
 use self::peer::PeerTable;
 use self::reassembly::Reassembler;
@@ -96,7 +96,6 @@ pub enum Event {
 /// A HELLO waiting for its sender's identity to be validated.
 #[derive(Debug)]
 struct PendingHello {
-    received: u64,
     local: LocalSocket,
     from: SocketAddr,
     key: SymmetricKey,
@@ -115,8 +114,7 @@ pub struct Node {
     peers: PeerTable,
     validated: HashMap<Address, [u8; 64]>,
     invalid: HashMap<Address, [u8; 64]>,
-    pending: HashMap<Address, PendingHello>,
-    gate: ValidationGate,
+    pending: ValidationQueue<PendingHello>,
     reassembly: Reassembler,
     multicast: MulticastTable,
     rendezvous: HashMap<(Address, Address), u64>,
@@ -139,8 +137,7 @@ impl Node {
             peers: PeerTable::default(),
             validated: HashMap::new(),
             invalid: HashMap::new(),
-            pending: HashMap::new(),
-            gate: ValidationGate::default(),
+            pending: ValidationQueue::default(),
             reassembly: Reassembler::new(),
             multicast: MulticastTable::default(),
             rendezvous: HashMap::new(),
@@ -162,6 +159,8 @@ impl Node {
         s.peers = self.peers.len() as u64;
         s.peers_evicted = self.peers.evicted();
         s.multicast_subscriptions = self.multicast.len() as u64;
+        s.dropped_rate_limited += self.pending.displaced;
+        s.validations_queued = self.pending.len() as u64;
         s.multicast_refused = self.multicast.refused();
         let r = self.reassembly.stats();
         s.fragments_evicted = r.evicted;
@@ -210,12 +209,15 @@ impl Node {
     #[must_use]
     pub fn next_deadline(&self) -> u64 {
         let frag = self.reassembly.next_deadline().unwrap_or(u64::MAX);
-        self.next_housekeeping.min(frag)
+        let validation = self.pending.next_deadline().unwrap_or(u64::MAX);
+        self.next_housekeeping.min(frag).min(validation)
     }
 
     /// Runs timers: expires fragments, paths, peers, subscriptions and stale validations.
     pub fn handle_timeout(&mut self, now: u64) {
         self.reassembly.expire(now);
+        self.stats.validations_abandoned += self.pending.expire(now) as u64;
+        self.start_validations(now);
         if now < self.next_housekeeping {
             return;
         }
@@ -224,10 +226,15 @@ impl Node {
         self.multicast.expire(now);
         self.rendezvous
             .retain(|_, t| now.saturating_sub(*t) < crate::limits::RENDEZVOUS_INTERVAL_MS);
-        let before = self.pending.len();
-        self.pending
-            .retain(|_, p| now.saturating_sub(p.received) < 10_000);
-        self.stats.validations_abandoned += (before - self.pending.len()) as u64;
+    }
+
+    /// Asks the runtime to validate the next parked identities the queue lets through.
+    fn start_validations(&mut self, now: u64) {
+        while let Some(address) = self.pending.start_next(now) {
+            if let Some(id) = self.pending.item(address).map(|p| p.identity) {
+                self.push_event(Event::ValidateIdentity(id));
+            }
+        }
     }
 
     /// Handles one received datagram.
@@ -276,8 +283,9 @@ impl Node {
         self.stats.validations += 1;
         let pending = self
             .pending
-            .remove(&identity.address())
+            .finish(identity.address())
             .filter(|p| p.identity == identity);
+        self.start_validations(now);
         if !valid {
             self.stats.dropped_invalid_identity += 1;
             if self.invalid.len() >= MAX_INVALID_IDENTITIES {

@@ -39,12 +39,12 @@ counters! {
     dropped_invalid_identity,
     /// Dropped: unknown verb code.
     dropped_unknown_verb,
-    /// Dropped: a HELLO while the same identity is already being validated.
-    dropped_pending,
     /// HELLOs with an identity different from the one we know at that address.
     identity_collisions,
     /// Identity validations completed.
     validations,
+    /// HELLOs parked for validation now (waiting or running).
+    validations_queued,
     /// Parked HELLOs given up because validation took too long.
     validations_abandoned,
     /// HELLOs answered.

@@ -178,6 +178,24 @@ impl Owner {
                 let mut result = std::pin::pin!(results.recv());
                 let mut sig_byte = [0u8; 1];
                 std::future::poll_fn(|cx| {
+                    // Signals, validation results and timers first: under a flood the
+                    // sockets are never empty and must not starve them.
+                    loop {
+                        match signals.get_ref().read(&mut sig_byte) {
+                            Ok(_) => return Poll::Ready(Wake::Signal),
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                            Err(_) => return Poll::Ready(Wake::Signal),
+                        }
+                        if signals.poll_readable(cx).is_pending() {
+                            break;
+                        }
+                    }
+                    if let Poll::Ready(Ok((id, ok))) = result.as_mut().poll(cx) {
+                        return Poll::Ready(Wake::Validated(id, ok));
+                    }
+                    if std::pin::Pin::new(&mut timer).poll(cx).is_ready() {
+                        return Poll::Ready(Wake::Timer);
+                    }
                     for (i, s) in sockets.iter().enumerate() {
                         // Try first, then register interest: returning Pending always leaves
                         // a waker behind.
@@ -192,22 +210,6 @@ impl Owner {
                             }
                         }
                     }
-                    if let Poll::Ready(Ok((id, ok))) = result.as_mut().poll(cx) {
-                        return Poll::Ready(Wake::Validated(id, ok));
-                    }
-                    loop {
-                        match signals.get_ref().read(&mut sig_byte) {
-                            Ok(_) => return Poll::Ready(Wake::Signal),
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                            Err(_) => return Poll::Ready(Wake::Signal),
-                        }
-                        if signals.poll_readable(cx).is_pending() {
-                            break;
-                        }
-                    }
-                    if std::pin::Pin::new(&mut timer).poll(cx).is_ready() {
-                        return Poll::Ready(Wake::Timer);
-                    }
                     Poll::Pending
                 })
                 .await
@@ -218,7 +220,10 @@ impl Owner {
                     self.node
                         .handle_datagram(now, LocalSocket(i as u16), unmap(from), &buf[..n]);
                 }
-                Wake::Validated(id, ok) => self.node.identity_checked(now, id, ok),
+                Wake::Validated(id, ok) => {
+                    crate::debug!("validated {} = {ok} at {now}", id.address());
+                    self.node.identity_checked(now, id, ok)
+                }
                 Wake::Timer => self.node.handle_timeout(now),
                 Wake::Signal => return Ok(()),
             }
@@ -241,6 +246,7 @@ impl Owner {
             };
             match event {
                 Event::ValidateIdentity(id) => {
+                    crate::debug!("validating {} at {now}", id.address());
                     if self.validate_tx.try_send(id).is_err() {
                         // The queue is bounded; the client will HELLO again.
                         self.node.identity_checked(now, id, false);
@@ -332,11 +338,16 @@ fn signal_pipe() -> io::Result<(Async<UnixStream>, Vec<signal_hook::SigId>)> {
 }
 
 fn validation_thread(requests: Receiver<Identity>, results: Sender<(Identity, bool)>) {
-    let mut scratch = Scratch::new();
-    while let Ok(id) = requests.recv_blocking() {
-        let ok = id.validate(&mut scratch).is_ok();
-        if results.send_blocking((id, ok)).is_err() {
-            break;
+    while let Ok(first) = requests.recv_blocking() {
+        // The 2 MiB scratch lives only while there is work, so an idle daemon stays small.
+        let mut scratch = Scratch::new();
+        let mut next = Some(first);
+        while let Some(id) = next {
+            let ok = id.validate(&mut scratch).is_ok();
+            if results.send_blocking((id, ok)).is_err() {
+                return;
+            }
+            next = requests.try_recv().ok();
         }
     }
 }

@@ -201,6 +201,48 @@ impl NetPair {
         pair
     }
 
+    /// Adds `count` extra client addresses, each in its own /24 (10.78.i.2), routed from the
+    /// server; returns them.
+    pub(crate) fn add_client_sources(&self, count: u8) -> Vec<String> {
+        let short = format!("{}x{}", std::process::id() % 100_000, self.subnet);
+        let (vs, vc) = (format!("ve{short}s"), format!("ve{short}c"));
+        ip(&[
+            "-n",
+            &self.server,
+            "route",
+            "add",
+            "10.78.0.0/16",
+            "dev",
+            &vs,
+        ]);
+        ip(&[
+            "-n",
+            &self.clients,
+            "route",
+            "add",
+            &format!("10.77.{}.0/24", self.subnet),
+            "dev",
+            &vc,
+            "metric",
+            "50",
+        ]);
+        (0..count)
+            .map(|i| {
+                let addr = format!("10.78.{i}.2");
+                ip(&[
+                    "-n",
+                    &self.clients,
+                    "addr",
+                    "add",
+                    &format!("{addr}/32"),
+                    "dev",
+                    &vc,
+                ]);
+                addr
+            })
+            .collect()
+    }
+
     /// The server's address.
     pub(crate) fn server_ip(&self) -> String {
         format!("10.77.{}.1", self.subnet)
@@ -258,6 +300,11 @@ impl Daemon {
         };
         d.wait_for_log("listening on udp", Duration::from_secs(30));
         d
+    }
+
+    /// The daemon's process ID (`ip netns exec` execs the command in place).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     /// Waits until the log contains `needle`.
@@ -319,4 +366,28 @@ pub(crate) fn stat(log: &str, name: &str) -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or_else(|| panic!("counter {name} not in {line}"))
+}
+
+/// Resident set size of a process in KiB.
+pub(crate) fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// User + system CPU time of a process in seconds.
+pub(crate) fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
