@@ -9,6 +9,7 @@ use std::process::Command;
 use common::real::{
     Daemon, Isolated, NetPair, TempDir, available, parse_zt, stat, zt, zt_command, ztcd_bin,
 };
+use ztcd::wire::world::World;
 
 fn ztcd(args: &[&str]) -> std::process::Output {
     Command::new(ztcd_bin())
@@ -193,4 +194,72 @@ fn clients_come_online_and_reach_each_other_through_ztcd() {
     );
     assert!(stat(&log, "relayed_packets") >= 1, "nothing relayed: {log}");
     assert!(stat(&log, "rendezvous_sent") >= 2, "no RENDEZVOUS: {log}");
+}
+
+#[test]
+fn a_changed_endpoint_reissues_the_planet_and_clients_take_it_in_band() {
+    if !available() {
+        return;
+    }
+    let net = NetPair::new(12);
+    let dir = TempDir::new("replanet");
+    let home = dir.path("home");
+    let planet = home.join("planet");
+    let storage = dir.path("client");
+    let first = format!("{}/9993", net.server_ip());
+    let daemon = Daemon::start(&net.server, &home, &["--endpoint", &first]);
+    let v1 = std::fs::read(&planet).unwrap();
+    let client = |extra: &[&str]| {
+        let mut args = vec![
+            "client",
+            "--planet",
+            planet.to_str().unwrap(),
+            "--storage",
+            storage.to_str().unwrap(),
+            "--online-timeout",
+            "40",
+            "--wait",
+            "none",
+            "--deadline",
+            "80",
+        ];
+        args.extend_from_slice(extra);
+        zt(Some(&net.clients), &args)
+    };
+    let (_, c1) = client(&[]);
+    assert_eq!(c1["online"], true, "{c1}");
+    assert_eq!(
+        c1["roots_hex"],
+        ztcd::hex::encode(&v1),
+        "libzt did not cache the first planet"
+    );
+    daemon.stop();
+
+    // The router gets a second public address: restarting with both re-issues the planet.
+    let second = format!("{}/9993", net.add_server_address(4));
+    let daemon = Daemon::start(
+        &net.server,
+        &home,
+        &["--endpoint", &first, "--endpoint", &second],
+    );
+    daemon.wait_for_log("re-issued", std::time::Duration::from_secs(5));
+    let v2 = std::fs::read(&planet).unwrap();
+    let (w1, w2) = (
+        World::from_bytes(&v1).unwrap(),
+        World::from_bytes(&v2).unwrap(),
+    );
+    assert_eq!(w1.id, w2.id);
+    assert!(w2.timestamp > w1.timestamp);
+    assert!(ztcd::world::should_replace(Some(&w1), &w2));
+
+    // The client starts from the planet it cached (not the new file) and gets the new one
+    // from ztcd in OK(HELLO).
+    let (_, c2) = client(&["--cached-roots", "--hold", "5"]);
+    let log = daemon.stop();
+    assert_eq!(c2["online"], true, "{c2}\n{log}");
+    assert_eq!(
+        c2["roots_hex"],
+        ztcd::hex::encode(&v2),
+        "the client did not store the re-issued planet: {c2}"
+    );
 }

@@ -243,6 +243,22 @@ impl NetPair {
             .collect()
     }
 
+    /// Adds another address (10.77.N.`host`) to the server's side.
+    pub(crate) fn add_server_address(&self, host: u8) -> String {
+        let short = format!("{}x{}", std::process::id() % 100_000, self.subnet);
+        let addr = format!("10.77.{}.{host}", self.subnet);
+        ip(&[
+            "-n",
+            &self.server,
+            "addr",
+            "add",
+            &format!("{addr}/24"),
+            "dev",
+            &format!("ve{short}s"),
+        ]);
+        addr
+    }
+
     /// The server's address.
     pub(crate) fn server_ip(&self) -> String {
         format!("10.77.{}.1", self.subnet)
