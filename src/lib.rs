@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod controller;
 pub mod crypto;
 pub mod hex;
 pub mod identity;
