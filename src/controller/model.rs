@@ -1,0 +1,193 @@
+//! Networks and members as the controller stores them. Field names follow the zerotier-one
+//! controller objects; lists are kept as the JSON shapes the admin API uses.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::netconf::RouteEntry;
+use crate::identity::Identity;
+use crate::wire::{Address, NetworkId};
+
+/// A route as configured: `{"target": "10.0.0.0/24", "via": null}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    /// Network in CIDR form.
+    pub target: String,
+    /// Gateway, if any.
+    #[serde(default)]
+    pub via: Option<String>,
+}
+
+/// An address pool: `{"ipRangeStart": "10.0.0.1", "ipRangeEnd": "10.0.0.254"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pool {
+    /// First address.
+    pub ip_range_start: String,
+    /// Last address.
+    pub ip_range_end: String,
+}
+
+/// DNS settings: `{"domain": "...", "servers": ["..."]}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Dns {
+    /// Search domain.
+    #[serde(default)]
+    pub domain: String,
+    /// Servers.
+    #[serde(default)]
+    pub servers: Vec<String>,
+}
+
+/// A network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Network {
+    /// Network ID (controller address ‖ 24 bits).
+    pub id: NetworkId,
+    /// Name.
+    pub name: String,
+    /// Members need authorization (and a COM) if true.
+    pub private: bool,
+    /// Broadcast (and ARP) allowed.
+    pub enable_broadcast: bool,
+    /// Virtual MTU.
+    pub mtu: u32,
+    /// Multicast recipient limit.
+    pub multicast_limit: u32,
+    /// IPv4 auto-assignment from pools.
+    pub v4_assign_zt: bool,
+    /// IPv6 auto-assignment from pools.
+    pub v6_assign_zt: bool,
+    /// rfc4193 addresses.
+    pub v6_assign_rfc4193: bool,
+    /// 6plane addresses.
+    pub v6_assign_6plane: bool,
+    /// Managed routes.
+    pub routes: Vec<Route>,
+    /// Address pools.
+    pub ip_assignment_pools: Vec<Pool>,
+    /// Rules, as the API's JSON array.
+    pub rules: serde_json::Value,
+    /// Capabilities, as JSON.
+    pub capabilities: serde_json::Value,
+    /// Tags, as JSON.
+    pub tags: serde_json::Value,
+    /// DNS, if set.
+    pub dns: Option<Dns>,
+    /// +1 on every change.
+    pub revision: u64,
+    /// Creation time, ms since the epoch.
+    pub creation_time: u64,
+}
+
+impl Network {
+    /// A network with zerotier-one's defaults.
+    pub fn new(id: NetworkId, now: u64) -> Self {
+        Self {
+            id,
+            name: String::new(),
+            private: true,
+            enable_broadcast: true,
+            mtu: 2800,
+            multicast_limit: 32,
+            v4_assign_zt: false,
+            v6_assign_zt: false,
+            v6_assign_rfc4193: false,
+            v6_assign_6plane: false,
+            routes: Vec::new(),
+            ip_assignment_pools: Vec::new(),
+            rules: serde_json::json!([{"type": "ACTION_ACCEPT"}]),
+            capabilities: serde_json::json!([]),
+            tags: serde_json::json!([]),
+            dns: None,
+            revision: 1,
+            creation_time: now,
+        }
+    }
+
+    /// The routes that parse, as (network, prefix length, gateway).
+    pub fn route_entries(&self) -> Vec<RouteEntry> {
+        self.routes
+            .iter()
+            .filter_map(|r| {
+                let target = parse_cidr(&r.target)?;
+                let via = r.via.as_deref().and_then(|v| v.parse::<IpAddr>().ok());
+                Some(RouteEntry {
+                    target,
+                    via: via.filter(|v| v.is_ipv4() == target.0.is_ipv4()),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Parses `ip/bits`.
+pub fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
+    let (ip, bits) = text.split_once('/')?;
+    let ip: IpAddr = ip.parse().ok()?;
+    let bits: u8 = bits.parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    (bits <= max).then_some((ip, bits))
+}
+
+/// A member of a network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Member {
+    /// The network.
+    pub network_id: NetworkId,
+    /// The member's address.
+    pub address: Address,
+    /// Its identity, pinned at its first request.
+    pub identity: Option<Identity>,
+    /// Name given by the administrator.
+    pub name: String,
+    /// Allowed on a private network.
+    pub authorized: bool,
+    /// Bridges Ethernet traffic.
+    pub active_bridge: bool,
+    /// No pool, rfc4193 or 6plane addresses.
+    pub no_auto_assign_ips: bool,
+    /// Assigned addresses (sticky).
+    pub ip_assignments: Vec<IpAddr>,
+    /// +1 on every change.
+    pub revision: u64,
+    /// Creation time, ms.
+    pub creation_time: u64,
+    /// When last authorized, ms.
+    pub last_authorized_time: u64,
+    /// When last deauthorized, ms.
+    pub last_deauthorized_time: u64,
+    /// Client version (major, minor, revision, protocol), once an authorized request came.
+    pub version: Option<(u8, u8, u16, u8)>,
+    /// Last configuration request, ms since the epoch (0 = never).
+    pub last_seen: u64,
+    /// Physical address of the last direct request.
+    pub physical_address: Option<String>,
+    /// Deleted: requests are refused and the record is not re-created.
+    pub banned: bool,
+}
+
+impl Member {
+    /// A new, unauthorized member.
+    pub fn new(network_id: NetworkId, address: Address, now: u64) -> Self {
+        Self {
+            network_id,
+            address,
+            identity: None,
+            name: String::new(),
+            authorized: false,
+            active_bridge: false,
+            no_auto_assign_ips: false,
+            ip_assignments: Vec::new(),
+            revision: 1,
+            creation_time: now,
+            last_authorized_time: 0,
+            last_deauthorized_time: 0,
+            version: None,
+            last_seen: 0,
+            physical_address: None,
+            banned: false,
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! The controller's SQLite store (`controller.db`): the only module that imports rusqlite.
+//!
+//! Opened with WAL journaling (`sqlite3 controller.db .dump` and backups work while ztcd
+//! runs), `synchronous=FULL` (an acknowledged write survives a power cut), foreign keys on and a
+//! busy timeout. The schema is the ordered [`MIGRATIONS`] list; `PRAGMA user_version` records
+//! how many have run. Multi-row writes run in one transaction.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::model::{Member, Network};
+use crate::wire::{Address, NetworkId};
+
+/// Store errors.
+#[derive(Debug)]
+pub enum StoreError {
+    /// SQLite failed.
+    Sqlite(rusqlite::Error),
+    /// A stored value does not parse (a hand-edited database?).
+    Corrupt(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(e) => write!(f, "database: {e}"),
+            Self::Corrupt(what) => write!(f, "database holds an invalid value: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sqlite(e)
+    }
+}
+
+/// The schema, one migration per entry, applied in order.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: networks and members.
+    "CREATE TABLE networks (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL DEFAULT '',
+        private INTEGER NOT NULL DEFAULT 1,
+        enable_broadcast INTEGER NOT NULL DEFAULT 1,
+        mtu INTEGER NOT NULL DEFAULT 2800,
+        multicast_limit INTEGER NOT NULL DEFAULT 32,
+        v4_assign_zt INTEGER NOT NULL DEFAULT 0,
+        v6_assign_zt INTEGER NOT NULL DEFAULT 0,
+        v6_assign_rfc4193 INTEGER NOT NULL DEFAULT 0,
+        v6_assign_6plane INTEGER NOT NULL DEFAULT 0,
+        routes TEXT NOT NULL DEFAULT '[]',
+        pools TEXT NOT NULL DEFAULT '[]',
+        rules TEXT NOT NULL DEFAULT '[]',
+        capabilities TEXT NOT NULL DEFAULT '[]',
+        tags TEXT NOT NULL DEFAULT '[]',
+        dns TEXT,
+        revision INTEGER NOT NULL DEFAULT 1,
+        creation_time INTEGER NOT NULL
+    );
+    CREATE TABLE members (
+        network_id INTEGER NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
+        address INTEGER NOT NULL,
+        identity TEXT,
+        name TEXT NOT NULL DEFAULT '',
+        authorized INTEGER NOT NULL DEFAULT 0,
+        active_bridge INTEGER NOT NULL DEFAULT 0,
+        no_auto_assign_ips INTEGER NOT NULL DEFAULT 0,
+        ip_assignments TEXT NOT NULL DEFAULT '[]',
+        revision INTEGER NOT NULL DEFAULT 1,
+        creation_time INTEGER NOT NULL,
+        last_authorized_time INTEGER NOT NULL DEFAULT 0,
+        last_deauthorized_time INTEGER NOT NULL DEFAULT 0,
+        version TEXT,
+        last_seen INTEGER NOT NULL DEFAULT 0,
+        physical_address TEXT,
+        banned INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (network_id, address)
+    ) WITHOUT ROWID;",
+];
+
+/// The open database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+}
+
+const NETWORK_COLUMNS: &str = "id, name, private, enable_broadcast, mtu, multicast_limit, v4_assign_zt, \
+     v6_assign_zt, v6_assign_rfc4193, v6_assign_6plane, routes, pools, rules, capabilities, tags, dns, \
+     revision, creation_time";
+
+const MEMBER_COLUMNS: &str = "network_id, address, identity, name, authorized, active_bridge, \
+     no_auto_assign_ips, ip_assignments, revision, creation_time, last_authorized_time, \
+     last_deauthorized_time, version, last_seen, physical_address, banned";
+
+fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, rusqlite::Error> {
+    serde_json::from_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("{what}: {e}").into(),
+        )
+    })
+}
+
+fn network_from_row(row: &Row<'_>) -> Result<Network, rusqlite::Error> {
+    let dns: Option<String> = row.get(15)?;
+    Ok(Network {
+        id: NetworkId(row.get::<_, i64>(0)? as u64),
+        name: row.get(1)?,
+        private: row.get(2)?,
+        enable_broadcast: row.get(3)?,
+        mtu: row.get(4)?,
+        multicast_limit: row.get(5)?,
+        v4_assign_zt: row.get(6)?,
+        v6_assign_zt: row.get(7)?,
+        v6_assign_rfc4193: row.get(8)?,
+        v6_assign_6plane: row.get(9)?,
+        routes: json(&row.get::<_, String>(10)?, "routes")?,
+        ip_assignment_pools: json(&row.get::<_, String>(11)?, "pools")?,
+        rules: json(&row.get::<_, String>(12)?, "rules")?,
+        capabilities: json(&row.get::<_, String>(13)?, "capabilities")?,
+        tags: json(&row.get::<_, String>(14)?, "tags")?,
+        dns: dns.map(|d| json(&d, "dns")).transpose()?,
+        revision: row.get::<_, i64>(16)? as u64,
+        creation_time: row.get::<_, i64>(17)? as u64,
+    })
+}
+
+fn member_from_row(row: &Row<'_>) -> Result<Member, rusqlite::Error> {
+    let identity: Option<String> = row.get(2)?;
+    let ips: Vec<String> = json(&row.get::<_, String>(7)?, "ip_assignments")?;
+    let version: Option<String> = row.get(12)?;
+    Ok(Member {
+        network_id: NetworkId(row.get::<_, i64>(0)? as u64),
+        address: Address::new(row.get::<_, i64>(1)? as u64),
+        identity: identity.and_then(|t| t.parse().ok()),
+        name: row.get(3)?,
+        authorized: row.get(4)?,
+        active_bridge: row.get(5)?,
+        no_auto_assign_ips: row.get(6)?,
+        ip_assignments: ips.iter().filter_map(|s| s.parse().ok()).collect(),
+        revision: row.get::<_, i64>(8)? as u64,
+        creation_time: row.get::<_, i64>(9)? as u64,
+        last_authorized_time: row.get::<_, i64>(10)? as u64,
+        last_deauthorized_time: row.get::<_, i64>(11)? as u64,
+        version: version.and_then(|v| serde_json::from_str(&v).ok()),
+        last_seen: row.get::<_, i64>(13)? as u64,
+        physical_address: row.get(14)?,
+        banned: row.get(15)?,
+    })
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    // unwrap safety: these types always serialize.
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::setup(Connection::open(path)?)
+    }
+
+    /// An in-memory database (tests, benchmarks).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(conn: Connection) -> Result<Self, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        let mut store = Self { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let done = self.schema_version()?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Schema version.
+    pub fn schema_version(&self) -> Result<usize, StoreError> {
+        let v: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        Ok(usize::try_from(v).unwrap_or(0))
+    }
+
+    /// Inserts or replaces a network.
+    pub fn put_network(&self, n: &Network) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT OR REPLACE INTO networks ({NETWORK_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)"
+        );
+        self.conn.prepare_cached(&sql)?.execute(params![
+            n.id.0 as i64,
+            n.name,
+            n.private,
+            n.enable_broadcast,
+            n.mtu,
+            n.multicast_limit,
+            n.v4_assign_zt,
+            n.v6_assign_zt,
+            n.v6_assign_rfc4193,
+            n.v6_assign_6plane,
+            to_json(&n.routes),
+            to_json(&n.ip_assignment_pools),
+            to_json(&n.rules),
+            to_json(&n.capabilities),
+            to_json(&n.tags),
+            n.dns.as_ref().map(to_json),
+            n.revision as i64,
+            n.creation_time as i64,
+        ])?;
+        Ok(())
+    }
+
+    /// A network by ID.
+    pub fn network(&self, id: NetworkId) -> Result<Option<Network>, StoreError> {
+        let sql = format!("SELECT {NETWORK_COLUMNS} FROM networks WHERE id = ?1");
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([id.0 as i64], network_from_row)
+            .optional()?)
+    }
+
+    /// All network IDs, ascending.
+    pub fn network_ids(&self) -> Result<Vec<NetworkId>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM networks ORDER BY id")?;
+        let ids = stmt
+            .query_map([], |r| r.get::<_, i64>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ids.into_iter().map(|i| NetworkId(i as u64)).collect())
+    }
+
+    /// Deletes a network and its members; returns whether it existed.
+    pub fn delete_network(&self, id: NetworkId) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("DELETE FROM networks WHERE id = ?1")?
+            .execute([id.0 as i64])?
+            > 0)
+    }
+
+    /// Inserts or replaces a member.
+    pub fn put_member(&self, m: &Member) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT OR REPLACE INTO members ({MEMBER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"
+        );
+        let ips: Vec<String> = m.ip_assignments.iter().map(ToString::to_string).collect();
+        self.conn.prepare_cached(&sql)?.execute(params![
+            m.network_id.0 as i64,
+            m.address.to_u64() as i64,
+            m.identity.map(|i| i.to_string()),
+            m.name,
+            m.authorized,
+            m.active_bridge,
+            m.no_auto_assign_ips,
+            to_json(&ips),
+            m.revision as i64,
+            m.creation_time as i64,
+            m.last_authorized_time as i64,
+            m.last_deauthorized_time as i64,
+            m.version.map(|v| to_json(&v)),
+            m.last_seen as i64,
+            m.physical_address,
+            m.banned,
+        ])?;
+        Ok(())
+    }
+
+    /// A member.
+    pub fn member(
+        &self,
+        network: NetworkId,
+        address: Address,
+    ) -> Result<Option<Member>, StoreError> {
+        let sql =
+            format!("SELECT {MEMBER_COLUMNS} FROM members WHERE network_id = ?1 AND address = ?2");
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row(
+                params![network.0 as i64, address.to_u64() as i64],
+                member_from_row,
+            )
+            .optional()?)
+    }
+
+    /// All members of a network, by address.
+    pub fn members(&self, network: NetworkId) -> Result<Vec<Member>, StoreError> {
+        let sql =
+            format!("SELECT {MEMBER_COLUMNS} FROM members WHERE network_id = ?1 ORDER BY address");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([network.0 as i64], member_from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Every address assigned to any member of a network.
+    pub fn assigned_ips(&self, network: NetworkId) -> Result<Vec<std::net::IpAddr>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT ip_assignments FROM members WHERE network_id = ?1")?;
+        let rows = stmt.query_map([network.0 as i64], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for text in rows {
+            let list: Vec<String> = json(&text?, "ip_assignments")?;
+            out.extend(
+                list.iter()
+                    .filter_map(|s| s.parse::<std::net::IpAddr>().ok()),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Runs `f` in one transaction: all of its writes land, or none.
+    pub fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&Self) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        match f(self) {
+            Ok(v) => {
+                self.conn.execute_batch("COMMIT")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// `PRAGMA integrity_check` result (`"ok"` when sound).
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_cascades() {
+        let mut s = Store::in_memory().unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len());
+        let id = NetworkId(0x8e4d_f28b_7200_0001);
+        let mut n = Network::new(id, 1000);
+        n.name = "office".into();
+        n.routes.push(super::super::model::Route {
+            target: "10.0.0.0/24".into(),
+            via: None,
+        });
+        s.put_network(&n).unwrap();
+        assert_eq!(s.network(id).unwrap(), Some(n.clone()));
+        let mut m = Member::new(id, Address::new(0x12_3456_789a), 2000);
+        m.authorized = true;
+        m.ip_assignments.push("10.0.0.5".parse().unwrap());
+        m.version = Some((1, 8, 4, 12));
+        s.transaction(|s| s.put_member(&m)).unwrap();
+        assert_eq!(s.member(id, m.address).unwrap(), Some(m.clone()));
+        assert_eq!(
+            s.assigned_ips(id).unwrap(),
+            vec!["10.0.0.5".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert_eq!(s.network_ids().unwrap(), vec![id]);
+        // A failed transaction writes nothing.
+        let r: Result<(), StoreError> = s.transaction(|s| {
+            s.put_member(&Member::new(id, Address::new(1), 0))?;
+            Err(StoreError::Corrupt("abort".into()))
+        });
+        assert!(r.is_err());
+        assert_eq!(s.members(id).unwrap().len(), 1);
+        assert!(s.delete_network(id).unwrap());
+        assert!(s.members(id).unwrap().is_empty());
+        assert_eq!(s.integrity_check().unwrap(), "ok");
+    }
+}
