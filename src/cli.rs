@@ -34,6 +34,12 @@ USAGE:
       Create or update DIR/moons.d/<id>.moon, a moon listing this node (endpoints default to
       the planet's), for clients that keep ZeroTier's roots and orbit ztcd as an extra root
       (zerotier-cli orbit <id> <id>). `ztcd run` serves it to orbiting clients.
+  ztcd network create [--home DIR] [--name NAME] [--public] [--pool FIRST-LAST ...]
+                      [--route CIDR ...] [--v6 rfc4193|6plane ...]
+      Create a network under this controller; prints its ID. Works while `ztcd run` runs.
+  ztcd member set [--home DIR] --network NWID --address ADDR [--authorize | --deauthorize]
+                  [--ip IP ...] [--name NAME]
+      Create or change a member (pre-authorize a device by its address).
   ztcd --version | --help
 
 OPTIONS:
@@ -74,6 +80,36 @@ pub enum Command {
         /// Log level name.
         log_level: String,
     },
+    /// Create a network.
+    NetworkCreate {
+        /// Home directory.
+        home: PathBuf,
+        /// Name.
+        name: String,
+        /// Public (no authorization needed).
+        public: bool,
+        /// IPv4 pools (first, last).
+        pools: Vec<(String, String)>,
+        /// Routes (CIDR).
+        routes: Vec<String>,
+        /// IPv6 modes: rfc4193, 6plane.
+        v6: Vec<String>,
+    },
+    /// Create or change a member.
+    MemberSet {
+        /// Home directory.
+        home: PathBuf,
+        /// Network ID (16 hex digits).
+        network: String,
+        /// Member address (10 hex digits).
+        address: String,
+        /// Set authorization.
+        authorize: Option<bool>,
+        /// Replace assigned IPs.
+        ips: Vec<String>,
+        /// Set the name.
+        name: Option<String>,
+    },
     /// Create or update this node's moon.
     Moon {
         /// Home directory.
@@ -107,6 +143,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
         "identity" => parse_identity(&mut p),
         "planet" => parse_planet(&mut p),
         "moon" => parse_moon(&mut p),
+        "network" => parse_network(&mut p),
+        "member" => parse_member(&mut p),
         "help" => Ok(Command::Help),
         "version" => Ok(Command::Version),
         other => Err(format!("unknown command {other:?} (try --help)")),
@@ -201,6 +239,73 @@ fn endpoint(text: &str) -> Result<Vec<InetAddress>, String> {
         return Err(format!("--endpoint {text:?}: {host} has no address"));
     }
     Ok(addrs)
+}
+
+fn subcommand(p: &mut lexopt::Parser, want: &str) -> Result<(), String> {
+    match p.next().map_err(|e| e.to_string())? {
+        Some(Value(v)) if v == want => Ok(()),
+        _ => Err(format!("expected '{want}'")),
+    }
+}
+
+fn parse_network(p: &mut lexopt::Parser) -> Result<Command, String> {
+    subcommand(p, "create").map_err(|e| format!("network: {e}"))?;
+    let (mut home, mut name, mut public) = (PathBuf::from(DEFAULT_HOME), String::new(), false);
+    let (mut pools, mut routes, mut v6) = (Vec::new(), Vec::new(), Vec::new());
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("home") => home = value(p)?.into(),
+            Long("name") => name = value(p)?,
+            Long("public") => public = true,
+            Long("pool") => {
+                let v = value(p)?;
+                let (a, b) = v
+                    .split_once('-')
+                    .ok_or(format!("--pool {v:?}: expected FIRST-LAST"))?;
+                pools.push((a.to_owned(), b.to_owned()));
+            }
+            Long("route") => routes.push(value(p)?),
+            Long("v6") => v6.push(value(p)?),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    Ok(Command::NetworkCreate {
+        home,
+        name,
+        public,
+        pools,
+        routes,
+        v6,
+    })
+}
+
+fn parse_member(p: &mut lexopt::Parser) -> Result<Command, String> {
+    subcommand(p, "set").map_err(|e| format!("member: {e}"))?;
+    let mut home = PathBuf::from(DEFAULT_HOME);
+    let (mut network, mut address, mut authorize, mut ips, mut name) =
+        (None, None, None, Vec::new(), None);
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("home") => home = value(p)?.into(),
+            Long("network") => network = Some(value(p)?),
+            Long("address") => address = Some(value(p)?),
+            Long("authorize") => authorize = Some(true),
+            Long("deauthorize") => authorize = Some(false),
+            Long("ip") => ips.push(value(p)?),
+            Long("name") => name = Some(value(p)?),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    let network = network.ok_or("member set: --network is required")?;
+    let address = address.ok_or("member set: --address is required")?;
+    Ok(Command::MemberSet {
+        home,
+        network,
+        address,
+        authorize,
+        ips,
+        name,
+    })
 }
 
 fn parse_moon(p: &mut lexopt::Parser) -> Result<Command, String> {

@@ -8,7 +8,7 @@ use ztcd::cli::{self, Command};
 use ztcd::crypto::hashcash::Scratch;
 use ztcd::identity::{Identity, IdentitySecret};
 use ztcd::runtime::home::{self, Home, PlanetUpdate};
-use ztcd::runtime::{OsEntropy, daemon, log, unix_millis};
+use ztcd::runtime::{OsEntropy, daemon, log, manage, unix_millis};
 
 fn main() -> ExitCode {
     let cmd = match cli::parse(std::env::args_os().skip(1)) {
@@ -66,6 +66,32 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
             }
         }
         Command::IdentityValidate { input } => return Ok(validate(&input)),
+        Command::NetworkCreate {
+            home,
+            name,
+            public,
+            pools,
+            routes,
+            v6,
+        } => {
+            let id = manage::network_create(&home, &name, public, &pools, &routes, &v6)?;
+            println!("{id}");
+        }
+        Command::MemberSet {
+            home,
+            network,
+            address,
+            authorize,
+            ips,
+            name,
+        } => {
+            let m =
+                manage::member_set(&home, &network, &address, authorize, &ips, name.as_deref())?;
+            println!(
+                "member {} of {}: authorized={}",
+                m.address, m.network_id, m.authorized
+            );
+        }
         Command::Moon { home, endpoints } => {
             let h = Home::open(&home).map_err(|e| format!("{}: {e}", home.display()))?;
             let (id, _) = h

@@ -1,6 +1,314 @@
-//! The network controller: policy and configuration, no sockets.
+//! The network controller: decides what each configuration request gets. Policy only: it
+//! reads and writes the [`store::Store`], takes time as arguments and never touches sockets.
+//!
+//! For a NETWORK_CONFIG_REQUEST (zt-protocol §5.7): networks not prefixed by our address are
+//! ignored; a member's repeat within 1 s is ignored; an unknown network gets OBJ_NOT_FOUND; a
+//! banned (deleted) member, an identity that differs from the one pinned for that address, or
+//! an unauthorized member of a private network gets NETWORK_ACCESS_DENIED (the member record is
+//! created on first contact, as a join request); otherwise the member gets its configuration.
 
 pub mod ip_assign;
 pub mod model;
 pub mod netconf;
+pub mod rules_json;
 pub mod store;
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+
+use self::ip_assign::{Pool4, assign_v4, contains, rfc4193, sixplane};
+use self::model::{Member, Network, parse_cidr};
+use self::netconf::{
+    ConfigInput, DEFAULT_CREDENTIAL_WINDOW_MS, DnsConfig, FLAG_ENABLE_BROADCAST,
+    FLAG_IPV6_NDP_EMULATION, SPECIALIST_ACTIVE_BRIDGE, build_dictionary, issue_com,
+};
+use self::store::{Store, StoreError};
+use crate::identity::{Identity, IdentitySecret};
+use crate::limits::MAX_METADATA_DICT_LEN;
+use crate::wire::dictionary::Dictionary;
+use crate::wire::rules::Rule;
+use crate::wire::verbs::ErrorCode;
+use crate::wire::{Address, NetworkId};
+
+/// Repeats from one member for one network within this many ms are ignored
+/// (`ZT_NETCONF_MIN_REQUEST_PERIOD`).
+pub const MIN_REQUEST_INTERVAL_MS: u64 = 1000;
+/// (network, member) pairs remembered for the repeat filter.
+pub const MAX_RECENT_REQUESTS: usize = 65_536;
+
+/// A configuration request, as the node hands it over.
+#[derive(Debug, Clone)]
+pub struct ConfigRequest<'a> {
+    /// The member asking (its identity was validated by the node).
+    pub from: Identity,
+    /// The network.
+    pub network_id: NetworkId,
+    /// The member's metadata dictionary.
+    pub metadata: &'a [u8],
+    /// Where it came from, if directly.
+    pub physical: Option<SocketAddr>,
+}
+
+/// What to answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// Send nothing.
+    Ignore,
+    /// Send ERROR with this code.
+    Error(ErrorCode),
+    /// Send this configuration dictionary.
+    Config(Vec<u8>),
+}
+
+/// Counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ControllerStats {
+    /// Requests handled.
+    pub requests: u64,
+    /// Requests ignored as repeats within 1 s.
+    pub repeats: u64,
+    /// Configurations sent.
+    pub configs: u64,
+    /// Refusals (not found, access denied).
+    pub refusals: u64,
+    /// Store failures (answered as not found, as zerotier-one does).
+    pub store_errors: u64,
+}
+
+/// The controller.
+#[derive(Debug)]
+pub struct Controller {
+    identity: IdentitySecret,
+    store: Store,
+    recent: HashMap<(NetworkId, Address), u64>,
+    stats: ControllerStats,
+}
+
+impl Controller {
+    /// A controller signing as `identity`, keeping state in `store`.
+    pub fn new(identity: IdentitySecret, store: Store) -> Self {
+        Self {
+            identity,
+            store,
+            recent: HashMap::new(),
+            stats: ControllerStats::default(),
+        }
+    }
+
+    /// The store (the in-process API writes through it).
+    pub fn store(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ControllerStats {
+        self.stats
+    }
+
+    /// A new network ID under our address with the given low 24 bits.
+    pub fn network_id(&self, low: u32) -> NetworkId {
+        NetworkId((self.identity.address().to_u64() << 24) | u64::from(low & 0xff_ffff))
+    }
+
+    /// Answers one request. `mono` is monotonic ms (repeat filter), `unix` wall-clock ms
+    /// (timestamps in configs and records).
+    pub fn handle_request(&mut self, mono: u64, unix: u64, req: &ConfigRequest<'_>) -> Reply {
+        if req.network_id.controller() != self.identity.address() {
+            return Reply::Ignore;
+        }
+        let key = (req.network_id, req.from.address());
+        if self
+            .recent
+            .get(&key)
+            .is_some_and(|&t| mono.saturating_sub(t) < MIN_REQUEST_INTERVAL_MS)
+        {
+            self.stats.repeats += 1;
+            return Reply::Ignore;
+        }
+        if self.recent.len() >= MAX_RECENT_REQUESTS {
+            self.recent
+                .retain(|_, t| mono.saturating_sub(*t) < MIN_REQUEST_INTERVAL_MS);
+        }
+        self.recent.insert(key, mono);
+        self.stats.requests += 1;
+        match self.decide(unix, req) {
+            Ok(reply) => {
+                match &reply {
+                    Reply::Config(_) => self.stats.configs += 1,
+                    Reply::Error(_) => self.stats.refusals += 1,
+                    Reply::Ignore => {}
+                }
+                reply
+            }
+            Err(_) => {
+                self.stats.store_errors += 1;
+                Reply::Error(ErrorCode::ObjNotFound)
+            }
+        }
+    }
+
+    fn decide(&mut self, unix: u64, req: &ConfigRequest<'_>) -> Result<Reply, StoreError> {
+        let Some(network) = self.store.network(req.network_id)? else {
+            return Ok(Reply::Error(ErrorCode::ObjNotFound));
+        };
+        let address = req.from.address();
+        let existing = self.store.member(req.network_id, address)?;
+        let mut member = existing
+            .clone()
+            .unwrap_or_else(|| Member::new(req.network_id, address, unix));
+        if member.banned {
+            return Ok(Reply::Error(ErrorCode::NetworkAccessDenied));
+        }
+        match member.identity {
+            Some(pinned) if pinned != req.from => {
+                return Ok(Reply::Error(ErrorCode::NetworkAccessDenied));
+            }
+            _ => member.identity = Some(req.from),
+        }
+        if !network.private && !member.authorized {
+            member.authorized = true;
+            member.last_authorized_time = unix;
+        }
+        let meta = Dictionary::new(req.metadata, MAX_METADATA_DICT_LEN + 1).ok();
+        member.last_seen = unix;
+        member.physical_address = req
+            .physical
+            .map(|p| p.to_string())
+            .or(member.physical_address);
+        if !member.authorized {
+            self.store.put_member(&member)?;
+            return Ok(Reply::Error(ErrorCode::NetworkAccessDenied));
+        }
+        if let Some(m) = &meta {
+            let v = |k: &str| m.u64(k).unwrap_or(0);
+            member.version = Some((
+                v("majv") as u8,
+                v("minv") as u8,
+                v("revv") as u16,
+                v("pv") as u8,
+            ));
+        }
+        let members = self.store.members(req.network_id)?;
+        let static_ips = self.addresses(&network, &mut member, &members);
+        if existing.as_ref() != Some(&member) {
+            if existing.is_some() {
+                member.revision += 1;
+            }
+            self.store.put_member(&member)?;
+        }
+
+        let rules_engine = meta.as_ref().and_then(|m| m.u64("revr")).unwrap_or(1);
+        let rules = if rules_engine == 0 {
+            vec![Rule::ACCEPT]
+        } else {
+            rules_json::from_json(&network.rules).unwrap_or_else(|_| vec![Rule::ACCEPT])
+        };
+        let mut flags = 0;
+        if network.enable_broadcast {
+            flags |= FLAG_ENABLE_BROADCAST;
+        }
+        if (network.v6_assign_rfc4193 || network.v6_assign_6plane) && !member.no_auto_assign_ips {
+            flags |= FLAG_IPV6_NDP_EMULATION;
+        }
+        let specialists: Vec<u64> = members
+            .iter()
+            .filter(|m| m.active_bridge && m.authorized)
+            .map(|m| m.address.to_u64() | SPECIALIST_ACTIVE_BRIDGE)
+            .collect();
+        let dns = network.dns.as_ref().map(|d| DnsConfig {
+            domain: d.domain.clone(),
+            servers: d.servers.iter().filter_map(|s| s.parse().ok()).collect(),
+        });
+        let routes = network.route_entries();
+        let input = ConfigInput {
+            network_id: network.id,
+            revision: network.revision,
+            name: &network.name,
+            private: network.private,
+            flags,
+            multicast_limit: u64::from(network.multicast_limit),
+            mtu: u64::from(network.mtu.clamp(1280, 10_000)),
+            credential_window: DEFAULT_CREDENTIAL_WINDOW_MS,
+            routes: &routes,
+            static_ips: &static_ips,
+            rules: &rules,
+            dns: dns.as_ref(),
+            specialists: &specialists,
+        };
+        let com = issue_com(
+            network.id,
+            &req.from,
+            unix,
+            DEFAULT_CREDENTIAL_WINDOW_MS,
+            &self.identity,
+        );
+        Ok(build_dictionary(&input, &req.from, unix, &com)
+            .map_or(Reply::Error(ErrorCode::ObjNotFound), Reply::Config))
+    }
+
+    /// The member's addresses with prefix lengths: derived IPv6, sendable assigned addresses,
+    /// and a new pool address if the network auto-assigns and the member has none.
+    fn addresses(
+        &self,
+        network: &Network,
+        member: &mut Member,
+        members: &[Member],
+    ) -> Vec<(IpAddr, u8)> {
+        let mut out = Vec::new();
+        let auto = !member.no_auto_assign_ips;
+        if auto && network.v6_assign_rfc4193 {
+            let (a, bits) = rfc4193(network.id, member.address);
+            out.push((IpAddr::V6(a), bits));
+        }
+        if auto && network.v6_assign_6plane {
+            let (a, bits) = sixplane(network.id, member.address);
+            out.push((IpAddr::V6(a), bits));
+        }
+        let routes: Vec<(IpAddr, u8)> = network.route_entries().iter().map(|r| r.target).collect();
+        let most_specific = |ip: IpAddr| {
+            routes
+                .iter()
+                .filter(|(n, b)| contains(*n, *b, ip))
+                .map(|(_, b)| *b)
+                .max()
+        };
+        let mut have_v4 = false;
+        for ip in &member.ip_assignments {
+            if let Some(bits) = most_specific(*ip) {
+                have_v4 |= ip.is_ipv4();
+                out.push((*ip, bits));
+            }
+        }
+        if auto && network.v4_assign_zt && !have_v4 {
+            let pools: Vec<Pool4> = network
+                .ip_assignment_pools
+                .iter()
+                .filter_map(
+                    |p| match (p.ip_range_start.parse(), p.ip_range_end.parse()) {
+                        (Ok(IpAddr::V4(start)), Ok(IpAddr::V4(end))) => Some(Pool4 { start, end }),
+                        _ => None,
+                    },
+                )
+                .collect();
+            let taken: HashSet<IpAddr> = members
+                .iter()
+                .flat_map(|m| m.ip_assignments.iter().copied())
+                .collect();
+            let v4_routes: Vec<(IpAddr, u8)> = routes
+                .iter()
+                .copied()
+                .filter(|(n, _)| n.is_ipv4())
+                .collect();
+            if let Some((ip, bits)) = assign_v4(member.address, &pools, &v4_routes, &taken) {
+                member.ip_assignments.push(IpAddr::V4(ip));
+                out.push((IpAddr::V4(ip), bits));
+            }
+        }
+        out
+    }
+}
+
+/// Parses `ip/bits` (re-exported for the CLI and the admin API).
+pub fn cidr(text: &str) -> Option<(IpAddr, u8)> {
+    parse_cidr(text)
+}

@@ -8,6 +8,7 @@
 //! the OS for randomness. Malformed or unauthenticated input is dropped and counted in
 //! [`Stats`]; no input can make the node panic.
 
+pub mod config;
 mod gate;
 mod handlers;
 pub mod multicast;

@@ -14,11 +14,12 @@ use smol::channel::{Receiver, Sender};
 
 use super::home::{Home, PlanetUpdate};
 use super::{OsEntropy, unix_millis};
+use crate::controller::store::Store;
+use crate::controller::{ConfigRequest, Controller, Reply};
 use crate::crypto::Entropy;
 use crate::crypto::hashcash::Scratch;
 use crate::identity::Identity;
 use crate::node::{Event, LocalSocket, Node, NodeConfig, Transmit};
-use crate::wire::verbs::ErrorCode;
 use crate::wire::{InetAddress, Verb};
 use crate::{info, warn};
 
@@ -35,6 +36,8 @@ pub struct RunConfig {
     pub endpoints: Vec<InetAddress>,
 }
 
+/// The controller's database in the home.
+pub const CONTROLLER_DB: &str = "controller.db";
 /// Validated identities kept across restarts (one public identity per line).
 const VALIDATED_CACHE: &str = "peers.validated";
 /// Identities the validation thread may have queued.
@@ -98,6 +101,9 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     if let Some(m) = &moon {
         info!("serving moon {:010x} (timestamp {})", m.id, m.timestamp);
     }
+    let store = Store::open(&home.path(CONTROLLER_DB))
+        .map_err(|e| io::Error::other(format!("{}: {e}", home.path(CONTROLLER_DB).display())))?;
+    let controller = Controller::new(identity.clone(), store);
     let mut node = Node::new(NodeConfig {
         identity,
         planet: Some(planet),
@@ -124,6 +130,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     let started = Instant::now();
     let mut owner = Owner {
         node,
+        controller,
         sockets,
         validate_tx,
         cache_path,
@@ -132,6 +139,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     };
     smol::block_on(owner.run(signal_rx, result_rx))?;
     info!("stopping; stats: {}", owner.node.stats());
+    info!("controller: {:?}", owner.controller.stats());
     drop(owner);
     let _ = validator.join();
     Ok(())
@@ -140,6 +148,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
 /// Everything the loop owns.
 struct Owner {
     node: Node,
+    controller: Controller,
     sockets: Vec<Async<UdpSocket>>,
     validate_tx: Sender<Identity>,
     cache_path: PathBuf,
@@ -262,15 +271,32 @@ impl Owner {
                     }
                 }
                 Event::ConfigRequest(req) => {
-                    // No controller in this build of the loop: tell the member the network
-                    // does not exist here, as zerotier-one does for unknown networks.
-                    self.node.send_error(
-                        now,
-                        req.from.address(),
-                        (Verb::NetworkConfigRequest, req.packet_id),
-                        ErrorCode::ObjNotFound,
-                        Some(req.network_id),
-                    );
+                    let request = ConfigRequest {
+                        from: req.from,
+                        network_id: req.network_id,
+                        metadata: &req.metadata,
+                        physical: req.physical,
+                    };
+                    let to = req.from.address();
+                    match self.controller.handle_request(now, unix_millis(), &request) {
+                        Reply::Config(dict) => {
+                            self.node.send_config(
+                                now,
+                                to,
+                                Some(req.packet_id),
+                                req.network_id,
+                                &dict,
+                            );
+                        }
+                        Reply::Error(code) => self.node.send_error(
+                            now,
+                            to,
+                            (Verb::NetworkConfigRequest, req.packet_id),
+                            code,
+                            Some(req.network_id),
+                        ),
+                        Reply::Ignore => {}
+                    }
                 }
             }
         }

@@ -4,6 +4,7 @@
 pub mod daemon;
 pub mod home;
 pub mod log;
+pub mod manage;
 
 use crate::crypto::Entropy;
 

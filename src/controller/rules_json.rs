@@ -1,0 +1,254 @@
+//! Rules in the JSON form of the zerotier-one API (`{"type": "MATCH_ETHERTYPE", "not": false,
+//! "or": false, "etherType": 2048}`) → the binary rules of the wire format.
+
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+use super::model::parse_cidr;
+use crate::wire::rules::{Rule, RuleField, code};
+use crate::wire::{Address, Mac};
+
+/// Why a rule is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    /// Index of the rule in the array.
+    pub index: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for RuleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rules[{}]: {}", self.index, self.reason)
+    }
+}
+
+fn int(v: &Value, key: &str) -> Result<u64, String> {
+    match &v[key] {
+        Value::Number(n) => n
+            .as_u64()
+            .ok_or_else(|| format!("{key}: expected a non-negative integer")),
+        Value::String(s) => s
+            .parse()
+            .map_err(|_| format!("{key}: expected an integer, got {s:?}")),
+        Value::Null => Err(format!("{key}: missing")),
+        other => Err(format!("{key}: expected an integer, got {other}")),
+    }
+}
+
+fn flag(v: &Value, key: &str) -> bool {
+    match &v[key] {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|x| x > 0.0),
+        Value::String(s) => matches!(s.chars().next(), Some('t' | 'T' | '1')),
+        _ => false,
+    }
+}
+
+fn hex_u64(v: &Value, key: &str) -> Result<u64, String> {
+    match &v[key] {
+        Value::String(s) => u64::from_str_radix(s.trim_start_matches("0x"), 16)
+            .map_err(|_| format!("{key}: expected hex, got {s:?}")),
+        _ => int(v, key),
+    }
+}
+
+fn one(v: &Value) -> Result<Rule, String> {
+    let t = v["type"].as_str().ok_or("type: missing or not a string")?;
+    let (c, field) = match t {
+        "ACTION_DROP" => (code::DROP, RuleField::None),
+        "ACTION_ACCEPT" => (code::ACCEPT, RuleField::None),
+        "ACTION_BREAK" => (code::BREAK, RuleField::None),
+        "ACTION_TEE" | "ACTION_WATCH" | "ACTION_REDIRECT" => {
+            let c = match t {
+                "ACTION_TEE" => code::TEE,
+                "ACTION_WATCH" => code::WATCH,
+                _ => code::REDIRECT,
+            };
+            let address = v["address"]
+                .as_str()
+                .and_then(|a| a.parse::<Address>().ok())
+                .ok_or("address: expected 10 hex digits")?;
+            let flags = int(v, "flags").unwrap_or(0) as u32;
+            let length = int(v, "length").unwrap_or(0) as u16;
+            (
+                c,
+                RuleField::Forward {
+                    address,
+                    flags,
+                    length,
+                },
+            )
+        }
+        "MATCH_SOURCE_ZEROTIER_ADDRESS" | "MATCH_DEST_ZEROTIER_ADDRESS" => {
+            let a = v["zt"]
+                .as_str()
+                .and_then(|a| a.parse::<Address>().ok())
+                .ok_or("zt: expected 10 hex digits")?;
+            let c = if t.contains("SOURCE") {
+                code::SOURCE_ZT_ADDRESS
+            } else {
+                code::DEST_ZT_ADDRESS
+            };
+            (c, RuleField::ZtAddress(a))
+        }
+        "MATCH_VLAN_ID" => (code::VLAN_ID, RuleField::U16(int(v, "vlanId")? as u16)),
+        "MATCH_VLAN_PCP" => (code::VLAN_PCP, RuleField::U8(int(v, "vlanPcp")? as u8)),
+        "MATCH_VLAN_DEI" => (code::VLAN_DEI, RuleField::U8(int(v, "vlanDei")? as u8)),
+        "MATCH_MAC_SOURCE" | "MATCH_MAC_DEST" => {
+            let text = v["mac"].as_str().ok_or("mac: expected a string")?;
+            let hex: String = text.chars().filter(char::is_ascii_hexdigit).collect();
+            let mac = u64::from_str_radix(&hex, 16)
+                .ok()
+                .filter(|_| hex.len() == 12)
+                .ok_or("mac: expected 6 hex bytes")?;
+            let c = if t.ends_with("SOURCE") {
+                code::MAC_SOURCE
+            } else {
+                code::MAC_DEST
+            };
+            (c, RuleField::Mac(Mac(mac)))
+        }
+        "MATCH_IPV4_SOURCE" | "MATCH_IPV4_DEST" | "MATCH_IPV6_SOURCE" | "MATCH_IPV6_DEST" => {
+            let (ip, bits) = v["ip"]
+                .as_str()
+                .and_then(parse_cidr)
+                .ok_or("ip: expected address/bits")?;
+            let src = t.ends_with("SOURCE");
+            match ip {
+                IpAddr::V4(a) if t.contains("IPV4") => (
+                    if src {
+                        code::IPV4_SOURCE
+                    } else {
+                        code::IPV4_DEST
+                    },
+                    RuleField::Ipv4(a, bits),
+                ),
+                IpAddr::V6(a) if t.contains("IPV6") => (
+                    if src {
+                        code::IPV6_SOURCE
+                    } else {
+                        code::IPV6_DEST
+                    },
+                    RuleField::Ipv6(a, bits),
+                ),
+                _ => return Err("ip: wrong address family for this rule".into()),
+            }
+        }
+        "MATCH_IP_TOS" => {
+            let f = [
+                int(v, "mask")? as u8,
+                int(v, "start")? as u8,
+                int(v, "end")? as u8,
+            ];
+            (code::IP_TOS, RuleField::Triple(f))
+        }
+        "MATCH_IP_PROTOCOL" => (
+            code::IP_PROTOCOL,
+            RuleField::U8(int(v, "ipProtocol")? as u8),
+        ),
+        "MATCH_ETHERTYPE" => (code::ETHERTYPE, RuleField::U16(int(v, "etherType")? as u16)),
+        "MATCH_ICMP" => {
+            let ty = int(v, "icmpType")? as u8;
+            let (code_v, flags) = match int(v, "icmpCode") {
+                Ok(c) => (c as u8, 0x01),
+                Err(_) => (0, 0),
+            };
+            (code::ICMP, RuleField::Triple([ty, code_v, flags]))
+        }
+        "MATCH_IP_SOURCE_PORT_RANGE" | "MATCH_IP_DEST_PORT_RANGE" | "MATCH_FRAME_SIZE_RANGE" => {
+            let c = match t {
+                "MATCH_IP_SOURCE_PORT_RANGE" => code::IP_SOURCE_PORT_RANGE,
+                "MATCH_IP_DEST_PORT_RANGE" => code::IP_DEST_PORT_RANGE,
+                _ => code::FRAME_SIZE_RANGE,
+            };
+            (
+                c,
+                RuleField::Range(int(v, "start")? as u16, int(v, "end")? as u16),
+            )
+        }
+        "MATCH_CHARACTERISTICS" => (code::CHARACTERISTICS, RuleField::U64(hex_u64(v, "mask")?)),
+        "MATCH_RANDOM" => (code::RANDOM, RuleField::U32(int(v, "probability")? as u32)),
+        "MATCH_TAGS_DIFFERENCE"
+        | "MATCH_TAGS_BITWISE_AND"
+        | "MATCH_TAGS_BITWISE_OR"
+        | "MATCH_TAGS_BITWISE_XOR"
+        | "MATCH_TAGS_EQUAL"
+        | "MATCH_TAG_SENDER"
+        | "MATCH_TAG_RECEIVER" => {
+            let c = match t {
+                "MATCH_TAGS_DIFFERENCE" => 44,
+                "MATCH_TAGS_BITWISE_AND" => 45,
+                "MATCH_TAGS_BITWISE_OR" => 46,
+                "MATCH_TAGS_BITWISE_XOR" => 47,
+                "MATCH_TAGS_EQUAL" => 48,
+                "MATCH_TAG_SENDER" => 49,
+                _ => 50,
+            };
+            (
+                c,
+                RuleField::Tag {
+                    id: int(v, "id")? as u32,
+                    value: int(v, "value")? as u32,
+                },
+            )
+        }
+        other => return Err(format!("type: unknown rule type {other:?}")),
+    };
+    let mut type_byte = c;
+    if c >= code::SOURCE_ZT_ADDRESS {
+        if flag(v, "not") {
+            type_byte |= 0x80;
+        }
+        if flag(v, "or") {
+            type_byte |= 0x40;
+        }
+    }
+    Ok(Rule { type_byte, field })
+}
+
+/// Converts a JSON rules array.
+pub fn from_json(rules: &Value) -> Result<Vec<Rule>, RuleError> {
+    let list = rules.as_array().ok_or(RuleError {
+        index: 0,
+        reason: "expected an array of rules".into(),
+    })?;
+    list.iter()
+        .enumerate()
+        .map(|(index, v)| one(v).map_err(|reason| RuleError { index, reason }))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn zero_ui_default_rules() {
+        // The ethertype rule set ZeroUI creates networks with.
+        let rules = json!([
+            {"type": "MATCH_ETHERTYPE", "not": true, "or": false, "etherType": 2048},
+            {"type": "MATCH_ETHERTYPE", "not": true, "or": false, "etherType": 2054},
+            {"type": "MATCH_ETHERTYPE", "not": true, "or": false, "etherType": 34525},
+            {"type": "ACTION_DROP"},
+            {"type": "ACTION_ACCEPT"}
+        ]);
+        let r = from_json(&rules).unwrap();
+        assert_eq!(
+            r[0],
+            Rule {
+                type_byte: code::ETHERTYPE | 0x80,
+                field: RuleField::U16(0x0800)
+            }
+        );
+        assert_eq!(r[3].code(), code::DROP);
+        assert_eq!(r[4], Rule::ACCEPT);
+        let bad = from_json(&json!([{"type": "ACTION_ACCEPT"}, {"type": "MATCH_ETHERTYPE"}]))
+            .unwrap_err();
+        assert_eq!(bad.index, 1);
+        assert!(bad.reason.contains("etherType"));
+        assert!(from_json(&json!([{"type": "MATCH_IPV4_SOURCE", "ip": "fd00::/8"}])).is_err());
+    }
+}
