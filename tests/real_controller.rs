@@ -1,0 +1,187 @@
+//! ztcd as root and controller for real clients (libzt 1.8.4) in network namespaces: a
+//! private network refuses a member until it is authorized, hands out pool addresses, and two
+//! members talk TCP over IPv4 (which needs valid COMs, ARP through multicast gather, and
+//! rendezvous).
+
+mod common;
+
+use std::collections::HashSet;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::real::{Daemon, NetPair, TempDir, available, parse_zt, stat, zt, zt_command, ztcd_bin};
+use ztcd::controller::ip_assign::{Pool4, assign_v4};
+use ztcd::wire::Address;
+
+fn ztcd_ok(args: &[&str]) -> String {
+    let out = Command::new(ztcd_bin())
+        .args(args)
+        .output()
+        .expect("run ztcd");
+    assert!(
+        out.status.success(),
+        "ztcd {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn members_join_a_private_network_and_talk_over_ipv4() {
+    if !available() {
+        return;
+    }
+    let net = NetPair::new(31);
+    let dir = TempDir::new("controller");
+    let home = dir.path("home");
+    let h = home.to_str().unwrap();
+    let endpoint = format!("{}/9993", net.server_ip());
+    let daemon = Daemon::start(&net.server, &home, &["--endpoint", &endpoint]);
+    let nwid = ztcd_ok(&[
+        "network",
+        "create",
+        "--home",
+        h,
+        "--name",
+        "office",
+        "--pool",
+        "10.99.0.1-10.99.0.254",
+        "--route",
+        "10.99.0.0/24",
+    ]);
+
+    let (_, a) = zt(None, &["id-new"]);
+    let (_, b) = zt(None, &["id-new"]);
+    let (a_id, b_id) = (
+        a["identity"].as_str().unwrap().to_owned(),
+        b["identity"].as_str().unwrap().to_owned(),
+    );
+    let (a_addr, b_addr) = (&a_id[..10], &b_id[..10]);
+    ztcd_ok(&[
+        "member",
+        "set",
+        "--home",
+        h,
+        "--network",
+        &nwid,
+        "--address",
+        a_addr,
+        "--authorize",
+    ]);
+    // Where the pool walk puts A (the first member to get an address).
+    let pools = [Pool4 {
+        start: "10.99.0.1".parse().unwrap(),
+        end: "10.99.0.254".parse().unwrap(),
+    }];
+    let routes = [("10.99.0.0".parse().unwrap(), 24)];
+    let a_ip = assign_v4(
+        a_addr.parse::<Address>().unwrap(),
+        &pools,
+        &routes,
+        &HashSet::new(),
+    )
+    .unwrap()
+    .0;
+
+    let planet = home.join("planet");
+    let (sa, sb) = (dir.path("a"), dir.path("b"));
+    let listener = zt_command(
+        Some(&net.clients),
+        &[
+            "client",
+            "--planet",
+            planet.to_str().unwrap(),
+            "--storage",
+            sa.to_str().unwrap(),
+            "--identity",
+            &a_id,
+            "--join",
+            &nwid,
+            "--wait",
+            "ipv4",
+            "--tcp-listen",
+            "7600",
+            "--deadline",
+            "120",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("start A");
+    // B is not authorized yet: it asks, is refused, and keeps asking every 5 s.
+    std::thread::sleep(Duration::from_secs(3));
+    let target = format!("{a_ip}:7600");
+    let connector = zt_command(
+        Some(&net.clients),
+        &[
+            "client",
+            "--planet",
+            planet.to_str().unwrap(),
+            "--storage",
+            sb.to_str().unwrap(),
+            "--identity",
+            &b_id,
+            "--join",
+            &nwid,
+            "--wait",
+            "ipv4",
+            "--net-timeout",
+            "60",
+            "--tcp-connect",
+            &target,
+            "--deadline",
+            "110",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("start B");
+    std::thread::sleep(Duration::from_secs(12));
+    // B's first request created its (unauthorized) member record: authorize it now.
+    let shown = ztcd_ok(&[
+        "member",
+        "set",
+        "--home",
+        h,
+        "--network",
+        &nwid,
+        "--address",
+        b_addr,
+        "--authorize",
+    ]);
+    assert!(shown.contains("authorized=true"), "{shown}");
+
+    let (b_ok, b) = parse_zt(&connector.wait_with_output().expect("B"));
+    let (a_ok, a) = parse_zt(&listener.wait_with_output().expect("A"));
+    let log = daemon.stop();
+    let a_net = &a["networks"][&nwid];
+    let b_net = &b["networks"][&nwid];
+    assert_eq!(a_net["status_name"], "OK", "A: {a}\n{log}");
+    assert_eq!(
+        a_net["ipv4"],
+        a_ip.to_string(),
+        "A did not get its pool address: {a}"
+    );
+    assert_eq!(b_net["status_name"], "OK", "B: {b}\n{log}");
+    let b_ip = b_net["ipv4"].as_str().unwrap_or_default();
+    assert!(
+        b_ip.starts_with("10.99.0.") && b_ip != a_ip.to_string(),
+        "B: {b}"
+    );
+    assert!(
+        b_ok && b["tcp"]["ok"] == true,
+        "B could not reach A over IPv4: {b}\n{log}"
+    );
+    assert!(a_ok && a["tcp"]["received"] == b["tcp"]["sent"], "A: {a}");
+    assert!(
+        log.contains("refusals: ") && !log.contains("refusals: 0,"),
+        "B was never refused: {log}"
+    );
+    assert!(
+        stat(&log, "multicast_gathers") >= 1,
+        "no ARP through multicast gather: {log}"
+    );
+}
