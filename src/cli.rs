@@ -261,7 +261,7 @@ fn parse_network(p: &mut lexopt::Parser) -> Result<Command, String> {
                 let v = value(p)?;
                 let (a, b) = v
                     .split_once('-')
-                    .ok_or(format!("--pool {v:?}: expected FIRST-LAST"))?;
+                    .ok_or_else(|| format!("--pool {v:?}: expected FIRST-LAST"))?;
                 pools.push((a.to_owned(), b.to_owned()));
             }
             Long("route") => routes.push(value(p)?),

@@ -210,7 +210,7 @@ fn one(v: &Value) -> Result<Rule, String> {
 
 /// Converts a JSON rules array.
 pub fn from_json(rules: &Value) -> Result<Vec<Rule>, RuleError> {
-    let list = rules.as_array().ok_or(RuleError {
+    let list = rules.as_array().ok_or_else(|| RuleError {
         index: 0,
         reason: "expected an array of rules".into(),
     })?;

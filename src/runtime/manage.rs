@@ -64,7 +64,7 @@ pub fn network_create(
         }
     }
     for r in routes {
-        parse_cidr(r).ok_or(format!("--route {r:?}: expected ADDRESS/BITS"))?;
+        parse_cidr(r).ok_or_else(|| format!("--route {r:?}: expected ADDRESS/BITS"))?;
         n.routes.push(Route {
             target: r.clone(),
             via: None,
@@ -104,7 +104,7 @@ pub fn member_set(
     store
         .network(nwid)
         .map_err(|e| e.to_string())?
-        .ok_or(format!("network {nwid} does not exist"))?;
+        .ok_or_else(|| format!("network {nwid} does not exist"))?;
     let existing = store.member(nwid, addr).map_err(|e| e.to_string())?;
     let mut m = existing
         .clone()
