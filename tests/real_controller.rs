@@ -185,3 +185,88 @@ fn members_join_a_private_network_and_talk_over_ipv4() {
         "no ARP through multicast gather: {log}"
     );
 }
+
+#[test]
+fn a_changed_member_gets_its_new_config_by_push() {
+    if !available() {
+        return;
+    }
+    let net = NetPair::new(32);
+    let dir = TempDir::new("push");
+    let home = dir.path("home");
+    let h = home.to_str().unwrap();
+    let endpoint = format!("{}/9993", net.server_ip());
+    let daemon = Daemon::start(&net.server, &home, &["--endpoint", &endpoint]);
+    let nwid = ztcd_ok(&[
+        "network",
+        "create",
+        "--home",
+        h,
+        "--pool",
+        "10.98.0.1-10.98.0.254",
+        "--route",
+        "10.98.0.0/24",
+    ]);
+    let (_, a) = zt(None, &["id-new"]);
+    let a_id = a["identity"].as_str().unwrap().to_owned();
+    ztcd_ok(&[
+        "member",
+        "set",
+        "--home",
+        h,
+        "--network",
+        &nwid,
+        "--address",
+        &a_id[..10],
+        "--authorize",
+    ]);
+    let planet = home.join("planet");
+    let storage = dir.path("a");
+    let client = zt_command(
+        Some(&net.clients),
+        &[
+            "client",
+            "--planet",
+            planet.to_str().unwrap(),
+            "--storage",
+            storage.to_str().unwrap(),
+            "--identity",
+            &a_id,
+            "--join",
+            &nwid,
+            "--wait",
+            "ipv4",
+            "--hold",
+            "14",
+            "--deadline",
+            "90",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("start A");
+    // Online after ~5 s, configured ~5 s later; then the administrator moves it. Members
+    // re-ask only every 60 s, so within the 14 s hold only a push can deliver the change.
+    std::thread::sleep(Duration::from_secs(13));
+    ztcd_ok(&[
+        "member",
+        "set",
+        "--home",
+        h,
+        "--network",
+        &nwid,
+        "--address",
+        &a_id[..10],
+        "--ip",
+        "10.98.0.77",
+    ]);
+    let (_, a) = parse_zt(&client.wait_with_output().expect("A"));
+    let log = daemon.stop();
+    let net_a = &a["networks"][&nwid];
+    assert_eq!(net_a["status_name"], "OK", "{a}\n{log}");
+    assert_eq!(
+        net_a["ipv4"], "10.98.0.77",
+        "the new address was not pushed: {a}\n{log}"
+    );
+}

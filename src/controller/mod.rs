@@ -33,8 +33,30 @@ use crate::wire::{Address, NetworkId};
 /// Repeats from one member for one network within this many ms are ignored
 /// (`ZT_NETCONF_MIN_REQUEST_PERIOD`).
 pub const MIN_REQUEST_INTERVAL_MS: u64 = 1000;
-/// (network, member) pairs remembered for the repeat filter.
+/// (network, member) pairs remembered for the repeat filter and for pushes.
 pub const MAX_RECENT_REQUESTS: usize = 65_536;
+/// Members that asked within this many ms get changes pushed (zerotier-one uses 120 s).
+pub const PUSH_WINDOW_MS: u64 = 120_000;
+
+/// The last request of a member, kept so a change can be pushed to it.
+#[derive(Debug, Clone)]
+struct Recent {
+    mono: u64,
+    identity: Identity,
+    metadata: Vec<u8>,
+    physical: Option<SocketAddr>,
+}
+
+/// A configuration change to push to a member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Push {
+    /// The member.
+    pub to: Address,
+    /// The network.
+    pub network_id: NetworkId,
+    /// Its new configuration, or the refusal it now gets.
+    pub reply: Reply,
+}
 
 /// A configuration request, as the node hands it over.
 #[derive(Debug, Clone)]
@@ -80,17 +102,20 @@ pub struct ControllerStats {
 pub struct Controller {
     identity: IdentitySecret,
     store: Store,
-    recent: HashMap<(NetworkId, Address), u64>,
+    recent: HashMap<(NetworkId, Address), Recent>,
+    data_version: i64,
     stats: ControllerStats,
 }
 
 impl Controller {
     /// A controller signing as `identity`, keeping state in `store`.
     pub fn new(identity: IdentitySecret, store: Store) -> Self {
+        let data_version = store.data_version().unwrap_or(0);
         Self {
             identity,
             store,
             recent: HashMap::new(),
+            data_version,
             stats: ControllerStats::default(),
         }
     }
@@ -120,16 +145,25 @@ impl Controller {
         if self
             .recent
             .get(&key)
-            .is_some_and(|&t| mono.saturating_sub(t) < MIN_REQUEST_INTERVAL_MS)
+            .is_some_and(|r| mono.saturating_sub(r.mono) < MIN_REQUEST_INTERVAL_MS)
         {
             self.stats.repeats += 1;
             return Reply::Ignore;
         }
         if self.recent.len() >= MAX_RECENT_REQUESTS {
             self.recent
-                .retain(|_, t| mono.saturating_sub(*t) < MIN_REQUEST_INTERVAL_MS);
+                .retain(|_, r| mono.saturating_sub(r.mono) < PUSH_WINDOW_MS);
+            if self.recent.len() >= MAX_RECENT_REQUESTS {
+                self.recent.clear();
+            }
         }
-        self.recent.insert(key, mono);
+        let recent = Recent {
+            mono,
+            identity: req.from,
+            metadata: req.metadata.to_vec(),
+            physical: req.physical,
+        };
+        self.recent.insert(key, recent);
         self.stats.requests += 1;
         match self.decide(unix, req) {
             Ok(reply) => {
@@ -145,6 +179,46 @@ impl Controller {
                 Reply::Error(ErrorCode::ObjNotFound)
             }
         }
+    }
+
+    /// If the database was changed by another writer (the admin API's store handle, the
+    /// `member set` command) since the last call, re-decides for every member that asked within
+    /// [`PUSH_WINDOW_MS`] and returns what to push to them.
+    pub fn pushes_after_change(&mut self, mono: u64, unix: u64) -> Vec<Push> {
+        match self.store.data_version() {
+            Ok(v) if v != self.data_version => self.data_version = v,
+            _ => return Vec::new(),
+        }
+        self.push_all(mono, unix)
+    }
+
+    /// Re-decides for every member that asked within [`PUSH_WINDOW_MS`].
+    pub fn push_all(&mut self, mono: u64, unix: u64) -> Vec<Push> {
+        let targets: Vec<((NetworkId, Address), Recent)> = self
+            .recent
+            .iter()
+            .filter(|(_, r)| mono.saturating_sub(r.mono) < PUSH_WINDOW_MS)
+            .map(|(k, r)| (*k, r.clone()))
+            .collect();
+        let mut out = Vec::new();
+        for ((network_id, to), r) in targets {
+            let req = ConfigRequest {
+                from: r.identity,
+                network_id,
+                metadata: &r.metadata,
+                physical: r.physical,
+            };
+            match self.decide(unix, &req) {
+                Ok(reply @ (Reply::Config(_) | Reply::Error(_))) => out.push(Push {
+                    to,
+                    network_id,
+                    reply,
+                }),
+                Ok(Reply::Ignore) => {}
+                Err(_) => self.stats.store_errors += 1,
+            }
+        }
+        out
     }
 
     fn decide(&mut self, unix: u64, req: &ConfigRequest<'_>) -> Result<Reply, StoreError> {

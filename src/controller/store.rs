@@ -346,6 +346,13 @@ impl Store {
         }
     }
 
+    /// Changes whenever another connection commits (`PRAGMA data_version`).
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
     /// `PRAGMA integrity_check` result (`"ok"` when sound).
     pub fn integrity_check(&self) -> Result<String, StoreError> {
         Ok(self

@@ -42,6 +42,8 @@ pub const CONTROLLER_DB: &str = "controller.db";
 const VALIDATED_CACHE: &str = "peers.validated";
 /// Identities the validation thread may have queued.
 const VALIDATION_QUEUE: usize = 64;
+/// How often the database is checked for changes made by other writers (then pushed).
+const CHANGE_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the node's counters are logged.
 const STATS_INTERVAL: Duration = Duration::from_secs(600);
 
@@ -177,13 +179,14 @@ impl Owner {
     ) -> io::Result<()> {
         let mut buf = vec![0u8; 65_536];
         let mut next_stats = Instant::now() + STATS_INTERVAL;
+        let mut next_change_poll = Instant::now() + CHANGE_POLL_INTERVAL;
         loop {
             let now = self.now();
             let deadline = self.started + Duration::from_millis(self.node.next_deadline().max(now));
             let wake = {
                 let sockets = &self.sockets;
                 let buf = &mut buf;
-                let mut timer = smol::Timer::at(deadline.min(next_stats));
+                let mut timer = smol::Timer::at(deadline.min(next_stats).min(next_change_poll));
                 let mut result = std::pin::pin!(results.recv());
                 let mut sig_byte = [0u8; 1];
                 std::future::poll_fn(|cx| {
@@ -235,6 +238,10 @@ impl Owner {
                 }
                 Wake::Timer => self.node.handle_timeout(now),
                 Wake::Signal => return Ok(()),
+            }
+            if Instant::now() >= next_change_poll {
+                next_change_poll = Instant::now() + CHANGE_POLL_INTERVAL;
+                self.push_changes(now);
             }
             if Instant::now() >= next_stats {
                 next_stats = Instant::now() + STATS_INTERVAL;
@@ -299,6 +306,30 @@ impl Owner {
                     }
                 }
             }
+        }
+    }
+
+    /// Pushes new configurations (or refusals) to recently seen members after the database
+    /// changed.
+    fn push_changes(&mut self, now: u64) {
+        for push in self.controller.pushes_after_change(now, unix_millis()) {
+            match push.reply {
+                Reply::Config(dict) => {
+                    self.node
+                        .send_config(now, push.to, None, push.network_id, &dict);
+                }
+                Reply::Error(code) => self.node.send_error(
+                    now,
+                    push.to,
+                    (Verb::NetworkConfigRequest, 0),
+                    code,
+                    Some(push.network_id),
+                ),
+                Reply::Ignore => {}
+            }
+        }
+        while let Some(t) = self.node.poll_transmit() {
+            self.transmit(&t);
         }
     }
 

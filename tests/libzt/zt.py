@@ -148,6 +148,18 @@ class Libzt:
         # The stub must be global so the wheel's undefined symbols bind to it.
         self.stub = ctypes.CDLL(stub, mode=ctypes.RTLD_GLOBAL)
         self.lib = ctypes.CDLL(so)
+        # Hand the stub the wheel's own lwIP input functions (see stub.c:
+        # it serialises libzt's IPv6 receive path with the lwIP core lock).
+        # dlsym on the wheel's handle finds the wheel's definitions, not the
+        # stub's interposed ones.
+        real_eth = ctypes.cast(self.lib.ethernet_input, ctypes.c_void_p).value
+        real_inpkt = ctypes.cast(self.lib.tcpip_inpkt, ctypes.c_void_p).value
+        core_lock = ctypes.addressof(ctypes.c_void_p.in_dll(self.lib, "lock_tcpip_core"))
+        init = self.stub.ztcd_stub_init
+        init.restype = ctypes.c_int
+        init.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        if init(real_eth, real_inpkt, core_lock) != 0:
+            raise OSError("stub %s rejected the wheel's lwIP symbols (rebuild it with setup.sh)" % stub)
         self._declare()
 
     def _declare(self):
@@ -266,9 +278,10 @@ class Libzt:
             raw = identity.encode("ascii")
             buf = ctypes.create_string_buffer(raw, ID_STR_BUF_LEN)
             rcs["init_from_memory"] = L.zts_init_from_memory(buf, ID_STR_BUF_LEN)
-        pb = ctypes.create_string_buffer(planet_bytes, len(planet_bytes))
-        self._planet_buf = pb  # keep alive
-        rcs["init_set_roots"] = L.zts_init_set_roots(pb, len(planet_bytes))
+        if planet_bytes is not None:
+            pb = ctypes.create_string_buffer(planet_bytes, len(planet_bytes))
+            self._planet_buf = pb  # keep alive
+            rcs["init_set_roots"] = L.zts_init_set_roots(pb, len(planet_bytes))
         rcs["init_set_port"] = L.zts_init_set_port(port)
         rcs["init_allow_secondary_port"] = L.zts_init_allow_secondary_port(0)
         rcs["init_allow_port_mapping"] = L.zts_init_allow_port_mapping(0)
@@ -661,8 +674,15 @@ def _net_done(snap, wait):
 
 
 def cmd_client(args):
-    planet = read_planet(args.planet, args.unsafe_skip_planet_check)
     storage = os.path.abspath(args.storage)
+    roots_path = os.path.join(storage, "roots")
+    if args.cached_roots:
+        # Start from the roots libzt cached in an earlier run (checked like --planet), so a
+        # root can hand this node a newer planet in-band.
+        read_planet(roots_path, args.unsafe_skip_planet_check)
+        planet = None
+    else:
+        planet = read_planet(args.planet, args.unsafe_skip_planet_check)
     port = args.port or free_port()
     nwids = [(s.lower(), parse_nwid(s)) for s in args.join]
     if (args.tcp_listen or args.tcp_connect) and not nwids:
@@ -733,17 +753,20 @@ def cmd_client(args):
                 tcp["listen"] = "%s/%d" % (bind_ip, args.tcp_listen)
                 fd, rip, rport = z.tcp_listen_accept(bind_ip, args.tcp_listen)
                 tcp["peer"] = "%s/%d" % (rip, rport)
-                # One line in, the same line back; the connecting side
-                # closes first once it has the echo.  No shutdown():
-                # libzt 1.8.4 segfaulted now and then in zts_bsd_shutdown()
-                # on a connection the peer had already half-closed.
+                # One line in, the same line back.  No shutdown(): libzt
+                # 1.8.4 segfaulted now and then in zts_bsd_shutdown() on a
+                # connection the peer had already half-closed (an IPv6
+                # locking bug, see stub.c).
                 data = z.recv_line(fd)
                 tcp["received"] = data.rstrip(b"\n").decode("utf-8", "replace")
                 z.send_all(fd, data)
+                # Give the peer up to 2 s to read the echo and close first
+                # (it may also just exit without closing).
+                z.lib.zts_set_recv_timeout(fd, 2, 0)
                 try:
-                    z.recv_until_eof(fd)  # until the peer has closed
+                    z.recv_until_eof(fd)
                 except RuntimeError:
-                    pass  # lwIP may say ENOTCONN instead of EOF
+                    pass  # timed out, or ENOTCONN instead of EOF
                 z.lib.zts_bsd_close(fd)
                 tcp["ok"] = data.endswith(b"\n")
             else:
@@ -758,7 +781,8 @@ def cmd_client(args):
                 tcp["connect_attempts"] = attempts
                 z.send_all(fd, msg + b"\n")
                 echo = z.recv_line(fd)
-                z.lib.zts_bsd_close(fd)
+                # No zts_bsd_close here: libzt 1.8.4 has been seen to crash closing a socket
+                # the peer already closed; the process exits right after anyway.
                 tcp["sent"] = args.tcp_message
                 tcp["echo"] = echo.rstrip(b"\n").decode("utf-8", "replace")
                 tcp["ok"] = echo == msg + b"\n"
@@ -775,6 +799,11 @@ def cmd_client(args):
         result["online"] = z.lib.zts_node_is_online() == 1
 
     result["elapsed_s"] = el()
+    try:
+        with open(roots_path, "rb") as f:
+            result["roots_hex"] = f.read().hex()
+    except OSError:
+        result["roots_hex"] = None
     result["stop"] = z.lib.zts_node_stop()
     emit(result, 0 if ok else 1)
 
@@ -891,6 +920,9 @@ def main():
 
     p = sub.add_parser("client", help="run a client node")
     p.add_argument("--planet", required=True)
+    p.add_argument("--cached-roots", action="store_true",
+                   help="do not pass --planet to libzt: start from STORAGE/roots cached by an "
+                        "earlier run (the output's roots_hex shows the roots at exit)")
     p.add_argument("--storage", required=True)
     node_opts(p)
     p.add_argument("--online-timeout", type=float, default=30.0,
