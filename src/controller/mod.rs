@@ -386,3 +386,6 @@ impl Controller {
 pub fn cidr(text: &str) -> Option<(IpAddr, u8)> {
     parse_cidr(text)
 }
+
+#[cfg(test)]
+mod tests;

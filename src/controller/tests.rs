@@ -1,0 +1,157 @@
+//! Decision tests for the controller.
+
+use std::sync::OnceLock;
+
+use super::model::{Member, Network, Pool, Route};
+use super::store::Store;
+use super::{ConfigRequest, Controller, Reply};
+use crate::crypto::SeededEntropy;
+use crate::crypto::hashcash::Scratch;
+use crate::identity::IdentitySecret;
+use crate::wire::NetworkId;
+use crate::wire::dictionary::Dictionary;
+use crate::wire::verbs::ErrorCode;
+
+fn ids() -> &'static [IdentitySecret; 3] {
+    static IDS: OnceLock<[IdentitySecret; 3]> = OnceLock::new();
+    IDS.get_or_init(|| {
+        let (mut rng, mut scratch) = (SeededEntropy::new(77), Scratch::new());
+        [(); 3].map(|()| IdentitySecret::generate(&mut rng, &mut scratch))
+    })
+}
+
+fn setup(private: bool) -> (Controller, NetworkId) {
+    let [ctl, _, _] = ids();
+    let c = Controller::new(ctl.clone(), Store::in_memory().unwrap());
+    let id = c.network_id(1);
+    let mut n = Network::new(id, 0);
+    n.private = private;
+    n.v4_assign_zt = true;
+    n.ip_assignment_pools.push(Pool {
+        ip_range_start: "10.1.0.1".into(),
+        ip_range_end: "10.1.0.254".into(),
+    });
+    n.routes.push(Route {
+        target: "10.1.0.0/24".into(),
+        via: None,
+    });
+    c.store.put_network(&n).unwrap();
+    (c, id)
+}
+
+fn ask(c: &mut Controller, mono: u64, who: &IdentitySecret, nwid: NetworkId) -> Reply {
+    let req = ConfigRequest {
+        from: *who.identity(),
+        network_id: nwid,
+        metadata: b"v=7\nrevr=1",
+        physical: None,
+    };
+    c.handle_request(mono, 1_700_000_000_000 + mono, &req)
+}
+
+fn dict(reply: &Reply) -> Dictionary<'_> {
+    match reply {
+        Reply::Config(d) => Dictionary::new(d, 1 << 20).unwrap(),
+        other => panic!("expected a config, got {other:?}"),
+    }
+}
+
+#[test]
+fn private_network_refuses_until_authorized_and_records_the_join_request() {
+    let (mut c, nwid) = setup(true);
+    let m = &ids()[1];
+    assert_eq!(
+        ask(&mut c, 0, m, nwid),
+        Reply::Error(ErrorCode::NetworkAccessDenied)
+    );
+    let rec = c
+        .store
+        .member(nwid, m.address())
+        .unwrap()
+        .expect("join request recorded");
+    assert!(!rec.authorized);
+    assert_eq!(rec.identity, Some(*m.identity()));
+    let mut rec = rec;
+    rec.authorized = true;
+    c.store.put_member(&rec).unwrap();
+    let reply = ask(&mut c, 2000, m, nwid);
+    let d = dict(&reply);
+    assert_eq!(d.u64("id"), Some(m.address().to_u64()));
+    assert_eq!(d.u64("nwid"), Some(nwid.0));
+    assert!(d.bytes("I").is_some(), "an address from the pool");
+}
+
+#[test]
+fn repeats_within_a_second_are_ignored_and_replies_never_repeat_bytes() {
+    let (mut c, nwid) = setup(false);
+    let m = &ids()[1];
+    let first = ask(&mut c, 0, m, nwid);
+    assert!(
+        matches!(first, Reply::Config(_)),
+        "public networks admit anyone"
+    );
+    assert_eq!(ask(&mut c, 500, m, nwid), Reply::Ignore);
+    let second = ask(&mut c, 1000, m, nwid);
+    assert_ne!(first, second, "fresh timestamp and COM every time");
+    assert_eq!(c.stats().repeats, 1);
+}
+
+#[test]
+fn addresses_are_sticky_and_never_duplicated() {
+    let (mut c, nwid) = setup(false);
+    let (a, b) = (&ids()[1], &ids()[2]);
+    let ip_of = |r: &Reply| dict(r).bytes("I").unwrap();
+    let a1 = ip_of(&ask(&mut c, 0, a, nwid));
+    let b1 = ip_of(&ask(&mut c, 0, b, nwid));
+    assert_ne!(a1, b1);
+    assert_eq!(ip_of(&ask(&mut c, 5000, a, nwid)), a1);
+    let members = c.store.members(nwid).unwrap();
+    assert!(members.iter().all(|m| m.ip_assignments.len() == 1));
+}
+
+#[test]
+fn foreign_unknown_pinned_and_banned() {
+    let (mut c, nwid) = setup(false);
+    let m = &ids()[1];
+    assert_eq!(
+        ask(&mut c, 0, m, NetworkId(0x1234_5678_9000_0001)),
+        Reply::Ignore,
+        "not our network"
+    );
+    let unknown = c.network_id(2);
+    assert_eq!(
+        ask(&mut c, 0, m, unknown),
+        Reply::Error(ErrorCode::ObjNotFound)
+    );
+    // Another identity already holds this address in the network.
+    let mut squatter = Member::new(nwid, m.address(), 0);
+    squatter.identity = Some(*ids()[2].identity());
+    squatter.authorized = true;
+    c.store.put_member(&squatter).unwrap();
+    assert_eq!(
+        ask(&mut c, 2000, m, nwid),
+        Reply::Error(ErrorCode::NetworkAccessDenied)
+    );
+    // A deleted ("banned") member stays refused even on a public network.
+    let mut banned = Member::new(nwid, ids()[2].address(), 0);
+    banned.banned = true;
+    c.store.put_member(&banned).unwrap();
+    assert_eq!(
+        ask(&mut c, 4000, &ids()[2], nwid),
+        Reply::Error(ErrorCode::NetworkAccessDenied)
+    );
+}
+
+#[test]
+fn changes_are_pushed_to_recent_members_only() {
+    let (mut c, nwid) = setup(false);
+    let m = &ids()[1];
+    assert!(matches!(ask(&mut c, 0, m, nwid), Reply::Config(_)));
+    let pushes = c.push_all(1000, 1_700_000_001_000);
+    assert_eq!(pushes.len(), 1);
+    assert_eq!((pushes[0].to, pushes[0].network_id), (m.address(), nwid));
+    assert!(
+        c.push_all(super::PUSH_WINDOW_MS + 1, 0).is_empty(),
+        "not seen recently"
+    );
+}
