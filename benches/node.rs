@@ -54,16 +54,21 @@ fn main() {
     let sent_to = InetAddress::from_socket("10.0.0.1:9993".parse().unwrap());
     let mut to_root_a = ClientSession::new(a.clone(), *root.identity(), 1);
     let mut to_root_b = ClientSession::new(b.clone(), *root.identity(), 1);
+    // Both HELLO; the validation queue spaces validations, so let virtual time pass.
     for (s, from) in [(&mut to_root_a, addr_a), (&mut to_root_b, addr_b)] {
         let (_, hello) = s.hello(1, sent_to, (0, 0)).unwrap();
         node.handle_datagram(0, LocalSocket(0), from, &hello);
+    }
+    for now in (0..2000).step_by(100) {
+        node.handle_timeout(now);
         while let Some(e) = node.poll_event() {
             if let Event::ValidateIdentity(id) = e {
-                node.identity_checked(0, id, id.validate(&mut scratch).is_ok());
+                node.identity_checked(now, id, id.validate(&mut scratch).is_ok());
             }
         }
         while node.poll_transmit().is_some() {}
     }
+    assert_eq!(node.stats().peers, 2, "both members known");
 
     let (_, hello) = to_root_a.hello(1, sent_to, (0, 0)).unwrap();
     rate("HELLO from a known peer → OK(HELLO)", 50_000, || {
