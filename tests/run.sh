@@ -37,7 +37,11 @@ cargo clippy --all-targets --quiet -- -D warnings
 
 step "cargo test"
 # Unit, integration and real-client tests (benchmarks are built by clippy above, run by hand).
-cargo test --lib --bins --tests 2>&1
+TEST_LOG="$(mktemp)"
+trap 'rm -f "$TEST_LOG"' EXIT
+cargo test --lib --bins --tests 2>&1 | tee "$TEST_LOG"
+passed=$(awk '/^test result:/ {s += $4} END {print s+0}' "$TEST_LOG")
+failed=$(awk '/^test result:/ {s += $6} END {print s+0}' "$TEST_LOG")
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
   step "fuzz smoke run (${FUZZ_SECONDS}s per target)"
@@ -60,3 +64,4 @@ if [ "$FUZZ_SECONDS" != 0 ]; then
 fi
 
 step "all tests passed"
+echo "tests: ${passed} passed, ${failed} failed"
