@@ -7,6 +7,7 @@
 //! an unauthorized member of a private network gets NETWORK_ACCESS_DENIED (the member record is
 //! created on first contact, as a join request); otherwise the member gets its configuration.
 
+pub mod cache;
 pub mod ip_assign;
 pub mod model;
 pub mod netconf;
@@ -16,11 +17,12 @@ pub mod store;
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
+use self::cache::{COM_REUSE_MS, CacheStats, ConfigCache, OwnedInput};
 use self::ip_assign::{Pool4, assign_v4, contains, rfc4193, sixplane};
 use self::model::{Member, Network, parse_cidr};
 use self::netconf::{
-    ConfigInput, DEFAULT_CREDENTIAL_WINDOW_MS, DnsConfig, FLAG_ENABLE_BROADCAST,
-    FLAG_IPV6_NDP_EMULATION, SPECIALIST_ACTIVE_BRIDGE, build_dictionary, issue_com,
+    DEFAULT_CREDENTIAL_WINDOW_MS, DnsConfig, FLAG_ENABLE_BROADCAST, FLAG_IPV6_NDP_EMULATION,
+    SPECIALIST_ACTIVE_BRIDGE, build_dictionary, issue_com,
 };
 use self::store::{Store, StoreError};
 use crate::identity::{Identity, IdentitySecret};
@@ -103,6 +105,9 @@ pub struct Controller {
     identity: IdentitySecret,
     store: Store,
     recent: HashMap<(NetworkId, Address), Recent>,
+    cache: ConfigCache,
+    /// Last-seen times and addresses of cache hits, written to the store in batches.
+    seen: HashMap<(NetworkId, Address), (u64, Option<String>)>,
     data_version: i64,
     stats: ControllerStats,
 }
@@ -115,14 +120,39 @@ impl Controller {
             identity,
             store,
             recent: HashMap::new(),
+            cache: ConfigCache::default(),
+            seen: HashMap::new(),
             data_version,
             stats: ControllerStats::default(),
         }
     }
 
-    /// The store (the in-process API writes through it).
+    /// The store, for writes (the in-process API): empties the response cache.
     pub fn store(&mut self) -> &mut Store {
+        self.cache.clear();
         &mut self.store
+    }
+
+    /// Cache counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats
+    }
+
+    /// Writes batched last-seen times and addresses to the store (call every few tens of
+    /// seconds and at shutdown). Returns how many members were updated.
+    pub fn flush_seen(&mut self) -> Result<usize, StoreError> {
+        if self.seen.is_empty() {
+            return Ok(0);
+        }
+        let batch: Vec<_> = self.seen.drain().collect();
+        let n = batch.len();
+        self.store.transaction(|s| {
+            for ((nwid, addr), (when, physical)) in &batch {
+                s.touch_member(*nwid, *addr, *when, physical.as_deref())?;
+            }
+            Ok(())
+        })?;
+        Ok(n)
     }
 
     /// Counters.
@@ -189,6 +219,7 @@ impl Controller {
             Ok(v) if v != self.data_version => self.data_version = v,
             _ => return Vec::new(),
         }
+        self.cache.clear();
         self.push_all(mono, unix)
     }
 
@@ -221,7 +252,40 @@ impl Controller {
         out
     }
 
+    /// Answers from the cache: restamped dictionary, COM reused while young.
+    fn from_cache(
+        &mut self,
+        key: (NetworkId, Address),
+        req: &ConfigRequest<'_>,
+        unix: u64,
+        rules_engine: bool,
+    ) -> Option<Reply> {
+        let identity = &self.identity;
+        let entry = self.cache.get(key, &req.from, rules_engine, unix)?;
+        let refresh = unix.saturating_sub(entry.com.1) >= COM_REUSE_MS;
+        if refresh {
+            let window = entry.input.credential_window;
+            entry.com = (issue_com(key.0, &req.from, unix, window, identity), unix);
+        }
+        let dict = build_dictionary(&entry.input.as_input(), &req.from, unix, &entry.com.0).ok();
+        if refresh {
+            self.cache.stats.com_refreshes += 1;
+        }
+        self.seen
+            .insert(key, (unix, req.physical.map(|p| p.to_string())));
+        dict.map(Reply::Config)
+    }
+
     fn decide(&mut self, unix: u64, req: &ConfigRequest<'_>) -> Result<Reply, StoreError> {
+        let key = (req.network_id, req.from.address());
+        let rules_engine = Dictionary::new(req.metadata, MAX_METADATA_DICT_LEN + 1)
+            .ok()
+            .and_then(|m| m.u64("revr"))
+            .unwrap_or(1)
+            != 0;
+        if let Some(reply) = self.from_cache(key, req, unix, rules_engine) {
+            return Ok(reply);
+        }
         let Some(network) = self.store.network(req.network_id)? else {
             return Ok(Reply::Error(ErrorCode::ObjNotFound));
         };
@@ -271,8 +335,7 @@ impl Controller {
             self.store.put_member(&member)?;
         }
 
-        let rules_engine = meta.as_ref().and_then(|m| m.u64("revr")).unwrap_or(1);
-        let rules = if rules_engine == 0 {
+        let rules = if !rules_engine {
             vec![Rule::ACCEPT]
         } else {
             rules_json::from_json(&network.rules).unwrap_or_else(|_| vec![Rule::ACCEPT])
@@ -293,21 +356,20 @@ impl Controller {
             domain: d.domain.clone(),
             servers: d.servers.iter().filter_map(|s| s.parse().ok()).collect(),
         });
-        let routes = network.route_entries();
-        let input = ConfigInput {
+        let input = OwnedInput {
             network_id: network.id,
             revision: network.revision,
-            name: &network.name,
+            name: network.name.chars().take(127).collect(),
             private: network.private,
             flags,
             multicast_limit: u64::from(network.multicast_limit),
             mtu: u64::from(network.mtu.clamp(1280, 10_000)),
             credential_window: DEFAULT_CREDENTIAL_WINDOW_MS,
-            routes: &routes,
-            static_ips: &static_ips,
-            rules: &rules,
-            dns: dns.as_ref(),
-            specialists: &specialists,
+            routes: network.route_entries(),
+            static_ips,
+            rules,
+            dns,
+            specialists,
         };
         let com = issue_com(
             network.id,
@@ -316,8 +378,12 @@ impl Controller {
             DEFAULT_CREDENTIAL_WINDOW_MS,
             &self.identity,
         );
-        Ok(build_dictionary(&input, &req.from, unix, &com)
-            .map_or(Reply::Error(ErrorCode::ObjNotFound), Reply::Config))
+        let Ok(dict) = build_dictionary(&input.as_input(), &req.from, unix, &com) else {
+            return Ok(Reply::Error(ErrorCode::ObjNotFound));
+        };
+        self.cache
+            .insert(key, req.from, rules_engine, input, (com, unix), unix);
+        Ok(Reply::Config(dict))
     }
 
     /// The member's addresses with prefix lengths: derived IPv6, sendable assigned addresses,

@@ -328,6 +328,23 @@ impl Store {
         Ok(out)
     }
 
+    /// Records when a member was last seen and from where (`None` keeps the old address).
+    pub fn touch_member(
+        &self,
+        network: NetworkId,
+        address: Address,
+        last_seen: u64,
+        physical: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE members SET last_seen = ?3, physical_address = COALESCE(?4, physical_address) \
+                 WHERE network_id = ?1 AND address = ?2",
+            )?
+            .execute(params![network.0 as i64, address.to_u64() as i64, last_seen as i64, physical])?;
+        Ok(())
+    }
+
     /// Runs `f` in one transaction: all of its writes land, or none.
     pub fn transaction<T>(
         &mut self,

@@ -155,3 +155,45 @@ fn changes_are_pushed_to_recent_members_only() {
         "not seen recently"
     );
 }
+
+#[test]
+fn cache_hits_restamp_and_reuse_the_com_until_it_ages() {
+    let (mut c, nwid) = setup(false);
+    let m = &ids()[1];
+    let com_of = |r: &Reply| dict(r).bytes("C").unwrap();
+    let first = ask(&mut c, 0, m, nwid);
+    assert_eq!((c.cache_stats().misses, c.cache_stats().hits), (1, 0));
+    let second = ask(&mut c, 60_000, m, nwid);
+    assert_eq!(c.cache_stats().hits, 1);
+    assert_ne!(first, second, "restamped");
+    assert_eq!(
+        com_of(&first),
+        com_of(&second),
+        "COM reused, no new signature"
+    );
+    let third = ask(&mut c, super::cache::COM_REUSE_MS + 1, m, nwid);
+    assert_ne!(com_of(&third), com_of(&first), "aged COM re-signed");
+    assert_eq!(c.cache_stats().com_refreshes, 1);
+    // Last-seen times of hits reach the store in one batch.
+    assert_eq!(c.flush_seen().unwrap(), 1);
+    let rec = c.store.member(nwid, m.address()).unwrap().unwrap();
+    assert_eq!(
+        rec.last_seen,
+        1_700_000_000_000 + super::cache::COM_REUSE_MS + 1
+    );
+}
+
+#[test]
+fn any_write_empties_the_cache() {
+    let (mut c, nwid) = setup(false);
+    let m = &ids()[1];
+    ask(&mut c, 0, m, nwid);
+    let mut n = c.store.network(nwid).unwrap().unwrap();
+    n.name = "renamed".into();
+    n.revision += 1;
+    c.store().put_network(&n).unwrap();
+    let reply = ask(&mut c, 2000, m, nwid);
+    assert_eq!(dict(&reply).string("n").as_deref(), Some("renamed"));
+    assert_eq!(c.cache_stats().misses, 2);
+    assert_eq!(c.cache_stats().invalidations, 1);
+}

@@ -11,9 +11,11 @@ pub const MAX_CHUNK_DATA: usize = 9740;
 
 impl Node {
     /// Sends the configuration dictionary `dict` for `network_id` to `to`: as the answer to
-    /// request `in_re` (OK), or as a push (NETWORK_CONFIG) when `in_re` is `None`. Each chunk
-    /// is signed by this node's identity (the network's controller). Returns whether every
-    /// chunk was queued.
+    /// request `in_re` (OK), or as a push (NETWORK_CONFIG) when `in_re` is `None`. Chunks are
+    /// signed by this node's identity (the network's controller), except that with `signed`
+    /// false a dictionary that fits one chunk goes in the unsigned single-chunk form, which
+    /// clients accept only from the controller itself (no Ed25519 signature on the hot path).
+    /// Returns whether every chunk was queued.
     pub fn send_config(
         &mut self,
         now: u64,
@@ -21,11 +23,13 @@ impl Node {
         in_re: Option<u64>,
         network_id: NetworkId,
         dict: &[u8],
+        signed: bool,
     ) -> bool {
         let Ok(total_len) = u32::try_from(dict.len()) else {
             return false;
         };
         let update_id = self.rng.next_u64() | 1;
+        let sign_chunks = signed || dict.len() > MAX_CHUNK_DATA;
         let mut ok = true;
         let mut index = 0usize;
         loop {
@@ -39,14 +43,16 @@ impl Node {
                 index: index as u32,
                 signature: None,
             };
-            let mut signed = vec![0u8; chunk.signed_len()];
-            if chunk
-                .emit_signed_part(&mut Writer::new(&mut signed))
-                .is_err()
-            {
-                return false;
+            if sign_chunks {
+                let mut signed_part = vec![0u8; chunk.signed_len()];
+                if chunk
+                    .emit_signed_part(&mut Writer::new(&mut signed_part))
+                    .is_err()
+                {
+                    return false;
+                }
+                chunk.signature = Some(self.identity.sign(&signed_part));
             }
-            chunk.signature = Some(self.identity.sign(&signed));
             let head = if in_re.is_some() { OkHeader::LEN } else { 0 };
             let mut payload = vec![0u8; head + chunk.buffer_len()];
             let mut w = Writer::new(&mut payload);

@@ -44,6 +44,8 @@ const VALIDATED_CACHE: &str = "peers.validated";
 const VALIDATION_QUEUE: usize = 64;
 /// How often the database is checked for changes made by other writers (then pushed).
 const CHANGE_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How often last-seen times of cached members are written to the database.
+const SEEN_FLUSH_INTERVAL: Duration = Duration::from_secs(30);
 /// How often the node's counters are logged.
 const STATS_INTERVAL: Duration = Duration::from_secs(600);
 
@@ -141,7 +143,14 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     };
     smol::block_on(owner.run(signal_rx, result_rx))?;
     info!("stopping; stats: {}", owner.node.stats());
-    info!("controller: {:?}", owner.controller.stats());
+    if let Err(e) = owner.controller.flush_seen() {
+        warn!("cannot record last-seen times: {e}");
+    }
+    info!(
+        "controller: {:?} {:?}",
+        owner.controller.stats(),
+        owner.controller.cache_stats()
+    );
     drop(owner);
     let _ = validator.join();
     Ok(())
@@ -180,13 +189,18 @@ impl Owner {
         let mut buf = vec![0u8; 65_536];
         let mut next_stats = Instant::now() + STATS_INTERVAL;
         let mut next_change_poll = Instant::now() + CHANGE_POLL_INTERVAL;
+        let mut next_seen_flush = Instant::now() + SEEN_FLUSH_INTERVAL;
         loop {
             let now = self.now();
             let deadline = self.started + Duration::from_millis(self.node.next_deadline().max(now));
             let wake = {
                 let sockets = &self.sockets;
                 let buf = &mut buf;
-                let mut timer = smol::Timer::at(deadline.min(next_stats).min(next_change_poll));
+                let wake_at = deadline
+                    .min(next_stats)
+                    .min(next_change_poll)
+                    .min(next_seen_flush);
+                let mut timer = smol::Timer::at(wake_at);
                 let mut result = std::pin::pin!(results.recv());
                 let mut sig_byte = [0u8; 1];
                 std::future::poll_fn(|cx| {
@@ -243,6 +257,12 @@ impl Owner {
                 next_change_poll = Instant::now() + CHANGE_POLL_INTERVAL;
                 self.push_changes(now);
             }
+            if Instant::now() >= next_seen_flush {
+                next_seen_flush = Instant::now() + SEEN_FLUSH_INTERVAL;
+                if let Err(e) = self.controller.flush_seen() {
+                    warn!("cannot record last-seen times: {e}");
+                }
+            }
             if Instant::now() >= next_stats {
                 next_stats = Instant::now() + STATS_INTERVAL;
                 info!("stats: {}", self.node.stats());
@@ -293,6 +313,7 @@ impl Owner {
                                 Some(req.packet_id),
                                 req.network_id,
                                 &dict,
+                                false,
                             );
                         }
                         Reply::Error(code) => self.node.send_error(
@@ -316,7 +337,7 @@ impl Owner {
             match push.reply {
                 Reply::Config(dict) => {
                     self.node
-                        .send_config(now, push.to, None, push.network_id, &dict);
+                        .send_config(now, push.to, None, push.network_id, &dict, false);
                 }
                 Reply::Error(code) => self.node.send_error(
                     now,
