@@ -308,13 +308,18 @@ impl Controller {
             member.last_authorized_time = unix;
         }
         let meta = Dictionary::new(req.metadata, MAX_METADATA_DICT_LEN + 1).ok();
-        member.last_seen = unix;
-        member.physical_address = req
-            .physical
-            .map(|p| p.to_string())
-            .or(member.physical_address);
+        let physical = req.physical.map(|p| p.to_string());
+        if existing.is_none() {
+            member.last_seen = unix;
+            member.physical_address = physical;
+        } else {
+            // Last-seen times go to the store in batches, not as a write per request.
+            self.seen.insert(key, (unix, physical));
+        }
         if !member.authorized {
-            self.store.put_member(&member)?;
+            if existing.as_ref() != Some(&member) {
+                self.store.put_member(&member)?;
+            }
             return Ok(Reply::Error(ErrorCode::NetworkAccessDenied));
         }
         if let Some(m) = &meta {
@@ -326,8 +331,7 @@ impl Controller {
                 v("pv") as u8,
             ));
         }
-        let members = self.store.members(req.network_id)?;
-        let static_ips = self.addresses(&network, &mut member, &members);
+        let static_ips = self.addresses(&network, &mut member)?;
         if existing.as_ref() != Some(&member) {
             if existing.is_some() {
                 member.revision += 1;
@@ -347,10 +351,11 @@ impl Controller {
         if (network.v6_assign_rfc4193 || network.v6_assign_6plane) && !member.no_auto_assign_ips {
             flags |= FLAG_IPV6_NDP_EMULATION;
         }
-        let specialists: Vec<u64> = members
-            .iter()
-            .filter(|m| m.active_bridge && m.authorized)
-            .map(|m| m.address.to_u64() | SPECIALIST_ACTIVE_BRIDGE)
+        let specialists: Vec<u64> = self
+            .store
+            .active_bridges(req.network_id)?
+            .into_iter()
+            .map(|a| a.to_u64() | SPECIALIST_ACTIVE_BRIDGE)
             .collect();
         let dns = network.dns.as_ref().map(|d| DnsConfig {
             domain: d.domain.clone(),
@@ -392,8 +397,7 @@ impl Controller {
         &self,
         network: &Network,
         member: &mut Member,
-        members: &[Member],
-    ) -> Vec<(IpAddr, u8)> {
+    ) -> Result<Vec<(IpAddr, u8)>, StoreError> {
         let mut out = Vec::new();
         let auto = !member.no_auto_assign_ips;
         if auto && network.v6_assign_rfc4193 {
@@ -430,10 +434,7 @@ impl Controller {
                     },
                 )
                 .collect();
-            let taken: HashSet<IpAddr> = members
-                .iter()
-                .flat_map(|m| m.ip_assignments.iter().copied())
-                .collect();
+            let taken: HashSet<IpAddr> = self.store.assigned_ips(network.id)?.into_iter().collect();
             let v4_routes: Vec<(IpAddr, u8)> = routes
                 .iter()
                 .copied()
@@ -444,7 +445,7 @@ impl Controller {
                 out.push((IpAddr::V4(ip), bits));
             }
         }
-        out
+        Ok(out)
     }
 }
 

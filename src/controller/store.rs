@@ -311,6 +311,19 @@ impl Store {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// Authorized active bridges of a network.
+    pub fn active_bridges(&self, network: NetworkId) -> Result<Vec<Address>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT address FROM members WHERE network_id = ?1 AND active_bridge = 1 AND authorized = 1",
+        )?;
+        let rows = stmt.query_map([network.0 as i64], |r| r.get::<_, i64>(0))?;
+        Ok(rows
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .map(|a| Address::new(a as u64))
+            .collect())
+    }
+
     /// Every address assigned to any member of a network.
     pub fn assigned_ips(&self, network: NetworkId) -> Result<Vec<std::net::IpAddr>, StoreError> {
         let mut stmt = self
