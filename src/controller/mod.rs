@@ -253,7 +253,7 @@ impl Controller {
     }
 
     /// Answers from the cache: restamped dictionary, COM reused while young.
-    fn from_cache(
+    fn answer_from_cache(
         &mut self,
         key: (NetworkId, Address),
         req: &ConfigRequest<'_>,
@@ -283,7 +283,7 @@ impl Controller {
             .and_then(|m| m.u64("revr"))
             .unwrap_or(1)
             != 0;
-        if let Some(reply) = self.from_cache(key, req, unix, rules_engine) {
+        if let Some(reply) = self.answer_from_cache(key, req, unix, rules_engine) {
             return Ok(reply);
         }
         let Some(network) = self.store.network(req.network_id)? else {
