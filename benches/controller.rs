@@ -23,7 +23,7 @@ fn member_identity(rng: &mut SeededEntropy) -> Identity {
     // The controller trusts the node to have validated identities; any key will do here.
     let keys = KeyPair::generate(rng);
     Identity::new(
-        Address::new(0x10_0000_0000 | (rng.next_u64() & 0xff_ffff_ffff) % 0xef_ffff_ffff),
+        Address::new(0x10_0000_0000 | ((rng.next_u64() & 0xff_ffff_ffff) % 0xef_ffff_ffff)),
         *keys.public(),
     )
 }
