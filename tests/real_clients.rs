@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 
 use common::real::{
-    Daemon, Isolated, NetPair, TempDir, available, parse_zt, stat, zt, zt_command, ztcd_bin,
+    Daemon, Isolated, NetPair, TempDir, available, finish_client, spawn_client, stat, zt, ztcd_bin,
 };
 use ztcd::wire::world::World;
 
@@ -121,14 +121,11 @@ fn clients_come_online_and_reach_each_other_through_ztcd() {
     let (_, addrs) = zt(None, &["addr", nwid, id_a["address"].as_str().unwrap()]);
     let a_ip = addrs["6plane"].as_str().unwrap().to_owned();
     let (sa, sb) = (dir.path("a"), dir.path("b"));
-    let listener = zt_command(
-        Some(&net.clients),
+    let listener = spawn_client(
+        &net.clients,
+        &planet,
+        &sa,
         &[
-            "client",
-            "--planet",
-            planet.to_str().unwrap(),
-            "--storage",
-            sa.to_str().unwrap(),
             "--identity",
             &a_identity,
             "--join",
@@ -140,23 +137,16 @@ fn clients_come_online_and_reach_each_other_through_ztcd() {
             "--deadline",
             "100",
         ],
-    )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::fs::File::create(dir.path("a.err")).expect("stderr file"))
-    .spawn()
-    .expect("start client A");
+    );
     // A different /24 would not matter to the clients; the validation gate spaces new
     // identities from one /24 by 2 s, so let A be admitted first.
     std::thread::sleep(std::time::Duration::from_secs(3));
     let target = format!("[{a_ip}]:7500");
-    let (b_ok, b) = zt(
-        Some(&net.clients),
+    let (b_ok, b) = finish_client(spawn_client(
+        &net.clients,
+        &planet,
+        &sb,
         &[
-            "client",
-            "--planet",
-            planet.to_str().unwrap(),
-            "--storage",
-            sb.to_str().unwrap(),
             "--join",
             nwid,
             "--wait",
@@ -166,13 +156,8 @@ fn clients_come_online_and_reach_each_other_through_ztcd() {
             "--deadline",
             "90",
         ],
-    );
-    let a_out = listener.wait_with_output().expect("client A");
-    if a_out.stdout.is_empty() {
-        let err = std::fs::read_to_string(dir.path("a.err")).unwrap_or_default();
-        panic!("client A printed nothing ({}): {err}", a_out.status);
-    }
-    let (a_ok, a) = parse_zt(&a_out);
+    ));
+    let (a_ok, a) = finish_client(listener);
     let log = daemon.stop();
     assert_eq!(
         a["online"], true,
@@ -211,11 +196,6 @@ fn a_changed_endpoint_reissues_the_planet_and_clients_take_it_in_band() {
     let v1 = std::fs::read(&planet).unwrap();
     let client = |extra: &[&str]| {
         let mut args = vec![
-            "client",
-            "--planet",
-            planet.to_str().unwrap(),
-            "--storage",
-            storage.to_str().unwrap(),
             "--online-timeout",
             "40",
             "--wait",
@@ -224,7 +204,7 @@ fn a_changed_endpoint_reissues_the_planet_and_clients_take_it_in_band() {
             "80",
         ];
         args.extend_from_slice(extra);
-        zt(Some(&net.clients), &args)
+        finish_client(spawn_client(&net.clients, &planet, &storage, &args))
     };
     let (_, c1) = client(&[]);
     assert_eq!(c1["online"], true, "{c1}");

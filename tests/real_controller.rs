@@ -6,26 +6,13 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::real::{Daemon, NetPair, TempDir, available, parse_zt, stat, zt, zt_command, ztcd_bin};
+use common::real::{
+    Daemon, NetPair, TempDir, available, finish_client, spawn_client, stat, zt, ztcd_ok,
+};
 use ztcd::controller::ip_assign::{Pool4, assign_v4};
 use ztcd::wire::Address;
-
-fn ztcd_ok(args: &[&str]) -> String {
-    let out = Command::new(ztcd_bin())
-        .args(args)
-        .output()
-        .expect("run ztcd");
-    assert!(
-        out.status.success(),
-        "ztcd {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
 
 #[test]
 fn members_join_a_private_network_and_talk_over_ipv4() {
@@ -86,14 +73,11 @@ fn members_join_a_private_network_and_talk_over_ipv4() {
 
     let planet = home.join("planet");
     let (sa, sb) = (dir.path("a"), dir.path("b"));
-    let listener = zt_command(
-        Some(&net.clients),
+    let listener = spawn_client(
+        &net.clients,
+        &planet,
+        &sa,
         &[
-            "client",
-            "--planet",
-            planet.to_str().unwrap(),
-            "--storage",
-            sa.to_str().unwrap(),
             "--identity",
             &a_id,
             "--join",
@@ -105,22 +89,15 @@ fn members_join_a_private_network_and_talk_over_ipv4() {
             "--deadline",
             "120",
         ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("start A");
+    );
     // B is not authorized yet: it asks, is refused, and keeps asking every 5 s.
     std::thread::sleep(Duration::from_secs(3));
     let target = format!("{a_ip}:7600");
-    let connector = zt_command(
-        Some(&net.clients),
+    let connector = spawn_client(
+        &net.clients,
+        &planet,
+        &sb,
         &[
-            "client",
-            "--planet",
-            planet.to_str().unwrap(),
-            "--storage",
-            sb.to_str().unwrap(),
             "--identity",
             &b_id,
             "--join",
@@ -134,11 +111,7 @@ fn members_join_a_private_network_and_talk_over_ipv4() {
             "--deadline",
             "110",
         ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("start B");
+    );
     std::thread::sleep(Duration::from_secs(12));
     // B's first request created its (unauthorized) member record: authorize it now.
     let shown = ztcd_ok(&[
@@ -154,8 +127,8 @@ fn members_join_a_private_network_and_talk_over_ipv4() {
     ]);
     assert!(shown.contains("authorized=true"), "{shown}");
 
-    let (b_ok, b) = parse_zt(&connector.wait_with_output().expect("B"));
-    let (a_ok, a) = parse_zt(&listener.wait_with_output().expect("A"));
+    let (b_ok, b) = finish_client(connector);
+    let (a_ok, a) = finish_client(listener);
     let log = daemon.stop();
     let a_net = &a["networks"][&nwid];
     let b_net = &b["networks"][&nwid];
@@ -222,14 +195,11 @@ fn a_changed_member_gets_its_new_config_by_push() {
     ]);
     let planet = home.join("planet");
     let storage = dir.path("a");
-    let client = zt_command(
-        Some(&net.clients),
+    let client = spawn_client(
+        &net.clients,
+        &planet,
+        &storage,
         &[
-            "client",
-            "--planet",
-            planet.to_str().unwrap(),
-            "--storage",
-            storage.to_str().unwrap(),
             "--identity",
             &a_id,
             "--join",
@@ -241,11 +211,7 @@ fn a_changed_member_gets_its_new_config_by_push() {
             "--deadline",
             "90",
         ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("start A");
+    );
     // Online after ~5 s, configured ~5 s later; then the administrator moves it. Members
     // re-ask only every 60 s, so within the 14 s hold only a push can deliver the change.
     std::thread::sleep(Duration::from_secs(13));
@@ -261,7 +227,7 @@ fn a_changed_member_gets_its_new_config_by_push() {
         "--ip",
         "10.98.0.77",
     ]);
-    let (_, a) = parse_zt(&client.wait_with_output().expect("A"));
+    let (_, a) = finish_client(client);
     let log = daemon.stop();
     let net_a = &a["networks"][&nwid];
     assert_eq!(net_a["status_name"], "OK", "{a}\n{log}");

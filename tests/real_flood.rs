@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::real::{
-    Daemon, NetPair, TempDir, available, cpu_seconds, parse_zt, rss_kib, stat, zt_command,
+    Daemon, NetPair, TempDir, available, cpu_seconds, finish_client, rss_kib, spawn_client, stat,
 };
 
 #[test]
@@ -67,25 +67,15 @@ fn identity_flood_does_not_starve_a_real_client() {
     let rss_during = rss_kib(pid);
     let planet = home.join("planet");
     let storage = dir.path("client");
-    let client = zt_command(
-        Some(&net.clients),
-        &[
-            "client",
-            "--planet",
-            planet.to_str().unwrap(),
-            "--storage",
-            storage.to_str().unwrap(),
-            "--online-timeout",
-            "60",
-            "--wait",
-            "none",
-            "--deadline",
-            "90",
-        ],
-    )
-    .output()
-    .expect("run the client");
-    let (_, c) = parse_zt(&client);
+    let args = [
+        "--online-timeout",
+        "60",
+        "--wait",
+        "none",
+        "--deadline",
+        "90",
+    ];
+    let (_, c) = finish_client(spawn_client(&net.clients, &planet, &storage, &args));
     let flood_out = flood.wait_with_output().expect("flood");
     let elapsed = started.elapsed().as_secs_f64();
     let flood_report: serde_json::Value =

@@ -81,6 +81,42 @@ pub(crate) fn zt_command(ns: Option<&str>, args: &[&str]) -> Command {
     cmd
 }
 
+/// Starts `zt.py client --planet PLANET --storage STORAGE ARGS` in namespace `ns` in the
+/// background (stdout captured for [`finish_client`]).
+pub(crate) fn spawn_client(ns: &str, planet: &Path, storage: &Path, args: &[&str]) -> Child {
+    let (p, s) = (
+        planet.to_str().expect("utf-8 path"),
+        storage.to_str().expect("utf-8 path"),
+    );
+    let mut all = vec!["client", "--planet", p, "--storage", s];
+    all.extend_from_slice(args);
+    zt_command(Some(ns), &all)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start a libzt client")
+}
+
+/// Waits for a client started with [`spawn_client`] and parses its report.
+pub(crate) fn finish_client(child: Child) -> (bool, Value) {
+    parse_zt(&child.wait_with_output().expect("libzt client"))
+}
+
+/// Runs `ztcd ARGS`, asserting success; returns its trimmed standard output.
+pub(crate) fn ztcd_ok(args: &[&str]) -> String {
+    let out = Command::new(ztcd_bin())
+        .args(args)
+        .output()
+        .expect("run ztcd");
+    assert!(
+        out.status.success(),
+        "ztcd {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// Parses a finished `zt.py` run.
 pub(crate) fn parse_zt(out: &Output) -> (bool, Value) {
     let text = String::from_utf8_lossy(&out.stdout);
