@@ -7,7 +7,8 @@ mod common;
 use std::process::Command;
 
 use common::real::{
-    Daemon, Isolated, NetPair, TempDir, available, finish_client, spawn_client, stat, zt, ztcd_bin,
+    Daemon, Isolated, NetPair, Scene, TempDir, available, finish_client, spawn_client, stat, zt,
+    ztcd_bin,
 };
 use ztcd::wire::world::World;
 
@@ -99,19 +100,16 @@ fn libzt_adopts_a_ztcd_planet() {
 
 #[test]
 fn clients_come_online_and_reach_each_other_through_ztcd() {
-    if !available() {
+    let Some(Scene {
+        net,
+        dir,
+        planet,
+        daemon,
+        ..
+    }) = Scene::start(11, "online")
+    else {
         return;
-    }
-    let net = NetPair::new(11);
-    let dir = TempDir::new("online");
-    let home = dir.path("home");
-    let endpoint = format!("{}/9993", net.server_ip());
-    let daemon = Daemon::start(
-        &net.server,
-        &home,
-        &["--endpoint", &endpoint, "--port", "9993"],
-    );
-    let planet = home.join("planet");
+    };
 
     // A controller-less (ad-hoc) network: members find each other only through the root
     // (WHOIS, relaying, RENDEZVOUS), so TCP between them proves ztcd does its job.

@@ -8,23 +8,23 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::real::{
-    Daemon, NetPair, TempDir, available, finish_client, spawn_client, stat, zt, ztcd_ok,
-};
+use common::real::{Scene, finish_client, spawn_client, stat, zt, ztcd_ok};
 use ztcd::controller::ip_assign::{Pool4, assign_v4};
 use ztcd::wire::Address;
 
 #[test]
 fn members_join_a_private_network_and_talk_over_ipv4() {
-    if !available() {
+    let Some(scene) = Scene::start(31, "controller") else {
         return;
-    }
-    let net = NetPair::new(31);
-    let dir = TempDir::new("controller");
-    let home = dir.path("home");
+    };
+    let Scene {
+        net,
+        dir,
+        home,
+        planet,
+        daemon,
+    } = scene;
     let h = home.to_str().unwrap();
-    let endpoint = format!("{}/9993", net.server_ip());
-    let daemon = Daemon::start(&net.server, &home, &["--endpoint", &endpoint]);
     let nwid = ztcd_ok(&[
         "network",
         "create",
@@ -71,7 +71,6 @@ fn members_join_a_private_network_and_talk_over_ipv4() {
     .unwrap()
     .0;
 
-    let planet = home.join("planet");
     let (sa, sb) = (dir.path("a"), dir.path("b"));
     let listener = spawn_client(
         &net.clients,
@@ -161,15 +160,17 @@ fn members_join_a_private_network_and_talk_over_ipv4() {
 
 #[test]
 fn a_changed_member_gets_its_new_config_by_push() {
-    if !available() {
+    let Some(scene) = Scene::start(32, "push") else {
         return;
-    }
-    let net = NetPair::new(32);
-    let dir = TempDir::new("push");
-    let home = dir.path("home");
+    };
+    let Scene {
+        net,
+        dir,
+        home,
+        planet,
+        daemon,
+    } = scene;
     let h = home.to_str().unwrap();
-    let endpoint = format!("{}/9993", net.server_ip());
-    let daemon = Daemon::start(&net.server, &home, &["--endpoint", &endpoint]);
     let nwid = ztcd_ok(&[
         "network",
         "create",
@@ -193,7 +194,6 @@ fn a_changed_member_gets_its_new_config_by_push() {
         &a_id[..10],
         "--authorize",
     ]);
-    let planet = home.join("planet");
     let storage = dir.path("a");
     let client = spawn_client(
         &net.clients,

@@ -443,3 +443,40 @@ pub(crate) fn cpu_seconds(pid: u32) -> f64 {
     };
     (ticks(11) + ticks(12)) / 100.0
 }
+
+/// The usual real-client setup: a namespace pair on 10.77.`subnet`.0/24 and `ztcd run` in the
+/// server namespace with its planet listing 10.77.`subnet`.1/9993. `None` (after printing why)
+/// when the prerequisites are missing outside CI.
+pub(crate) struct Scene {
+    pub(crate) net: NetPair,
+    pub(crate) dir: TempDir,
+    pub(crate) home: PathBuf,
+    pub(crate) planet: PathBuf,
+    pub(crate) daemon: Daemon,
+}
+
+impl Scene {
+    pub(crate) fn start(subnet: u8, tag: &str) -> Option<Self> {
+        if !available() {
+            return None;
+        }
+        let net = NetPair::new(subnet);
+        let dir = TempDir::new(tag);
+        let home = dir.path("home");
+        let endpoint = format!("{}/9993", net.server_ip());
+        let daemon = Daemon::start(&net.server, &home, &["--endpoint", &endpoint]);
+        let planet = home.join("planet");
+        Some(Self {
+            net,
+            dir,
+            home,
+            planet,
+            daemon,
+        })
+    }
+
+    /// The home directory as text (for `ztcd … --home`).
+    pub(crate) fn home_str(&self) -> &str {
+        self.home.to_str().expect("utf-8 path")
+    }
+}
