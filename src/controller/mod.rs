@@ -138,6 +138,16 @@ impl Controller {
         self.cache.stats
     }
 
+    /// Notes when and from where a member was seen, for the next batch; a full batch is written
+    /// at once ([`MAX_RECENT_REQUESTS`] bounds it).
+    fn note_seen(&mut self, key: (NetworkId, Address), unix: u64, physical: Option<String>) {
+        if self.seen.len() >= MAX_RECENT_REQUESTS && self.flush_seen().is_err() {
+            self.stats.store_errors += 1;
+            self.seen.clear();
+        }
+        self.seen.insert(key, (unix, physical));
+    }
+
     /// Writes batched last-seen times and addresses to the store (call every few tens of
     /// seconds and at shutdown). Returns how many members were updated.
     pub fn flush_seen(&mut self) -> Result<usize, StoreError> {
@@ -271,8 +281,7 @@ impl Controller {
         if refresh {
             self.cache.stats.com_refreshes += 1;
         }
-        self.seen
-            .insert(key, (unix, req.physical.map(|p| p.to_string())));
+        self.note_seen(key, unix, req.physical.map(|p| p.to_string()));
         dict.map(Reply::Config)
     }
 
@@ -314,7 +323,7 @@ impl Controller {
             member.physical_address = physical;
         } else {
             // Last-seen times go to the store in batches, not as a write per request.
-            self.seen.insert(key, (unix, physical));
+            self.note_seen(key, unix, physical);
         }
         if !member.authorized {
             if existing.as_ref() != Some(&member) {
