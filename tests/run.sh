@@ -2,14 +2,18 @@
 # The whole test suite, on a fresh Debian machine with Rust (run as root for the network
 # namespace tests). Installs what the tests need, then runs:
 #   formatting and lint checks, unit + integration tests (including the real-client tests
-#   against libzt), and a short fuzz run of every fuzz target.
+#   against libzt), the board builds under emulation (cross/test.sh), the board packages
+#   (image/test-packages.sh), an emulated arm64 board booting ztcd (image/boot-test.sh), and a
+#   short fuzz run of every fuzz target.
 #
 #   tests/run.sh            everything
 #   FUZZ_SECONDS=0 tests/run.sh   skip the fuzz smoke run
+#   BOARDS=0 tests/run.sh         skip the board builds, packages and boot test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-15}"
+BOARDS="${BOARDS:-1}"
 step() { printf '\n==> %s\n' "$*"; }
 
 step "installing test prerequisites"
@@ -28,6 +32,10 @@ fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # The real-client harness: libzt 1.8.4 from PyPI, cached outside the repository.
 tests/libzt/setup.sh >/dev/null
+# Board builds: qemu-user/system, zig + cargo-zigbuild, nightly rust-src, arm64 package lists.
+if [ "$BOARDS" != 0 ]; then
+  cross/setup.sh >/tmp/ztcd-cross-setup.log 2>&1 || { cat /tmp/ztcd-cross-setup.log >&2; exit 1; }
+fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -42,6 +50,19 @@ trap 'rm -f "$TEST_LOG"' EXIT
 cargo test --lib --bins --tests 2>&1 | tee "$TEST_LOG"
 passed=$(awk '/^test result:/ {s += $4} END {print s+0}' "$TEST_LOG")
 failed=$(awk '/^test result:/ {s += $6} END {print s+0}' "$TEST_LOG")
+
+if [ "$BOARDS" != 0 ]; then
+  step "boards: cross builds, tests under qemu-user (cross/test.sh)"
+  started=$SECONDS
+  cross/test.sh
+  echo "cross/test.sh: $((SECONDS - started)) s"
+
+  step "boards: packages (image/test-packages.sh)"
+  image/test-packages.sh
+
+  step "boards: boot an emulated arm64 board (image/boot-test.sh)"
+  image/boot-test.sh
+fi
 
 if [ "$FUZZ_SECONDS" != 0 ]; then
   step "fuzz smoke run (${FUZZ_SECONDS}s per target)"
