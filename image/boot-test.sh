@@ -8,8 +8,8 @@
 # modules and the aarch64 musl ztcd (cross/build.sh aarch64). The kernel and busybox packages
 # are fetched with `apt-get download` (arm64 added by cross/setup.sh) into
 # /var/cache/ztcd-test/boot and unpacked with dpkg-deb, never installed. /init brings up eth0,
-# runs `ztcd identity validate` on zerotier-one's known-good identity, then starts
-# `ztcd run` as a service that is restarted if it exits.
+# runs `ztcd identity validate` on zerotier-one's known-good identity, makes the node's identity
+# and starts `ztcd run` as a service that is restarted if it exits.
 # The guest's UDP 9993 is forwarded to 127.0.0.1 only. From the host, tests/remote_root.rs sends
 # a HELLO from a fresh identity and needs an authenticated OK(HELLO) back.
 # The console log is kept in target/boot-test/console.log. --keep leaves the VM running.
@@ -99,6 +99,10 @@ ip route add default via 10.0.2.2
 ztcd --version
 ztcd identity validate "\$(cat /etc/known_good)"
 echo "BOOT: known-good identity check exit \$?"
+# The node's identity, made before the service starts so that its public form reaches the
+# console in one piece (the daemon's log lines would interleave with it).
+ztcd identity new --out /var/lib/ztcd/identity.secret >/dev/null
+echo "BOOT: identity.public \$(cat /var/lib/ztcd/identity.public)"
 # The service: started at boot, restarted if it exits (procd respawn / Restart=always).
 (
   while :; do
@@ -107,8 +111,6 @@ echo "BOOT: known-good identity check exit \$?"
     sleep 1
   done
 ) &
-while [ ! -s /var/lib/ztcd/identity.public ]; do sleep 0.1; done
-echo "BOOT: identity.public \$(cat /var/lib/ztcd/identity.public)"
 while :; do sleep 3600; done
 INIT
 chmod 755 "$root/init"
@@ -135,7 +137,8 @@ for _ in $(seq 600); do
   kill -0 "$qemu_pid" 2>/dev/null || { cat "$log" >&2; fail "qemu exited"; }
   sleep 0.2
 done
-grep -q 'listening on udp' "$log" || { cat "$log" >&2; fail "ztcd did not start within 120 s"; }
+grep -q 'listening on udp' "$log" && grep -q '^BOOT: identity.public' "$log" ||
+  { cat "$log" >&2; fail "ztcd did not start within 120 s"; }
 booted=$(elapsed)
 grep -q "^valid: $(cut -d: -f1 "$root/etc/known_good")" "$log" && grep -q '^BOOT: known-good identity check exit 0' "$log" ||
   { cat "$log" >&2; fail "known-good identity not valid in the guest"; }
