@@ -6,7 +6,7 @@
 # CACHE_DIR defaults to $LIBZT_CACHE, else /var/cache/ztcd-test/libzt.
 # Idempotent: downloads the libzt wheel with pip only when it is missing
 # (pinned by sha256), extracts the shared object, and (re)builds the stub
-# from tests/libzt/stub.c when the stub is missing or older than its source.
+# from tests/libzt/stub.c when the stub is missing or was built from other source.
 # Nothing is ever written inside the repository.
 #
 # On success prints two lines:
@@ -78,11 +78,14 @@ PY
   trap - EXIT
 fi
 
-# 3. Stub (rebuilt when missing or when stub.c is newer).
+# 3. Stub (rebuilt when missing or built from a different stub.c: checkouts that share the
+#    cache may hold different versions of it).
 STUB="$CACHE/libztstub.so"
-if [ ! -s "$STUB" ] || [ "$STUB_SRC" -nt "$STUB" ]; then
+SRC_SUM="$(sha256sum "$STUB_SRC" | cut -d' ' -f1)"
+if [ ! -s "$STUB" ] || [ "$(cat "$STUB.src-sha256" 2>/dev/null)" != "$SRC_SUM" ]; then
   "$CC" -shared -fPIC -O2 -Wall -o "$STUB.tmp" "$STUB_SRC" >&2 || die "compiling $STUB_SRC failed"
   mv -f "$STUB.tmp" "$STUB"
+  echo "$SRC_SUM" >"$STUB.src-sha256"
 fi
 
 echo "LIBZT_SO=$SO"
