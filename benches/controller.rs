@@ -14,7 +14,7 @@ use ztcd::crypto::c25519::KeyPair;
 use ztcd::crypto::hashcash::Scratch;
 use ztcd::crypto::{Entropy, SeededEntropy};
 use ztcd::identity::{Identity, IdentitySecret};
-use ztcd::wire::Address;
+use ztcd::wire::{Address, NetworkId};
 
 const META: &[u8] =
     b"v=7\nvend=1\npv=c\nmajv=1\nminv=8\nrevv=4\nmr=400\nmc=80\nmcr=40\nmt=80\nf=0\nrevr=1";
@@ -26,6 +26,16 @@ fn member_identity(rng: &mut SeededEntropy) -> Identity {
         Address::new(0x10_0000_0000 | ((rng.next_u64() & 0xff_ffff_ffff) % 0xef_ffff_ffff)),
         *keys.public(),
     )
+}
+
+/// A request as a member with the usual 1.8 metadata sends it.
+fn request(id: &Identity, network_id: NetworkId) -> ConfigRequest<'static> {
+    ConfigRequest {
+        from: *id,
+        network_id,
+        metadata: META,
+        physical: None,
+    }
 }
 
 fn report(name: &str, n: u32, elapsed: std::time::Duration) {
@@ -67,12 +77,7 @@ fn main() {
     let mut mono = 0u64;
     let t = Instant::now();
     for id in &members {
-        let req = ConfigRequest {
-            from: *id,
-            network_id: nwid,
-            metadata: META,
-            physical: None,
-        };
+        let req = request(id, nwid);
         assert!(matches!(
             c.handle_request(mono, 1_700_000_000_000, &req),
             Reply::Config(_)
@@ -90,12 +95,7 @@ fn main() {
     for round in 0..rounds {
         mono += 1001;
         for id in &members {
-            let req = ConfigRequest {
-                from: *id,
-                network_id: nwid,
-                metadata: META,
-                physical: None,
-            };
+            let req = request(id, nwid);
             let r = c.handle_request(mono, 1_700_000_000_000 + u64::from(round), &req);
             black_box(&r);
         }
@@ -116,12 +116,7 @@ fn main() {
     for id in members.iter().take(1000) {
         mono += 1001;
         c.store();
-        let req = ConfigRequest {
-            from: *id,
-            network_id: nwid,
-            metadata: META,
-            physical: None,
-        };
+        let req = request(id, nwid);
         black_box(c.handle_request(mono, 1_700_000_100_000, &req));
     }
     report("cache miss (database + COM signature)", 1000, t.elapsed());

@@ -56,3 +56,29 @@ board_strip() {
     cp "$1" "$2"
   fi
 }
+
+# Runs CMD... (a `ztcd run`) with its output in LOG until it logs "listening on udp", then stops
+# it with SIGTERM. daemon_pid is set while it runs, for the caller's cleanup trap. Returns 1 if
+# the daemon never listened, 2 if it did not exit 0 after SIGTERM; LOG says why.
+daemon_smoke() {
+  local log=$1
+  shift
+  "$@" >"$log" 2>&1 &
+  daemon_pid=$!
+  for _ in $(seq 100); do
+    grep -q "listening on udp" "$log" && break
+    kill -0 "$daemon_pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  if ! grep -q "listening on udp" "$log"; then
+    kill "$daemon_pid" 2>/dev/null || true
+    wait "$daemon_pid" 2>/dev/null || true
+    daemon_pid=
+    return 1
+  fi
+  kill -TERM "$daemon_pid"
+  local status=0
+  wait "$daemon_pid" || status=$?
+  daemon_pid=
+  [ "$status" = 0 ] || return 2
+}

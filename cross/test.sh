@@ -92,21 +92,11 @@ selfcheck() {
   echo "${out%% (*}"
 
   local port=$((20000 + RANDOM % 20000)) log=$home/run.log
+  local rc=0
   # shellcheck disable=SC2086
-  $runner "$bin" run --home "$home" --bind 127.0.0.1 --port "$port" >"$log" 2>&1 &
-  daemon_pid=$!
-
-  for _ in $(seq 100); do
-    grep -q "listening on udp 127.0.0.1:$port" "$log" && break
-    kill -0 "$daemon_pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  grep -q "listening on udp 127.0.0.1:$port" "$log" || { cat "$log" >&2; fail "$triple: daemon did not start"; }
-  kill -TERM "$daemon_pid"
-  local status=0
-  wait "$daemon_pid" || status=$?
-  daemon_pid=
-  [ "$status" = 0 ] || { cat "$log" >&2; fail "$triple: daemon exited with $status after SIGTERM"; }
+  daemon_smoke "$log" $runner "$bin" run --home "$home" --bind 127.0.0.1 --port "$port" || rc=$?
+  if [ "$rc" = 1 ]; then cat "$log" >&2; fail "$triple: daemon did not start"; fi
+  if [ "$rc" != 0 ]; then cat "$log" >&2; fail "$triple: daemon exited with an error after SIGTERM"; fi
   grep -q "stopping" "$log" || { cat "$log" >&2; fail "$triple: no clean stop"; }
   echo "daemon: listened on udp 127.0.0.1:$port, stopped cleanly on SIGTERM"
 }

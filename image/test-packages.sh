@@ -43,18 +43,10 @@ expect_mode() { # PATH MODE [OWNER]
 
 # Starts `RUNNER BIN ARGS...` (a `ztcd run`), waits for "listening on udp", stops it with SIGTERM.
 run_daemon() {
-  local log=$tmp/daemon.log
-  "$@" >"$log" 2>&1 &
-  daemon_pid=$!
-  for _ in $(seq 100); do
-    grep -q "listening on udp" "$log" && break
-    kill -0 "$daemon_pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  grep -q "listening on udp" "$log" || { cat "$log" >&2; fail "daemon did not start: $*"; }
-  kill -TERM "$daemon_pid"
-  wait "$daemon_pid" || { cat "$log" >&2; fail "daemon did not stop cleanly: $*"; }
-  daemon_pid=
+  local log=$tmp/daemon.log rc=0
+  daemon_smoke "$log" "$@" || rc=$?
+  if [ "$rc" = 1 ]; then cat "$log" >&2; fail "daemon did not start: $*"; fi
+  if [ "$rc" != 0 ]; then cat "$log" >&2; fail "daemon did not stop cleanly: $*"; fi
 }
 
 echo "==> .deb"

@@ -12,6 +12,35 @@ use common::real::{Scene, finish_client, spawn_client, stat, zt, ztcd_ok};
 use ztcd::controller::ip_assign::{Pool4, assign_v4};
 use ztcd::wire::Address;
 
+/// Creates a network with the pool `PREFIX.1-PREFIX.254` and the route `PREFIX.0/24`.
+fn create_network(home: &str, name: &str, prefix: &str) -> String {
+    let (pool, route) = (format!("{prefix}.1-{prefix}.254"), format!("{prefix}.0/24"));
+    ztcd_ok(&[
+        "network", "create", "--home", home, "--name", name, "--pool", &pool, "--route", &route,
+    ])
+}
+
+/// A new identity made by libzt (secret form).
+fn new_identity() -> String {
+    let (_, v) = zt(None, &["id-new"]);
+    v["identity"].as_str().expect("identity").to_owned()
+}
+
+/// Authorizes member `address` of `nwid`; returns what `ztcd member set` printed.
+fn authorize(home: &str, nwid: &str, address: &str) -> String {
+    ztcd_ok(&[
+        "member",
+        "set",
+        "--home",
+        home,
+        "--network",
+        nwid,
+        "--address",
+        address,
+        "--authorize",
+    ])
+}
+
 #[test]
 fn members_join_a_private_network_and_talk_over_ipv4() {
     let Some(scene) = Scene::start(31, "controller") else {
@@ -25,37 +54,10 @@ fn members_join_a_private_network_and_talk_over_ipv4() {
         daemon,
     } = scene;
     let h = home.to_str().unwrap();
-    let nwid = ztcd_ok(&[
-        "network",
-        "create",
-        "--home",
-        h,
-        "--name",
-        "office",
-        "--pool",
-        "10.99.0.1-10.99.0.254",
-        "--route",
-        "10.99.0.0/24",
-    ]);
-
-    let (_, a) = zt(None, &["id-new"]);
-    let (_, b) = zt(None, &["id-new"]);
-    let (a_id, b_id) = (
-        a["identity"].as_str().unwrap().to_owned(),
-        b["identity"].as_str().unwrap().to_owned(),
-    );
+    let nwid = create_network(h, "office", "10.99.0");
+    let (a_id, b_id) = (new_identity(), new_identity());
     let (a_addr, b_addr) = (&a_id[..10], &b_id[..10]);
-    ztcd_ok(&[
-        "member",
-        "set",
-        "--home",
-        h,
-        "--network",
-        &nwid,
-        "--address",
-        a_addr,
-        "--authorize",
-    ]);
+    authorize(h, &nwid, a_addr);
     // Where the pool walk puts A (the first member to get an address).
     let pools = [Pool4 {
         start: "10.99.0.1".parse().unwrap(),
@@ -113,17 +115,7 @@ fn members_join_a_private_network_and_talk_over_ipv4() {
     );
     std::thread::sleep(Duration::from_secs(12));
     // B's first request created its (unauthorized) member record: authorize it now.
-    let shown = ztcd_ok(&[
-        "member",
-        "set",
-        "--home",
-        h,
-        "--network",
-        &nwid,
-        "--address",
-        b_addr,
-        "--authorize",
-    ]);
+    let shown = authorize(h, &nwid, b_addr);
     assert!(shown.contains("authorized=true"), "{shown}");
 
     let (b_ok, b) = finish_client(connector);
@@ -171,29 +163,9 @@ fn a_changed_member_gets_its_new_config_by_push() {
         daemon,
     } = scene;
     let h = home.to_str().unwrap();
-    let nwid = ztcd_ok(&[
-        "network",
-        "create",
-        "--home",
-        h,
-        "--pool",
-        "10.98.0.1-10.98.0.254",
-        "--route",
-        "10.98.0.0/24",
-    ]);
-    let (_, a) = zt(None, &["id-new"]);
-    let a_id = a["identity"].as_str().unwrap().to_owned();
-    ztcd_ok(&[
-        "member",
-        "set",
-        "--home",
-        h,
-        "--network",
-        &nwid,
-        "--address",
-        &a_id[..10],
-        "--authorize",
-    ]);
+    let nwid = create_network(h, "", "10.98.0");
+    let a_id = new_identity();
+    authorize(h, &nwid, &a_id[..10]);
     let storage = dir.path("a");
     let client = spawn_client(
         &net.clients,

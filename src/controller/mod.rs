@@ -22,7 +22,7 @@ use self::ip_assign::{Pool4, assign_v4, contains, rfc4193, sixplane};
 use self::model::{Member, Network, parse_cidr};
 use self::netconf::{
     DEFAULT_CREDENTIAL_WINDOW_MS, DnsConfig, FLAG_ENABLE_BROADCAST, FLAG_IPV6_NDP_EMULATION,
-    SPECIALIST_ACTIVE_BRIDGE, build_dictionary, issue_com,
+    RouteEntry, SPECIALIST_ACTIVE_BRIDGE, build_dictionary, issue_com,
 };
 use self::store::{Store, StoreError};
 use crate::identity::{Identity, IdentitySecret};
@@ -340,7 +340,8 @@ impl Controller {
                 v("pv") as u8,
             ));
         }
-        let static_ips = self.addresses(&network, &mut member)?;
+        let routes = network.route_entries();
+        let static_ips = self.addresses(&network, &mut member, &routes)?;
         if existing.as_ref() != Some(&member) {
             if existing.is_some() {
                 member.revision += 1;
@@ -379,7 +380,7 @@ impl Controller {
             multicast_limit: u64::from(network.multicast_limit),
             mtu: u64::from(network.mtu.clamp(1280, 10_000)),
             credential_window: DEFAULT_CREDENTIAL_WINDOW_MS,
-            routes: network.route_entries(),
+            routes,
             static_ips,
             rules,
             dns,
@@ -406,6 +407,7 @@ impl Controller {
         &self,
         network: &Network,
         member: &mut Member,
+        routes: &[RouteEntry],
     ) -> Result<Vec<(IpAddr, u8)>, StoreError> {
         let mut out = Vec::new();
         let auto = !member.no_auto_assign_ips;
@@ -417,7 +419,7 @@ impl Controller {
             let (a, bits) = sixplane(network.id, member.address);
             out.push((IpAddr::V6(a), bits));
         }
-        let routes: Vec<(IpAddr, u8)> = network.route_entries().iter().map(|r| r.target).collect();
+        let routes: Vec<(IpAddr, u8)> = routes.iter().map(|r| r.target).collect();
         let most_specific = |ip: IpAddr| {
             routes
                 .iter()

@@ -121,8 +121,11 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     node.trust_validated(cached);
 
     let sockets = bind(&cfg)?;
+    let mut socket_is_v6 = Vec::with_capacity(sockets.len());
     for s in &sockets {
-        info!("listening on udp {}", s.get_ref().local_addr()?);
+        let local = s.get_ref().local_addr()?;
+        info!("listening on udp {local}");
+        socket_is_v6.push(local.is_ipv6());
     }
     let (signal_rx, _signals) = signal_pipe()?;
     let (validate_tx, validate_rx) = smol::channel::bounded::<Identity>(VALIDATION_QUEUE);
@@ -136,6 +139,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         node,
         controller,
         sockets,
+        socket_is_v6,
         validate_tx,
         cache_path,
         cache_lines: cached_len,
@@ -161,6 +165,8 @@ struct Owner {
     node: Node,
     controller: Controller,
     sockets: Vec<Async<UdpSocket>>,
+    /// Per socket: IPv6 (IPv4 destinations are sent as mapped addresses). Read once at bind.
+    socket_is_v6: Vec<bool>,
     validate_tx: Sender<Identity>,
     cache_path: PathBuf,
     /// Lines in the cache file; it is rewritten from the node's bounded set when it doubles.
@@ -358,8 +364,13 @@ impl Owner {
         let Some(sock) = self.sockets.get(usize::from(t.local.0)) else {
             return;
         };
-        let to = match (sock.get_ref().local_addr(), t.to) {
-            (Ok(SocketAddr::V6(_)), SocketAddr::V4(v4)) => {
+        let v6 = self
+            .socket_is_v6
+            .get(usize::from(t.local.0))
+            .copied()
+            .unwrap_or(false);
+        let to = match (v6, t.to) {
+            (true, SocketAddr::V4(v4)) => {
                 SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
             }
             _ => t.to,
