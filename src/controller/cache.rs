@@ -3,7 +3,8 @@
 //! two replies are byte-identical, zt-protocol §9) and reuses the COM while it is younger than
 //! [`COM_REUSE_MS`] — no SQLite query and no signature. Any write through the controller, or a
 //! change of the database by another writer, empties it. Bounded by [`MAX_CACHE_ENTRIES`] and
-//! [`MAX_CACHE_BYTES`]; the least recently used entry is evicted.
+//! [`MAX_CACHE_BYTES`]; the least recently used
+//! eighth is evicted in one pass when full.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -18,6 +19,8 @@ use crate::wire::{Address, NetworkId};
 pub const MAX_CACHE_ENTRIES: usize = 100_000;
 /// Most bytes the cached entries may take (estimated).
 pub const MAX_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// A full cache evicts this fraction (1/N) of its entries, oldest first.
+pub const EVICT_FRACTION: usize = 8;
 /// A cached COM is reused while younger than this (ms): well inside the 30 min credential
 /// window, so members' COMs always agree with each other.
 pub const COM_REUSE_MS: u64 = 5 * 60 * 1000;
@@ -104,14 +107,34 @@ pub struct CacheStats {
 }
 
 /// The cache.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ConfigCache {
     entries: HashMap<(NetworkId, Address), Entry>,
     bytes: usize,
+    max_entries: usize,
+    max_bytes: usize,
     pub(super) stats: CacheStats,
 }
 
+impl Default for ConfigCache {
+    fn default() -> Self {
+        Self::with_limits(MAX_CACHE_ENTRIES, MAX_CACHE_BYTES)
+    }
+}
+
 impl ConfigCache {
+    /// A cache bounded by `max_entries` and `max_bytes` (the defaults are
+    /// [`MAX_CACHE_ENTRIES`] and [`MAX_CACHE_BYTES`]).
+    pub fn with_limits(max_entries: usize, max_bytes: usize) -> Self {
+        Self {
+            entries: HashMap::new(),
+            bytes: 0,
+            max_entries,
+            max_bytes,
+            stats: CacheStats::default(),
+        }
+    }
+
     /// The entry for a member, if cached for this identity and rules-engine support.
     pub fn get(
         &mut self,
@@ -147,21 +170,10 @@ impl ConfigCache {
         if let Some(old) = self.entries.remove(&key) {
             self.bytes -= old.input.size() + 300;
         }
-        while !self.entries.is_empty()
-            && (self.entries.len() >= MAX_CACHE_ENTRIES || self.bytes + size > MAX_CACHE_BYTES)
+        if !self.entries.is_empty()
+            && (self.entries.len() >= self.max_entries || self.bytes + size > self.max_bytes)
         {
-            let Some(oldest) = self
-                .entries
-                .iter()
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(k, _)| *k)
-            else {
-                break;
-            };
-            if let Some(e) = self.entries.remove(&oldest) {
-                self.bytes -= e.input.size() + 300;
-                self.stats.evictions += 1;
-            }
+            self.evict_oldest();
         }
         self.bytes += size;
         self.entries.insert(
@@ -174,6 +186,54 @@ impl ConfigCache {
                 last_used: now,
             },
         );
+    }
+
+    /// Evicts the least recently used [`EVICT_FRACTION`]th of the entries in one pass, so an
+    /// insert into a full cache costs amortized O(1) instead of a scan each time.
+    fn evict_oldest(&mut self) {
+        let mut ages: Vec<u64> = self.entries.values().map(|e| e.last_used).collect();
+        let n = (ages.len() / EVICT_FRACTION).max(1);
+        let (_, cut, _) = ages.select_nth_unstable(n - 1);
+        let cut = *cut;
+        let mut evicted = 0;
+        let mut freed = 0;
+        self.entries.retain(|_, e| {
+            if e.last_used <= cut && evicted < n {
+                evicted += 1;
+                freed += e.input.size() + 300;
+                false
+            } else {
+                true
+            }
+        });
+        self.bytes -= freed;
+        self.stats.evictions += evicted as u64;
+    }
+
+    /// Drops one member's entry (after a change to that member).
+    pub fn invalidate(&mut self, key: (NetworkId, Address)) {
+        if let Some(e) = self.entries.remove(&key) {
+            self.bytes -= e.input.size() + 300;
+            self.stats.invalidations += 1;
+        }
+    }
+
+    /// Drops every entry of a network (after a change to the network or to something all
+    /// of its members' configurations list, such as an active bridge).
+    pub fn invalidate_network(&mut self, network: NetworkId) {
+        let before = self.entries.len();
+        let mut freed = 0;
+        self.entries.retain(|k, e| {
+            let keep = k.0 != network;
+            if !keep {
+                freed += e.input.size() + 300;
+            }
+            keep
+        });
+        self.bytes -= freed;
+        if self.entries.len() != before {
+            self.stats.invalidations += 1;
+        }
     }
 
     /// Empties the cache (after any write).

@@ -7,6 +7,8 @@
 //! an unauthorized member of a private network gets NETWORK_ACCESS_DENIED (the member record is
 //! created on first contact, as a join request); otherwise the member gets its configuration.
 
+pub mod api;
+pub mod api_json;
 pub mod cache;
 pub mod ip_assign;
 pub mod model;
@@ -82,6 +84,8 @@ pub enum Reply {
     Error(ErrorCode),
     /// Send this configuration dictionary.
     Config(Vec<u8>),
+    /// Send NETWORK_CREDENTIALS with this payload (a revocation; only in pushes).
+    Credentials(Vec<u8>),
 }
 
 /// Counters.
@@ -109,6 +113,8 @@ pub struct Controller {
     /// Last-seen times and addresses of cache hits, written to the store in batches.
     seen: HashMap<(NetworkId, Address), (u64, Option<String>)>,
     data_version: i64,
+    /// Pushes queued by API writes, bounded by [`MAX_RECENT_REQUESTS`] per write.
+    outbox: Vec<Push>,
     stats: ControllerStats,
 }
 
@@ -123,6 +129,7 @@ impl Controller {
             cache: ConfigCache::default(),
             seen: HashMap::new(),
             data_version,
+            outbox: Vec::new(),
             stats: ControllerStats::default(),
         }
     }
@@ -210,7 +217,7 @@ impl Controller {
                 match &reply {
                     Reply::Config(_) => self.stats.configs += 1,
                     Reply::Error(_) => self.stats.refusals += 1,
-                    Reply::Ignore => {}
+                    Reply::Ignore | Reply::Credentials(_) => {}
                 }
                 reply
             }
@@ -235,10 +242,20 @@ impl Controller {
 
     /// Re-decides for every member that asked within [`PUSH_WINDOW_MS`].
     pub fn push_all(&mut self, mono: u64, unix: u64) -> Vec<Push> {
+        self.push_where(mono, unix, |_| true)
+    }
+
+    /// Re-decides for the members that asked within [`PUSH_WINDOW_MS`] and match `which`.
+    fn push_where(
+        &mut self,
+        mono: u64,
+        unix: u64,
+        which: impl Fn(&(NetworkId, Address)) -> bool,
+    ) -> Vec<Push> {
         let targets: Vec<((NetworkId, Address), Recent)> = self
             .recent
             .iter()
-            .filter(|(_, r)| mono.saturating_sub(r.mono) < PUSH_WINDOW_MS)
+            .filter(|(k, r)| which(k) && mono.saturating_sub(r.mono) < PUSH_WINDOW_MS)
             .map(|(k, r)| (*k, r.clone()))
             .collect();
         let mut out = Vec::new();
@@ -255,7 +272,7 @@ impl Controller {
                     network_id,
                     reply,
                 }),
-                Ok(Reply::Ignore) => {}
+                Ok(_) => {}
                 Err(_) => self.stats.store_errors += 1,
             }
         }
@@ -465,5 +482,7 @@ pub fn cidr(text: &str) -> Option<(IpAddr, u8)> {
     parse_cidr(text)
 }
 
+#[cfg(test)]
+mod api_tests;
 #[cfg(test)]
 mod tests;

@@ -150,6 +150,12 @@ pub struct Member {
     pub no_auto_assign_ips: bool,
     /// Assigned addresses (sticky).
     pub ip_assignments: Vec<IpAddr>,
+    /// Capability IDs granted (sorted, unique). Stored and served by the API; not yet issued
+    /// in configurations.
+    pub capabilities: Vec<u32>,
+    /// Tags as (id, value), sorted by id, unique ids. Stored and served by the API; not yet
+    /// issued in configurations.
+    pub tags: Vec<(u32, u32)>,
     /// +1 on every change.
     pub revision: u64,
     /// Creation time, ms.
@@ -180,6 +186,8 @@ impl Member {
             active_bridge: false,
             no_auto_assign_ips: false,
             ip_assignments: Vec::new(),
+            capabilities: Vec::new(),
+            tags: Vec::new(),
             revision: 1,
             creation_time: now,
             last_authorized_time: 0,

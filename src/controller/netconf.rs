@@ -8,7 +8,7 @@ use crate::limits::MAX_NETCONF_DICT_LEN;
 use crate::wire::com::{Com, Qualifier, qualifier};
 use crate::wire::dictionary::DictWriter;
 use crate::wire::rules::{Rule, emit_rules, rules_len};
-use crate::wire::{InetAddress, NetworkId, Result, Writer};
+use crate::wire::{Address, InetAddress, NetworkId, Result, Writer};
 
 /// Netconf format version ztcd speaks (1.8–1.14 clients reject < 6).
 pub const NETCONF_VERSION: u64 = 7;
@@ -286,4 +286,31 @@ mod tests {
         assert_eq!(c, com);
         assert_eq!(d.bytes("DNS").unwrap().len(), 128 + 7 + 3);
     }
+}
+
+/// A signed revocation of `target`'s COMs issued up to `threshold` (ms), as the payload of a
+/// NETWORK_CREDENTIALS packet for the network's other members.
+pub fn revoke_com(
+    network_id: NetworkId,
+    target: Address,
+    threshold: u64,
+    controller: &IdentitySecret,
+) -> Vec<u8> {
+    use crate::wire::revocation::{
+        FLAG_FAST_PROPAGATE, Revocation, credential, credentials_with_revocation,
+    };
+    let mut rev = Revocation {
+        id: (threshold as u32) ^ (target.to_u64() as u32),
+        network_id,
+        credential_id: 0,
+        threshold,
+        flags: FLAG_FAST_PROPAGATE,
+        target,
+        signed_by: controller.address(),
+        credential_type: credential::COM,
+        signature: [0; 96],
+    };
+    rev.signature = controller.sign(&rev.signing_message());
+    // unwrap safety: the payload has a fixed size that `credentials_with_revocation` allocates.
+    credentials_with_revocation(&rev).unwrap_or_default()
 }

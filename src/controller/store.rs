@@ -80,6 +80,9 @@ pub const MIGRATIONS: &[&str] = &[
         banned INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (network_id, address)
     ) WITHOUT ROWID;",
+    // 2: member capabilities and tags.
+    "ALTER TABLE members ADD COLUMN capabilities TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE members ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';",
 ];
 
 /// The open database.
@@ -94,7 +97,7 @@ const NETWORK_COLUMNS: &str = "id, name, private, enable_broadcast, mtu, multica
 
 const MEMBER_COLUMNS: &str = "network_id, address, identity, name, authorized, active_bridge, \
      no_auto_assign_ips, ip_assignments, revision, creation_time, last_authorized_time, \
-     last_deauthorized_time, version, last_seen, physical_address, banned";
+     last_deauthorized_time, version, last_seen, physical_address, banned, capabilities, tags";
 
 fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, rusqlite::Error> {
     serde_json::from_str(text).map_err(|e| {
@@ -151,7 +154,18 @@ fn member_from_row(row: &Row<'_>) -> Result<Member, rusqlite::Error> {
         last_seen: row.get::<_, i64>(13)? as u64,
         physical_address: row.get(14)?,
         banned: row.get(15)?,
+        capabilities: json(&row.get::<_, String>(16)?, "capabilities")?,
+        tags: json(&row.get::<_, String>(17)?, "tags")?,
     })
+}
+
+/// `a = excluded.a, b = excluded.b, ...` for an upsert of `columns`.
+fn update_list(columns: &str) -> String {
+    columns
+        .split(',')
+        .map(|c| format!("{0} = excluded.{0}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> String {
@@ -199,10 +213,13 @@ impl Store {
         Ok(usize::try_from(v).unwrap_or(0))
     }
 
-    /// Inserts or replaces a network.
+    /// Inserts or updates a network (an update in place: a replace would delete, and so
+    /// cascade to, its members).
     pub fn put_network(&self, n: &Network) -> Result<(), StoreError> {
         let sql = format!(
-            "INSERT OR REPLACE INTO networks ({NETWORK_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)"
+            "INSERT INTO networks ({NETWORK_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18) \
+             ON CONFLICT(id) DO UPDATE SET {}",
+            update_list(NETWORK_COLUMNS)
         );
         self.conn.prepare_cached(&sql)?.execute(params![
             n.id.0 as i64,
@@ -260,7 +277,7 @@ impl Store {
     /// Inserts or replaces a member.
     pub fn put_member(&self, m: &Member) -> Result<(), StoreError> {
         let sql = format!(
-            "INSERT OR REPLACE INTO members ({MEMBER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"
+            "INSERT OR REPLACE INTO members ({MEMBER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)"
         );
         let ips: Vec<String> = m.ip_assignments.iter().map(ToString::to_string).collect();
         self.conn.prepare_cached(&sql)?.execute(params![
@@ -280,6 +297,8 @@ impl Store {
             m.last_seen as i64,
             m.physical_address,
             m.banned,
+            to_json(&m.capabilities),
+            to_json(&m.tags),
         ])?;
         Ok(())
     }
@@ -419,6 +438,11 @@ mod tests {
             vec!["10.0.0.5".parse::<std::net::IpAddr>().unwrap()]
         );
         assert_eq!(s.network_ids().unwrap(), vec![id]);
+        // Updating a network keeps its members.
+        n.name = "renamed".into();
+        s.put_network(&n).unwrap();
+        assert_eq!(s.network(id).unwrap(), Some(n.clone()));
+        assert_eq!(s.members(id).unwrap().len(), 1);
         // A failed transaction writes nothing.
         let r: Result<(), StoreError> = s.transaction(|s| {
             s.put_member(&Member::new(id, Address::new(1), 0))?;

@@ -12,7 +12,7 @@ use crate::wire::NetworkId;
 use crate::wire::dictionary::Dictionary;
 use crate::wire::verbs::ErrorCode;
 
-fn ids() -> &'static [IdentitySecret; 3] {
+pub(super) fn ids() -> &'static [IdentitySecret; 3] {
     static IDS: OnceLock<[IdentitySecret; 3]> = OnceLock::new();
     IDS.get_or_init(|| {
         let (mut rng, mut scratch) = (SeededEntropy::new(77), Scratch::new());
@@ -20,7 +20,7 @@ fn ids() -> &'static [IdentitySecret; 3] {
     })
 }
 
-fn setup(private: bool) -> (Controller, NetworkId) {
+pub(super) fn setup(private: bool) -> (Controller, NetworkId) {
     let [ctl, _, _] = ids();
     let c = Controller::new(ctl.clone(), Store::in_memory().unwrap());
     let id = c.network_id(1);
@@ -39,7 +39,7 @@ fn setup(private: bool) -> (Controller, NetworkId) {
     (c, id)
 }
 
-fn ask(c: &mut Controller, mono: u64, who: &IdentitySecret, nwid: NetworkId) -> Reply {
+pub(super) fn ask(c: &mut Controller, mono: u64, who: &IdentitySecret, nwid: NetworkId) -> Reply {
     let req = ConfigRequest {
         from: *who.identity(),
         network_id: nwid,
@@ -196,4 +196,26 @@ fn any_write_empties_the_cache() {
     assert_eq!(dict(&reply).string("n").as_deref(), Some("renamed"));
     assert_eq!(c.cache_stats().misses, 2);
     assert_eq!(c.cache_stats().invalidations, 1);
+}
+
+#[test]
+fn a_full_cache_evicts_its_least_recently_used_entries() {
+    let (mut c, nwid) = setup(false);
+    c.cache = super::cache::ConfigCache::with_limits(2, usize::MAX);
+    let [_, a, b] = ids();
+    let third = {
+        let (mut rng, mut scratch) = (SeededEntropy::new(78), Scratch::new());
+        IdentitySecret::generate(&mut rng, &mut scratch)
+    };
+    ask(&mut c, 0, a, nwid);
+    ask(&mut c, 10, b, nwid);
+    ask(&mut c, 2000, a, nwid); // a is now the most recently used
+    ask(&mut c, 3000, &third, nwid); // full: b, the oldest, goes
+    assert_eq!(c.cache_stats().evictions, 1);
+    assert_eq!(c.cache.len(), 2);
+    let hits = c.cache_stats().hits;
+    ask(&mut c, 4000, a, nwid);
+    assert_eq!(c.cache_stats().hits, hits + 1, "a stayed cached");
+    ask(&mut c, 5000, b, nwid);
+    assert_eq!(c.cache_stats().hits, hits + 1, "b was evicted");
 }

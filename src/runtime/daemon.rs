@@ -329,7 +329,7 @@ impl Owner {
                             code,
                             Some(req.network_id),
                         ),
-                        Reply::Ignore => {}
+                        Reply::Ignore | Reply::Credentials(_) => {}
                     }
                 }
             }
@@ -339,7 +339,9 @@ impl Owner {
     /// Pushes new configurations (or refusals) to recently seen members after the database
     /// changed.
     fn push_changes(&mut self, now: u64) {
-        for push in self.controller.pushes_after_change(now, unix_millis()) {
+        let mut pushes = self.controller.pushes_after_change(now, unix_millis());
+        pushes.extend(self.controller.take_pushes());
+        for push in pushes {
             match push.reply {
                 Reply::Config(dict) => {
                     self.node
@@ -352,6 +354,10 @@ impl Owner {
                     code,
                     Some(push.network_id),
                 ),
+                Reply::Credentials(payload) => {
+                    self.node
+                        .send(now, push.to, Verb::NetworkCredentials, &payload, None);
+                }
                 Reply::Ignore => {}
             }
         }

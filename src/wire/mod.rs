@@ -16,6 +16,7 @@ pub mod dictionary;
 pub mod fragment;
 pub mod identity;
 pub mod packet;
+pub mod revocation;
 pub mod rules;
 pub mod verbs;
 pub mod world;

@@ -1,0 +1,460 @@
+//! The in-process management API: list, read, create, update and delete networks and members
+//! with zerotier-one's semantics (zt-api §1.2–1.5: POST is a shallow merge that creates the
+//! object if missing, DELETE answers with the deleted object) and validation errors that name
+//! the field. The admin HTTP server and the tests call it; every write lands in one SQLite
+//! transaction or not at all, invalidates exactly the cached configurations it affects and
+//! queues pushes to the members that asked recently ([`Controller::take_pushes`]).
+//!
+//! ztcd's own behaviour beyond zerotier-one, all additive: a deleted member is banned (its
+//! requests are refused and it does not reappear as a join request) until a POST authorizes
+//! it again; a manual IP assignment that another member of the network holds is refused; a
+//! network ID outside this controller's range is refused (its members could never be served).
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use serde_json::{Map, Value};
+
+use super::api_json::{
+    FieldError, MAX_CREDENTIALS, MAX_IP_ASSIGNMENTS, MAX_RULES, MemberJson, array_of, bool_of,
+    capability_ids_of, dns_of, int_of, ip_of, network_json, object_of, pools_of, routes_of,
+    string_of, tag_pairs_of,
+};
+use super::model::{Member, Network};
+use super::netconf::revoke_com;
+use super::store::StoreError;
+use super::{Controller, PUSH_WINDOW_MS, Push, Reply};
+use crate::crypto::Entropy;
+use crate::wire::{Address, NetworkId};
+
+/// Tries at finding a free random network ID.
+const RANDOM_ID_TRIES: usize = 1000;
+
+/// Why an API call failed.
+#[derive(Debug)]
+pub enum ApiError {
+    /// The request is wrong: the text names the field and why (HTTP 400).
+    BadRequest(String),
+    /// No such network or member (HTTP 404).
+    NotFound(String),
+    /// No free network ID (HTTP 503).
+    Exhausted(String),
+    /// The database failed (HTTP 500); nothing was written.
+    Store(StoreError),
+}
+
+impl ApiError {
+    /// The HTTP status for this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadRequest(_) => 400,
+            Self::NotFound(_) => 404,
+            Self::Exhausted(_) => 503,
+            Self::Store(_) => 500,
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::BadRequest(m) | Self::NotFound(m) | Self::Exhausted(m) => f.write_str(m),
+            Self::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        Self::BadRequest(e)
+    }
+}
+
+/// API results.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Parses a network ID as the API takes it (16 hex digits, either case).
+pub fn parse_network_id(text: &str) -> Option<NetworkId> {
+    (text.len() == 16 && text.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| u64::from_str_radix(text, 16).ok().map(NetworkId))
+        .flatten()
+}
+
+/// Parses a member address (10 hex digits, either case, not reserved).
+pub fn parse_address(text: &str) -> Option<Address> {
+    (text.len() == 10 && text.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| u64::from_str_radix(text, 16).ok().map(Address::new))
+        .flatten()
+        .filter(|a| !a.is_reserved())
+}
+
+/// Applies the writable network fields present in `body` (a shallow merge).
+fn merge_network(n: &mut Network, body: &Map<String, Value>) -> Result<(), FieldError> {
+    for (key, v) in body {
+        match key.as_str() {
+            "name" => n.name = string_of(key, v)?,
+            "private" => n.private = bool_of(key, v)?,
+            "enableBroadcast" => n.enable_broadcast = bool_of(key, v)?,
+            "mtu" => n.mtu = int_of(key, v, 1280, 10_000)? as u32,
+            "multicastLimit" => n.multicast_limit = int_of(key, v, 0, 1_000_000)? as u32,
+            "v4AssignMode" => {
+                n.v4_assign_zt = match v {
+                    Value::String(s) => s.split(',').any(|m| m.trim() == "zt"),
+                    Value::Object(o) => o
+                        .get("zt")
+                        .map(|z| bool_of("v4AssignMode.zt", z))
+                        .transpose()?
+                        .unwrap_or(false),
+                    other => {
+                        return Err(format!(
+                            "v4AssignMode: expected an object {{zt}}, got {other}"
+                        ));
+                    }
+                }
+            }
+            "v6AssignMode" => {
+                let flag = |name: &str| -> Result<bool, FieldError> {
+                    match v {
+                        Value::String(s) => Ok(s.split(',').any(|m| m.trim() == name)),
+                        Value::Object(o) => Ok(o
+                            .get(name)
+                            .map(|z| bool_of(&format!("v6AssignMode.{name}"), z))
+                            .transpose()?
+                            .unwrap_or(false)),
+                        other => Err(format!(
+                            "v6AssignMode: expected an object {{zt, rfc4193, 6plane}}, got {other}"
+                        )),
+                    }
+                };
+                (n.v6_assign_zt, n.v6_assign_rfc4193, n.v6_assign_6plane) =
+                    (flag("zt")?, flag("rfc4193")?, flag("6plane")?);
+            }
+            "routes" => n.routes = routes_of(v)?,
+            "ipAssignmentPools" => n.ip_assignment_pools = pools_of(v)?,
+            "rules" => {
+                array_of(key, v, MAX_RULES)?;
+                super::rules_json::from_json(v).map_err(|e| format!("rules: {e}"))?;
+                n.rules = v.clone();
+            }
+            "capabilities" | "tags" => {
+                let list = array_of(key, v, MAX_CREDENTIALS)?;
+                if let Some(i) = list.iter().position(|c| !c.is_object()) {
+                    return Err(format!("{key}[{i}]: expected an object"));
+                }
+                if key == "tags" {
+                    n.tags = v.clone();
+                } else {
+                    n.capabilities = v.clone();
+                }
+            }
+            "dns" => n.dns = dns_of(v)?,
+            // Read-only and unknown keys are ignored, as zerotier-one does.
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Applies the writable member fields present in `body`; returns whether `authorized` was in it.
+fn merge_member(m: &mut Member, body: &Map<String, Value>, unix: u64) -> Result<(), FieldError> {
+    for (key, v) in body {
+        match key.as_str() {
+            "authorized" => {
+                let yes = bool_of(key, v)?;
+                if yes != m.authorized {
+                    if yes {
+                        m.last_authorized_time = unix;
+                    } else {
+                        m.last_deauthorized_time = unix;
+                    }
+                }
+                m.authorized = yes;
+                if yes {
+                    m.banned = false;
+                }
+            }
+            "activeBridge" => m.active_bridge = bool_of(key, v)?,
+            "noAutoAssignIps" => m.no_auto_assign_ips = bool_of(key, v)?,
+            "name" => m.name = string_of(key, v)?,
+            "ipAssignments" => {
+                let mut ips: Vec<IpAddr> = Vec::new();
+                for (i, ip) in array_of(key, v, MAX_IP_ASSIGNMENTS)?.iter().enumerate() {
+                    let ip = ip_of(&format!("ipAssignments[{i}]"), ip)?;
+                    if !ips.contains(&ip) {
+                        ips.push(ip);
+                    }
+                }
+                m.ip_assignments = ips;
+            }
+            "capabilities" => m.capabilities = capability_ids_of(v)?,
+            "tags" => m.tags = tag_pairs_of(v)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+impl Controller {
+    fn network_or_404(&self, id: NetworkId) -> ApiResult<Network> {
+        self.store
+            .network(id)?
+            .ok_or_else(|| ApiError::NotFound(format!("network {id} does not exist")))
+    }
+
+    /// IDs of all networks.
+    pub fn api_network_ids(&self) -> ApiResult<Vec<NetworkId>> {
+        Ok(self.store.network_ids()?)
+    }
+
+    /// A network object.
+    pub fn api_network(&self, id: NetworkId) -> ApiResult<Value> {
+        Ok(network_json(&self.network_or_404(id)?))
+    }
+
+    /// Creates a network with a random free ID under this controller's address and applies
+    /// `body` (`POST /controller/network/{address}______`).
+    pub fn api_create_network(
+        &mut self,
+        mono: u64,
+        unix: u64,
+        entropy: &mut impl Entropy,
+        body: &Value,
+    ) -> ApiResult<Value> {
+        for _ in 0..RANDOM_ID_TRIES {
+            let low = (entropy.next_u64() & 0xff_ffff) as u32;
+            let id = self.network_id(low);
+            if low != 0 && self.store.network(id)?.is_none() {
+                return self.api_post_network(mono, unix, id, body);
+            }
+        }
+        Err(ApiError::Exhausted("no free network ID found".into()))
+    }
+
+    /// Creates or updates a network (shallow merge); returns the stored object.
+    pub fn api_post_network(
+        &mut self,
+        mono: u64,
+        unix: u64,
+        id: NetworkId,
+        body: &Value,
+    ) -> ApiResult<Value> {
+        let body = object_of(body)?;
+        if id.controller() != self.identity.address() || id.0 & 0xff_ffff == 0 {
+            return Err(ApiError::BadRequest(format!(
+                "id: network {id} is not served by this controller (IDs start with {} and do not end in 000000)",
+                self.identity.address()
+            )));
+        }
+        let old = self.store.network(id)?;
+        let mut n = old.clone().unwrap_or_else(|| Network::new(id, unix));
+        merge_network(&mut n, body)?;
+        if old.as_ref() != Some(&n) {
+            if old.is_some() {
+                n.revision += 1;
+            }
+            self.store.put_network(&n)?;
+            self.changed_network(mono, unix, id);
+        }
+        Ok(network_json(&n))
+    }
+
+    /// Deletes a network and its members; returns the deleted object. Members that asked
+    /// recently are told it no longer exists.
+    pub fn api_delete_network(&mut self, mono: u64, unix: u64, id: NetworkId) -> ApiResult<Value> {
+        let n = self.network_or_404(id)?;
+        self.store.delete_network(id)?;
+        self.changed_network(mono, unix, id);
+        Ok(network_json(&n))
+    }
+
+    /// The member list as zerotier-one answers it: `{address: revision}` (banned members are
+    /// left out).
+    pub fn api_member_revisions(&self, id: NetworkId) -> ApiResult<Value> {
+        self.network_or_404(id)?;
+        let map: Map<String, Value> = self
+            .store
+            .members(id)?
+            .into_iter()
+            .filter(|m| !m.banned)
+            .map(|m| (m.address.to_string(), Value::from(m.revision)))
+            .collect();
+        Ok(Value::Object(map))
+    }
+
+    /// Every member with full details in one answer, serialized to JSON text (`banned`
+    /// includes deleted members).
+    pub fn api_members_detailed(
+        &self,
+        mono: u64,
+        id: NetworkId,
+        banned: bool,
+    ) -> ApiResult<String> {
+        self.network_or_404(id)?;
+        let members = self.store.members(id)?;
+        let views: Vec<MemberJson<'_>> = members
+            .iter()
+            .filter(|m| banned || !m.banned)
+            .map(|m| self.member_view(mono, m))
+            .collect();
+        serde_json::to_string(&views)
+            .map_err(|e| ApiError::Store(StoreError::Corrupt(e.to_string())))
+    }
+
+    fn member_view<'a>(&'a self, mono: u64, m: &'a Member) -> MemberJson<'a> {
+        let key = (m.network_id, m.address);
+        let (seen, physical) = match self.seen.get(&key) {
+            Some((when, p)) if *when > m.last_seen => {
+                (*when, p.as_deref().or(m.physical_address.as_deref()))
+            }
+            _ => (m.last_seen, m.physical_address.as_deref()),
+        };
+        let online = self
+            .recent
+            .get(&key)
+            .is_some_and(|r| mono.saturating_sub(r.mono) < PUSH_WINDOW_MS);
+        MemberJson::new(m, seen, physical, online)
+    }
+
+    fn member_or_404(&self, id: NetworkId, address: Address) -> ApiResult<Member> {
+        self.network_or_404(id)?;
+        self.store
+            .member(id, address)?
+            .filter(|m| !m.banned)
+            .ok_or_else(|| {
+                ApiError::NotFound(format!("member {address} of network {id} does not exist"))
+            })
+    }
+
+    /// A member object.
+    pub fn api_member(&self, mono: u64, id: NetworkId, address: Address) -> ApiResult<Value> {
+        let m = self.member_or_404(id, address)?;
+        Ok(serde_json::to_value(self.member_view(mono, &m)).unwrap_or(Value::Null))
+    }
+
+    /// Creates or updates a member (shallow merge; creating one pre-authorizes by address);
+    /// returns the stored object.
+    pub fn api_post_member(
+        &mut self,
+        mono: u64,
+        unix: u64,
+        id: NetworkId,
+        address: Address,
+        body: &Value,
+    ) -> ApiResult<Value> {
+        let body = object_of(body)?;
+        self.network_or_404(id)?;
+        let old = self.store.member(id, address)?;
+        let mut m = old
+            .clone()
+            .unwrap_or_else(|| Member::new(id, address, unix));
+        merge_member(&mut m, body, unix)?;
+        if body.contains_key("ipAssignments") && !m.ip_assignments.is_empty() {
+            let mine: HashSet<IpAddr> = old.iter().flat_map(|o| o.ip_assignments.clone()).collect();
+            let wanted: Vec<IpAddr> = m
+                .ip_assignments
+                .iter()
+                .copied()
+                .filter(|ip| !mine.contains(ip))
+                .collect();
+            if !wanted.is_empty() {
+                let taken: HashSet<IpAddr> = self.store.assigned_ips(id)?.into_iter().collect();
+                if let Some((i, ip)) = m
+                    .ip_assignments
+                    .iter()
+                    .enumerate()
+                    .find(|(_, ip)| wanted.contains(ip) && taken.contains(ip))
+                {
+                    return Err(ApiError::BadRequest(format!(
+                        "ipAssignments[{i}]: {ip} is already assigned to another member of this network"
+                    )));
+                }
+            }
+        }
+        if old.as_ref() != Some(&m) {
+            if old.is_some() {
+                m.revision += 1;
+            }
+            self.store.put_member(&m)?;
+            self.changed_member(mono, unix, old.as_ref(), &m);
+        }
+        Ok(serde_json::to_value(self.member_view(mono, &m)).unwrap_or(Value::Null))
+    }
+
+    /// Deletes a member: it is banned (refused, not re-created by its requests, its addresses
+    /// released) until a POST authorizes it again. Returns the object as it was.
+    pub fn api_delete_member(
+        &mut self,
+        mono: u64,
+        unix: u64,
+        id: NetworkId,
+        address: Address,
+    ) -> ApiResult<Value> {
+        let old = self.member_or_404(id, address)?;
+        let shown = serde_json::to_value(self.member_view(mono, &old)).unwrap_or(Value::Null);
+        let mut m = old.clone();
+        m.banned = true;
+        if m.authorized {
+            m.authorized = false;
+            m.last_deauthorized_time = unix;
+        }
+        m.ip_assignments.clear();
+        m.active_bridge = false;
+        m.revision += 1;
+        self.store.put_member(&m)?;
+        self.changed_member(mono, unix, Some(&old), &m);
+        Ok(shown)
+    }
+
+    /// Pushes queued by API writes: new configurations, refusals and revocations.
+    pub fn take_pushes(&mut self) -> Vec<Push> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// After a network changed: drop its cached configurations and re-decide for its members
+    /// that asked recently.
+    fn changed_network(&mut self, mono: u64, unix: u64, id: NetworkId) {
+        self.cache.invalidate_network(id);
+        self.data_version = self.store.data_version().unwrap_or(self.data_version);
+        let pushes = self.push_where(mono, unix, |k| k.0 == id);
+        self.outbox.extend(pushes);
+    }
+
+    /// After a member changed: re-decide for it (for its whole network if it is or was an
+    /// active bridge, which every member's configuration lists), and revoke its COM at the
+    /// other members if it lost its authorization.
+    fn changed_member(&mut self, mono: u64, unix: u64, old: Option<&Member>, m: &Member) {
+        let bridge = m.active_bridge || old.is_some_and(|o| o.active_bridge);
+        if bridge {
+            return self.changed_network(mono, unix, m.network_id);
+        }
+        let key = (m.network_id, m.address);
+        self.cache.invalidate(key);
+        self.data_version = self.store.data_version().unwrap_or(self.data_version);
+        let pushes = self.push_where(mono, unix, |k| *k == key);
+        self.outbox.extend(pushes);
+        if old.is_some_and(|o| o.authorized) && !m.authorized {
+            let payload = revoke_com(m.network_id, m.address, unix, &self.identity);
+            let others: Vec<Address> = self
+                .recent
+                .iter()
+                .filter(|(k, r)| {
+                    k.0 == m.network_id
+                        && k.1 != m.address
+                        && mono.saturating_sub(r.mono) < PUSH_WINDOW_MS
+                })
+                .map(|(k, _)| k.1)
+                .collect();
+            self.outbox.extend(others.into_iter().map(|to| Push {
+                to,
+                network_id: m.network_id,
+                reply: Reply::Credentials(payload.clone()),
+            }));
+        }
+    }
+}

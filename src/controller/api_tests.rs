@@ -1,0 +1,235 @@
+//! Tests of the in-process management API.
+
+use serde_json::json;
+
+use super::api::{ApiError, parse_address, parse_network_id};
+use super::tests::{ask, ids, setup};
+use super::{Controller, Reply};
+use crate::crypto::SeededEntropy;
+use crate::wire::revocation::Revocation;
+use crate::wire::verbs::ErrorCode;
+use crate::wire::{NetworkId, Reader};
+
+const UNIX: u64 = 1_700_000_000_000;
+
+fn bad(r: Result<serde_json::Value, ApiError>) -> String {
+    match r {
+        Err(ApiError::BadRequest(m)) => m,
+        other => panic!("expected a bad request, got {other:?}"),
+    }
+}
+
+#[test]
+fn networks_are_created_merged_and_deleted_like_zerotier_one() {
+    let (mut c, _) = setup(true);
+    let mut rng = SeededEntropy::new(5);
+    let n = c
+        .api_create_network(
+            0,
+            UNIX,
+            &mut rng,
+            &json!({"name": "lab", "private": "false"}),
+        )
+        .unwrap();
+    let id = parse_network_id(n["id"].as_str().unwrap()).unwrap();
+    assert_eq!(n["nwid"], n["id"]);
+    assert_eq!(id.controller(), ids()[0].address());
+    assert_eq!(
+        (n["private"].clone(), n["revision"].clone()),
+        (json!(false), json!(1))
+    );
+    // A shallow merge: only the posted keys change; v6AssignMode is replaced by what is sent.
+    let n = c
+        .api_post_network(
+            0,
+            UNIX,
+            id,
+            &json!({"v6AssignMode": {"rfc4193": "true"}, "mtu": "1400", "junk": 1}),
+        )
+        .unwrap();
+    assert_eq!(n["name"], "lab");
+    assert_eq!(n["mtu"], 1400);
+    assert_eq!(
+        n["v6AssignMode"],
+        json!({"6plane": false, "rfc4193": true, "zt": false})
+    );
+    assert_eq!(n["revision"], 2);
+    assert_eq!(n["dns"], json!([]));
+    // Errors name the field; nothing is written.
+    assert_eq!(
+        bad(c.api_post_network(0, UNIX, id, &json!({"mtu": 100}))),
+        "mtu: 100 is out of range 1280..10000"
+    );
+    assert!(
+        bad(c.api_post_network(0, UNIX, id, &json!({"routes": [{"target": "nope"}]})))
+            .starts_with("routes[0].target")
+    );
+    assert!(
+        bad(c.api_post_network(0, UNIX, id, &json!({"rules": [{"type": "MATCH_BOGUS"}]})))
+            .starts_with("rules:")
+    );
+    assert!(
+        bad(c.api_post_network(0, UNIX, id, &json!([1])))
+            .starts_with("body: expected a JSON object")
+    );
+    assert!(
+        bad(c.api_post_network(0, UNIX, NetworkId(0x1122_3344_5500_0001), &json!({})))
+            .starts_with("id:")
+    );
+    assert_eq!(c.api_network(id).unwrap()["revision"], 2);
+    let gone = c.api_delete_network(0, UNIX, id).unwrap();
+    assert_eq!(gone["name"], "lab");
+    assert!(matches!(c.api_network(id), Err(ApiError::NotFound(_))));
+    assert!(matches!(
+        c.api_delete_network(0, UNIX, id),
+        Err(ApiError::NotFound(_))
+    ));
+}
+
+#[test]
+fn members_are_preauthorized_banned_on_delete_and_their_ips_stay_unique() {
+    let (mut c, nwid) = setup(true);
+    let [_, a, b] = ids();
+    // Pre-authorization by address, before the member ever asked.
+    let m = c
+        .api_post_member(
+            0,
+            UNIX,
+            nwid,
+            a.address(),
+            &json!({"authorized": "true", "name": "laptop"}),
+        )
+        .unwrap();
+    assert_eq!(
+        (m["authorized"].clone(), m["vMajor"].clone()),
+        (json!(true), json!(-1))
+    );
+    assert!(
+        m.get("identity").is_none(),
+        "no identity until the member asks"
+    );
+    assert!(matches!(ask(&mut c, 0, a, nwid), Reply::Config(_)));
+    let m = c.api_member(10, nwid, a.address()).unwrap();
+    assert_eq!(m["online"], true);
+    let ip = m["ipAssignments"][0].as_str().unwrap().to_owned();
+    // Another member may not be given the same address.
+    let e = bad(c.api_post_member(0, UNIX, nwid, b.address(), &json!({"ipAssignments": [ip]})));
+    assert!(e.contains("already assigned"), "{e}");
+    assert!(
+        bad(c.api_post_member(0, UNIX, nwid, b.address(), &json!({"ipAssignments": [5]})))
+            .starts_with("ipAssignments[0]")
+    );
+    // The member list is zerotier-one's map.
+    assert_eq!(
+        c.api_member_revisions(nwid)
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Delete bans: the member is refused, hidden and not re-created by its requests.
+    c.api_delete_member(0, UNIX, nwid, a.address()).unwrap();
+    assert!(matches!(
+        ask(&mut c, 5000, a, nwid),
+        Reply::Error(ErrorCode::NetworkAccessDenied)
+    ));
+    assert!(matches!(
+        c.api_member(0, nwid, a.address()),
+        Err(ApiError::NotFound(_))
+    ));
+    assert!(
+        c.api_member_revisions(nwid)
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .is_empty()
+    );
+    let detailed = c.api_members_detailed(0, nwid, true).unwrap();
+    assert!(detailed.contains("\"banned\":true"));
+    // A POST that authorizes lifts the ban; its old address was released.
+    let m = c
+        .api_post_member(0, UNIX, nwid, a.address(), &json!({"authorized": true}))
+        .unwrap();
+    assert_eq!(
+        (m["banned"].clone(), m["ipAssignments"].clone()),
+        (json!(false), json!([]))
+    );
+    assert!(matches!(ask(&mut c, 10_000, a, nwid), Reply::Config(_)));
+    // Unknown network or member: 404.
+    let other = NetworkId(nwid.0 + 1);
+    assert!(matches!(
+        c.api_post_member(0, UNIX, other, a.address(), &json!({})),
+        Err(ApiError::NotFound(_))
+    ));
+    assert!(parse_address("ff00000000").is_none());
+    assert!(parse_network_id("zz").is_none());
+}
+
+#[test]
+fn writes_push_to_recent_members_and_deauthorization_revokes_the_com() {
+    let (mut c, nwid) = setup(true);
+    let [ctl, a, b] = ids();
+    for m in [a, b] {
+        c.api_post_member(0, UNIX, nwid, m.address(), &json!({"authorized": true}))
+            .unwrap();
+        assert!(matches!(ask(&mut c, 0, m, nwid), Reply::Config(_)));
+    }
+    assert!(c.take_pushes().len() <= 2);
+    // A network change reaches both members.
+    c.api_post_network(100, UNIX, nwid, &json!({"name": "renamed"}))
+        .unwrap();
+    let pushes = c.take_pushes();
+    assert_eq!(pushes.len(), 2);
+    assert!(
+        pushes.iter().all(|p| matches!(p.reply, Reply::Config(_))),
+        "{pushes:?}"
+    );
+    // Deauthorizing a: a is refused, b gets a signed revocation of a's COMs.
+    c.api_post_member(
+        200,
+        UNIX + 5,
+        nwid,
+        a.address(),
+        &json!({"authorized": false}),
+    )
+    .unwrap();
+    let pushes = c.take_pushes();
+    assert_eq!(pushes.len(), 2);
+    let to_a = pushes.iter().find(|p| p.to == a.address()).unwrap();
+    assert_eq!(to_a.reply, Reply::Error(ErrorCode::NetworkAccessDenied));
+    let to_b = pushes.iter().find(|p| p.to == b.address()).unwrap();
+    let Reply::Credentials(payload) = &to_b.reply else {
+        panic!("expected a revocation, got {:?}", to_b.reply);
+    };
+    let rev = Revocation::parse(&mut Reader::new(&payload[7..])).unwrap();
+    assert_eq!(
+        (rev.target, rev.network_id, rev.threshold),
+        (a.address(), nwid, UNIX + 5)
+    );
+    assert!(
+        ctl.identity()
+            .verify(&rev.signing_message(), &rev.signature)
+    );
+    // A member change does not invalidate other members' cached configurations.
+    let hits = c.cache_stats().hits;
+    c.api_post_member(300, UNIX, nwid, a.address(), &json!({"name": "x"}))
+        .unwrap();
+    assert!(matches!(ask(&mut c, 5000, b, nwid), Reply::Config(_)));
+    assert_eq!(c.cache_stats().hits, hits + 1);
+}
+
+#[test]
+fn a_controller_with_no_free_ids_says_so() {
+    struct Zero;
+    impl crate::crypto::Entropy for Zero {
+        fn fill(&mut self, out: &mut [u8]) {
+            out.fill(0);
+        }
+    }
+    let (mut c, _): (Controller, _) = setup(true);
+    assert!(matches!(
+        c.api_create_network(0, UNIX, &mut Zero, &json!({})),
+        Err(ApiError::Exhausted(_))
+    ));
+}
