@@ -16,7 +16,8 @@ ztcd — ZeroTier-compatible network controller and root node
 
 USAGE:
   ztcd run [--home DIR] [--port N] [--bind IP ...] [--endpoint IP/PORT ...] [--log-level L]
-      Run the root node (and, later, the controller) until SIGTERM/SIGINT. The first start
+           [--admin-port N] [--admin-bind IP ...] [--admin-allow CIDR ...]
+      Run the root node and network controller until SIGTERM/SIGINT. The first start
       creates the identity, the planet signing key and the planet, which lists this node at
       the --endpoint addresses (required then: the public address clients reach it at; a
       host name is resolved now). Later starts reuse them; new --endpoint values re-issue the
@@ -48,6 +49,12 @@ OPTIONS:
   --bind IP         address to listen on, repeatable (default: every address, IPv4 and IPv6)
   --endpoint E      public endpoint IP/PORT or HOST/PORT, repeatable
   --log-level L     error, warn, info (default) or debug
+  --admin-port N    TCP port of the admin API and LAN page (default: the UDP port; 0 = off).
+                    It listens on 127.0.0.1 and ::1, and on each --admin-bind address; requests
+                    need the token in HOME/authtoken.secret (created on first start).
+  --admin-bind IP   also listen on this address (e.g. the router's LAN address), repeatable
+  --admin-allow C   also accept requests from this network (CIDR), repeatable; loopback is
+                    always allowed, every other source is refused (401)
 ";
 
 /// A parsed command line.
@@ -79,6 +86,12 @@ pub enum Command {
         endpoints: Vec<InetAddress>,
         /// Log level name.
         log_level: String,
+        /// Admin API TCP port (None = the UDP port, 0 = off).
+        admin_port: Option<u16>,
+        /// Admin API addresses besides loopback.
+        admin_bind: Vec<std::net::IpAddr>,
+        /// Admin API source networks besides loopback.
+        admin_allow: Vec<(std::net::IpAddr, u8)>,
     },
     /// Create a network.
     NetworkCreate {
@@ -190,6 +203,7 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
     let mut bind = Vec::new();
     let mut endpoints = Vec::new();
     let mut log_level = "info".to_owned();
+    let (mut admin_port, mut admin_bind, mut admin_allow) = (None, Vec::new(), Vec::new());
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
             Long("home") => home = value(p)?.into(),
@@ -208,6 +222,26 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
             }
             Long("endpoint") => endpoints.extend(endpoint(&value(p)?)?),
             Long("log-level") => log_level = value(p)?,
+            Long("admin-port") => {
+                let v = value(p)?;
+                admin_port = Some(
+                    v.parse()
+                        .map_err(|_| format!("--admin-port {v:?}: expected a number 0-65535"))?,
+                );
+            }
+            Long("admin-bind") => {
+                let v = value(p)?;
+                admin_bind.push(
+                    v.parse()
+                        .map_err(|_| format!("--admin-bind {v:?}: expected an IP address"))?,
+                );
+            }
+            Long("admin-allow") => {
+                let v = value(p)?;
+                admin_allow.push(crate::controller::cidr(&v).ok_or_else(|| {
+                    format!("--admin-allow {v:?}: expected a network such as 192.168.1.0/24")
+                })?);
+            }
             other => return Err(other.unexpected().to_string()),
         }
     }
@@ -217,6 +251,9 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
         bind,
         endpoints,
         log_level,
+        admin_port,
+        admin_bind,
+        admin_allow,
     })
 }
 

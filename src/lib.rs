@@ -8,6 +8,7 @@
 //! - [`node`]: sans-IO node state (fragment reassembly so far);
 //! - [`runtime`]: the only code that touches the file system, clocks and OS randomness.
 
+pub mod admin;
 pub mod cli;
 pub mod client;
 pub mod controller;

@@ -37,6 +37,9 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
             bind,
             endpoints,
             log_level,
+            admin_port,
+            admin_bind,
+            admin_allow,
         } => {
             let level = log::parse_level(&log_level).ok_or_else(|| {
                 format!("--log-level {log_level:?}: expected error, warn, info or debug")
@@ -47,6 +50,11 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
                 port,
                 bind,
                 endpoints,
+                admin: daemon::AdminSettings {
+                    port: admin_port,
+                    bind: admin_bind,
+                    allow: admin_allow,
+                },
             })
             .map_err(|e| e.to_string())?;
         }

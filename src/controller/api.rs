@@ -411,6 +411,44 @@ impl Controller {
         Ok(shown)
     }
 
+    /// Starts a batch of API calls that [`Controller::commit_batch`] makes durable at once
+    /// (one fsync for many writes; answer none of them before the commit).
+    pub fn begin_batch(&mut self) -> ApiResult<()> {
+        Ok(self.store.begin()?)
+    }
+
+    /// Commits the batch. On failure nothing of it was written: the cache and queued pushes
+    /// are dropped and every call of the batch must be answered as failed.
+    pub fn commit_batch(&mut self) -> ApiResult<()> {
+        self.store.commit().map_err(|e| {
+            self.cache.clear();
+            self.outbox.clear();
+            ApiError::Store(e)
+        })
+    }
+
+    /// Networks with their member counts (not banned, authorized), for `/unstable` lists.
+    pub fn api_networks_detailed(&self) -> ApiResult<Value> {
+        let mut data = Vec::new();
+        for (id, total, authorized) in self.store.member_counts()? {
+            if let Some(n) = self.store.network(id)? {
+                let mut v = network_json(&n);
+                v["meta"] = serde_json::json!({"totalMemberCount": total, "authorizedMemberCount": authorized});
+                data.push(v);
+            }
+        }
+        let count = data.len();
+        Ok(serde_json::json!({"data": data, "meta": {"networkCount": count}}))
+    }
+
+    /// Totals for metrics: networks, members (not banned), authorized members.
+    pub fn api_totals(&self) -> ApiResult<(u64, u64, u64)> {
+        let counts = self.store.member_counts()?;
+        Ok(counts
+            .iter()
+            .fold((0, 0, 0), |(n, m, a), (_, t, au)| (n + 1, m + t, a + au)))
+    }
+
     /// Pushes queued by API writes: new configurations, refusals and revocations.
     pub fn take_pushes(&mut self) -> Vec<Push> {
         std::mem::take(&mut self.outbox)

@@ -217,6 +217,33 @@ pub fn build_dictionary(
     Ok(d.into_bytes())
 }
 
+/// A signed revocation of `target`'s COMs issued up to `threshold` (ms), as the payload of a
+/// NETWORK_CREDENTIALS packet for the network's other members.
+pub fn revoke_com(
+    network_id: NetworkId,
+    target: Address,
+    threshold: u64,
+    controller: &IdentitySecret,
+) -> Vec<u8> {
+    use crate::wire::revocation::{
+        FLAG_FAST_PROPAGATE, Revocation, credential, credentials_with_revocation,
+    };
+    let mut rev = Revocation {
+        id: (threshold as u32) ^ (target.to_u64() as u32),
+        network_id,
+        credential_id: 0,
+        threshold,
+        flags: FLAG_FAST_PROPAGATE,
+        target,
+        signed_by: controller.address(),
+        credential_type: credential::COM,
+        signature: [0; 96],
+    };
+    rev.signature = controller.sign(&rev.signing_message());
+    // unwrap safety: the payload has a fixed size that `credentials_with_revocation` allocates.
+    credentials_with_revocation(&rev).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,31 +313,4 @@ mod tests {
         assert_eq!(c, com);
         assert_eq!(d.bytes("DNS").unwrap().len(), 128 + 7 + 3);
     }
-}
-
-/// A signed revocation of `target`'s COMs issued up to `threshold` (ms), as the payload of a
-/// NETWORK_CREDENTIALS packet for the network's other members.
-pub fn revoke_com(
-    network_id: NetworkId,
-    target: Address,
-    threshold: u64,
-    controller: &IdentitySecret,
-) -> Vec<u8> {
-    use crate::wire::revocation::{
-        FLAG_FAST_PROPAGATE, Revocation, credential, credentials_with_revocation,
-    };
-    let mut rev = Revocation {
-        id: (threshold as u32) ^ (target.to_u64() as u32),
-        network_id,
-        credential_id: 0,
-        threshold,
-        flags: FLAG_FAST_PROPAGATE,
-        target,
-        signed_by: controller.address(),
-        credential_type: credential::COM,
-        signature: [0; 96],
-    };
-    rev.signature = controller.sign(&rev.signing_message());
-    // unwrap safety: the payload has a fixed size that `credentials_with_revocation` allocates.
-    credentials_with_revocation(&rev).unwrap_or_default()
 }

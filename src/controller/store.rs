@@ -395,6 +395,39 @@ impl Store {
         }
     }
 
+    /// Starts a transaction that [`Store::commit`] ends (for batches of API writes; prefer
+    /// [`Store::transaction`]).
+    pub fn begin(&self) -> Result<(), StoreError> {
+        Ok(self.conn.execute_batch("BEGIN IMMEDIATE")?)
+    }
+
+    /// Commits the transaction [`Store::begin`] started; on failure it is rolled back.
+    pub fn commit(&self) -> Result<(), StoreError> {
+        match self.conn.execute_batch("COMMIT") {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Networks, members (not banned) and authorized members, per network.
+    pub fn member_counts(&self) -> Result<Vec<(NetworkId, u64, u64)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT n.id, COUNT(m.address), COALESCE(SUM(m.authorized), 0) FROM networks n \
+             LEFT JOIN members m ON m.network_id = n.id AND m.banned = 0 GROUP BY n.id ORDER BY n.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                NetworkId(r.get::<_, i64>(0)? as u64),
+                r.get::<_, i64>(1)? as u64,
+                r.get::<_, i64>(2)? as u64,
+            ))
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     /// Changes whenever another connection commits (`PRAGMA data_version`).
     pub fn data_version(&self) -> Result<i64, StoreError> {
         Ok(self

@@ -174,6 +174,11 @@ impl Node {
         self.peers.get(address)
     }
 
+    /// Every known peer.
+    pub fn peers(&self) -> impl Iterator<Item = &Peer> {
+        self.peers.iter()
+    }
+
     /// Marks identities as already validated (loaded from the runtime's cache at start).
     pub fn trust_validated(&mut self, identities: impl IntoIterator<Item = Identity>) {
         for id in identities {

@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 use smol::Async;
 use smol::channel::{Receiver, Sender};
 
+use super::admin_exec::{ADMIN_BATCH, StatusInfo};
 use super::home::{Home, PlanetUpdate};
 use super::{OsEntropy, unix_millis};
+use crate::admin::msg::AdminRequest;
 use crate::controller::store::Store;
 use crate::controller::{ConfigRequest, Controller, Reply};
 use crate::crypto::Entropy;
@@ -34,6 +36,19 @@ pub struct RunConfig {
     pub bind: Vec<IpAddr>,
     /// Public endpoints for the planet (empty = keep the planet's current ones).
     pub endpoints: Vec<InetAddress>,
+    /// Admin API settings.
+    pub admin: AdminSettings,
+}
+
+/// Where the admin API listens and who may use it.
+#[derive(Debug, Clone, Default)]
+pub struct AdminSettings {
+    /// TCP port (None = the UDP port's number, Some(0) = no admin API).
+    pub port: Option<u16>,
+    /// Addresses to listen on besides 127.0.0.1 and ::1.
+    pub bind: Vec<IpAddr>,
+    /// Source networks allowed besides loopback.
+    pub allow: Vec<(IpAddr, u8)>,
 }
 
 /// The controller's database in the home.
@@ -105,6 +120,13 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     if let Some(m) = &moon {
         info!("serving moon {:010x} (timestamp {})", m.id, m.timestamp);
     }
+    let (address, public_identity) = (identity.address(), identity.identity().to_string());
+    let planet_info = (
+        planet.id,
+        planet.timestamp,
+        planet.to_bytes().unwrap_or_default(),
+    );
+    let moon_file = moon.as_ref().and_then(|m| m.to_bytes().ok());
     let store = Store::open(&home.path(CONTROLLER_DB))
         .map_err(|e| io::Error::other(format!("{}: {e}", home.path(CONTROLLER_DB).display())))?;
     let controller = Controller::new(identity.clone(), store);
@@ -134,6 +156,65 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         .name("ztcd-validate".into())
         .spawn(move || validation_thread(validate_rx, result_tx))?;
 
+    let (admin_tx, admin_rx) = smol::channel::bounded::<AdminRequest>(crate::admin::ADMIN_QUEUE);
+    let admin_port = cfg.admin.port.unwrap_or(cfg.port);
+    let admin = if admin_port == 0 {
+        info!("admin API off");
+        None
+    } else {
+        let token = home.load_or_create_authtoken(&mut OsEntropy)?;
+        let mut listen = vec![
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), admin_port),
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), admin_port),
+        ];
+        listen.extend(
+            cfg.admin
+                .bind
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, admin_port)),
+        );
+        listen.dedup();
+        // ::1 is optional: hosts without IPv6 still serve on 127.0.0.1.
+        let mut handles = Vec::new();
+        for (i, addr) in listen.iter().enumerate() {
+            let one = crate::admin::AdminConfig {
+                listen: vec![*addr],
+                allow: cfg.admin.allow.clone(),
+                token: token.clone(),
+                address,
+            };
+            match crate::admin::spawn(one, admin_tx.clone()) {
+                Ok(h) => handles.push(h),
+                Err(e) if i == 1 => warn!("{e}"),
+                Err(e) => return Err(e),
+            }
+        }
+        Some(handles)
+    };
+    drop(admin_tx);
+    let listening: Vec<SocketAddr> = admin
+        .iter()
+        .flatten()
+        .flat_map(|h| h.listening.iter().copied())
+        .collect();
+    for a in &listening {
+        info!("admin API on http://{a}/");
+    }
+    let status_info = StatusInfo {
+        public_identity,
+        port: cfg.port,
+        planet: (planet_info.0, planet_info.1),
+        planet_file: planet_info.2,
+        moon_file,
+        listening,
+        allow: cfg
+            .admin
+            .allow
+            .iter()
+            .map(|(ip, bits)| format!("{ip}/{bits}"))
+            .collect(),
+    };
+
     let started = Instant::now();
     let mut owner = Owner {
         node,
@@ -144,8 +225,11 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         cache_path,
         cache_lines: cached_len,
         started,
+        status_info,
+        admin_requests: 0,
     };
-    smol::block_on(owner.run(signal_rx, result_rx))?;
+    smol::block_on(owner.run(signal_rx, result_rx, admin_rx))?;
+    drop(admin);
     info!("stopping; stats: {}", owner.node.stats());
     if let Err(e) = owner.controller.flush_seen() {
         warn!("cannot record last-seen times: {e}");
@@ -161,9 +245,9 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
 }
 
 /// Everything the loop owns.
-struct Owner {
-    node: Node,
-    controller: Controller,
+pub(super) struct Owner {
+    pub(super) node: Node,
+    pub(super) controller: Controller,
     sockets: Vec<Async<UdpSocket>>,
     /// Per socket: IPv6 (IPv4 destinations are sent as mapped addresses). Read once at bind.
     socket_is_v6: Vec<bool>,
@@ -172,18 +256,23 @@ struct Owner {
     /// Lines in the cache file; it is rewritten from the node's bounded set when it doubles.
     cache_lines: usize,
     started: Instant,
+    /// What `/status` reports.
+    pub(super) status_info: StatusInfo,
+    /// Admin request batches carried out.
+    pub(super) admin_requests: u64,
 }
 
 /// What woke the loop.
 enum Wake {
     Datagram(usize, SocketAddr, usize),
     Validated(Identity, bool),
+    Admin(AdminRequest),
     Timer,
     Signal,
 }
 
 impl Owner {
-    fn now(&self) -> u64 {
+    pub(super) fn now(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }
 
@@ -191,6 +280,7 @@ impl Owner {
         &mut self,
         signals: Async<UnixStream>,
         results: Receiver<(Identity, bool)>,
+        admin: Receiver<AdminRequest>,
     ) -> io::Result<()> {
         let mut buf = vec![0u8; 65_536];
         let mut next_stats = Instant::now() + STATS_INTERVAL;
@@ -208,6 +298,7 @@ impl Owner {
                     .min(next_seen_flush);
                 let mut timer = smol::Timer::at(wake_at);
                 let mut result = std::pin::pin!(results.recv());
+                let mut admin_req = std::pin::pin!(admin.recv());
                 let mut sig_byte = [0u8; 1];
                 std::future::poll_fn(|cx| {
                     // Signals, validation results and timers first: under a flood the
@@ -224,6 +315,9 @@ impl Owner {
                     }
                     if let Poll::Ready(Ok((id, ok))) = result.as_mut().poll(cx) {
                         return Poll::Ready(Wake::Validated(id, ok));
+                    }
+                    if let Poll::Ready(Ok(req)) = admin_req.as_mut().poll(cx) {
+                        return Poll::Ready(Wake::Admin(req));
                     }
                     if std::pin::Pin::new(&mut timer).poll(cx).is_ready() {
                         return Poll::Ready(Wake::Timer);
@@ -255,6 +349,17 @@ impl Owner {
                 Wake::Validated(id, ok) => {
                     crate::debug!("validated {} = {ok} at {now}", id.address());
                     self.node.identity_checked(now, id, ok)
+                }
+                Wake::Admin(first) => {
+                    let mut batch = vec![first];
+                    while batch.len() < ADMIN_BATCH {
+                        match admin.try_recv() {
+                            Ok(r) => batch.push(r),
+                            Err(_) => break,
+                        }
+                    }
+                    self.handle_admin(batch);
+                    self.push_changes(now);
                 }
                 Wake::Timer => self.node.handle_timeout(now),
                 Wake::Signal => return Ok(()),

@@ -31,6 +31,8 @@ pub const IDENTITY_PUBLIC: &str = "identity.public";
 pub const PLANET_KEY: &str = "planet.c25519";
 /// File name of the planet.
 pub const PLANET: &str = "planet";
+/// The admin API token file (zerotier-one's name).
+pub const AUTHTOKEN: &str = "authtoken.secret";
 /// File name of the moon signing key.
 pub const MOON_KEY: &str = "moon.c25519";
 /// Directory for moon files, as zerotier-one names it.
@@ -100,6 +102,33 @@ impl Home {
                     0o644,
                 )?;
                 Ok((id, true))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Loads `authtoken.secret` (surrounding whitespace trimmed), or creates it: 24 random
+    /// characters from `[a-z0-9]`, mode 0600, no trailing newline (management UIs read it raw).
+    pub fn load_or_create_authtoken(&self, entropy: &mut impl Entropy) -> io::Result<String> {
+        let path = self.path(AUTHTOKEN);
+        match fs::read_to_string(&path) {
+            Ok(text) if !text.trim().is_empty() => Ok(text.trim().to_owned()),
+            Ok(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} is empty", path.display()),
+            )),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+                let mut token = String::with_capacity(24);
+                while token.len() < 24 {
+                    // Rejection sampling keeps every character equally likely.
+                    let b = (entropy.next_u64() & 0xff) as usize;
+                    if b < 252 {
+                        token.push(char::from(ALPHABET[b % ALPHABET.len()]));
+                    }
+                }
+                write_atomic(&path, token.as_bytes(), 0o600)?;
+                Ok(token)
             }
             Err(e) => Err(e),
         }

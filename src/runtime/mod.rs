@@ -1,6 +1,7 @@
 //! The runtime: the only code that touches sockets, the file system, clocks, threads, signals
 //! and OS randomness.
 
+pub mod admin_exec;
 pub mod daemon;
 pub mod home;
 pub mod log;

@@ -1,0 +1,265 @@
+"use strict";
+// The ztcd LAN page: a thin client of the zerotier-one JSON API served by the same daemon.
+// Every call carries the token in the X-ZT1-Auth header (no cookies, so no CSRF).
+(() => {
+  const $ = (id) => document.getElementById(id);
+  let token = sessionStorage.getItem("ztcd-token") || "";
+  let me = null;
+  let current = null;
+
+  function say(text, error) {
+    const s = $("status");
+    s.textContent = text || "";
+    s.className = error ? "error" : "";
+  }
+
+  async function api(method, path, body) {
+    const opts = { method, headers: { "X-ZT1-Auth": token } };
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    const r = await fetch(path, opts);
+    const type = r.headers.get("Content-Type") || "";
+    const data = type.startsWith("application/json") ? await r.json() : await r.blob();
+    if (!r.ok) {
+      if (r.status === 401) showLogin();
+      throw new Error((data && data.message) || r.status + " " + r.statusText);
+    }
+    return data;
+  }
+
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+      else if (k in e && typeof v !== "string") e[k] = v;
+      else e.setAttribute(k, v);
+    }
+    for (const c of children) e.append(c);
+    return e;
+  }
+
+  function ago(ms) {
+    if (!ms) return "never";
+    const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+    if (s < 120) return s + " s ago";
+    if (s < 7200) return Math.round(s / 60) + " min ago";
+    if (s < 172800) return Math.round(s / 3600) + " h ago";
+    return new Date(ms).toLocaleDateString();
+  }
+
+  function show(section) {
+    for (const id of ["login", "networks", "network"]) $(id).hidden = id !== section;
+    $("logout").hidden = section === "login";
+  }
+
+  function showLogin() {
+    show("login");
+    $("token").focus();
+  }
+
+  async function start() {
+    try {
+      me = await api("GET", "/status");
+      $("node").textContent = "node " + me.address;
+      await loadNetworks();
+    } catch (e) {
+      say(e.message, true);
+    }
+  }
+
+  async function loadNetworks() {
+    const list = await api("GET", "/unstable/controller/network");
+    const rows = $("network-rows");
+    rows.replaceChildren();
+    for (const n of list.data) {
+      rows.append(el("tr", {},
+        el("td", {}, el("button", { type: "button", class: "link", onclick: () => openNetwork(n.id) }, n.name || "(unnamed)")),
+        el("td", {}, el("code", {}, n.id)),
+        el("td", {}, `${n.meta.authorizedMemberCount} / ${n.meta.totalMemberCount}`),
+        el("td", {}, n.private ? "private" : "public"),
+        el("td", {}, el("button", { type: "button", onclick: () => openNetwork(n.id), "aria-label": "Open " + (n.name || n.id) }, "Open"))));
+    }
+    if (!list.data.length) rows.append(el("tr", {}, el("td", { colspan: "5" }, "No networks yet.")));
+    show("networks");
+  }
+
+  function ipNum(ip) { return ip.split(".").reduce((a, b) => a * 256 + Number(b), 0); }
+  function ipStr(n) { return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join("."); }
+
+  function poolOf(cidr) {
+    const [ip, bits] = cidr.trim().split("/");
+    const b = Number(bits);
+    if (!/^\d+\.\d+\.\d+\.\d+$/.test(ip) || !(b >= 8 && b <= 30)) throw new Error("pool: expected an IPv4 network such as 10.147.17.0/24");
+    const size = 2 ** (32 - b);
+    const base = Math.floor(ipNum(ip) / size) * size;
+    return { target: ipStr(base) + "/" + b, first: ipStr(base + 1), last: ipStr(base + size - 2) };
+  }
+
+  $("login-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    token = $("token").value.trim();
+    sessionStorage.setItem("ztcd-token", token);
+    say("");
+    await start();
+  });
+
+  $("logout").addEventListener("click", () => {
+    token = "";
+    sessionStorage.removeItem("ztcd-token");
+    showLogin();
+  });
+
+  $("create-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const p = poolOf($("new-pool").value);
+      const n = await api("POST", `/controller/network/${me.address}______`, {
+        name: $("new-name").value,
+        private: true,
+        v4AssignMode: { zt: true },
+        ipAssignmentPools: [{ ipRangeStart: p.first, ipRangeEnd: p.last }],
+        routes: [{ target: p.target, via: null }],
+      });
+      say("Created network " + n.id);
+      $("new-name").value = "";
+      await loadNetworks();
+    } catch (e) {
+      say(e.message, true);
+    }
+  });
+
+  async function openNetwork(id) {
+    try {
+      const n = await api("GET", "/controller/network/" + id);
+      current = n;
+      $("network-h").textContent = n.name || "(unnamed)";
+      $("nwid").textContent = n.id;
+      $("s-name").value = n.name;
+      $("s-private").checked = n.private;
+      $("s-pools").value = n.ipAssignmentPools.map((p) => p.ipRangeStart + "-" + p.ipRangeEnd).join("\n");
+      $("s-routes").value = n.routes.map((r) => r.target + (r.via ? " via " + r.via : "")).join("\n");
+      const dns = Array.isArray(n.dns) ? { domain: "", servers: [] } : n.dns;
+      $("s-dns-domain").value = dns.domain;
+      $("s-dns-servers").value = dns.servers.join(", ");
+      $("s-rfc4193").checked = n.v6AssignMode.rfc4193;
+      $("s-6plane").checked = n.v6AssignMode["6plane"];
+      show("network");
+      await loadMembers();
+    } catch (e) {
+      say(e.message, true);
+    }
+  }
+
+  async function loadMembers() {
+    const members = await api("GET", `/controller/network/${current.id}/member?details=1`);
+    const rows = $("member-rows");
+    rows.replaceChildren();
+    for (const m of members) {
+      const post = async (body, what) => {
+        try {
+          await api("POST", `/controller/network/${current.id}/member/${m.id}`, body);
+          say(`${m.id}: ${what}`);
+          await loadMembers();
+        } catch (e) {
+          say(e.message, true);
+        }
+      };
+      const label = m.name || m.id;
+      rows.append(el("tr", {},
+        el("td", {}, el("code", {}, m.id), " ",
+          el("input", { type: "text", value: m.name, "aria-label": "Name of " + m.id, placeholder: "name",
+            onchange: (ev) => post({ name: ev.target.value }, "renamed") })),
+        el("td", {}, el("input", { type: "checkbox", checked: m.authorized, "aria-label": "Authorize " + label,
+          onchange: (ev) => post({ authorized: ev.target.checked }, ev.target.checked ? "authorized" : "deauthorized") })),
+        el("td", {}, el("input", { type: "text", value: m.ipAssignments.join(", "), "aria-label": "IP addresses of " + label,
+          onchange: (ev) => post({ ipAssignments: ev.target.value.split(",").map((s) => s.trim()).filter(Boolean) }, "addresses changed") })),
+        el("td", {}, m.online ? el("span", { class: "online" }, "online") : ago(m.lastSeen)),
+        el("td", {}, m.physicalAddress || ""),
+        el("td", {}, m.vMajor >= 0 ? `${m.vMajor}.${m.vMinor}.${m.vRev}` : ""),
+        el("td", {}, el("button", { type: "button", class: "danger", "aria-label": "Delete " + label,
+          onclick: async () => {
+            if (!confirm(`Delete ${label}? It stays banned until authorized again.`)) return;
+            try {
+              await api("DELETE", `/controller/network/${current.id}/member/${m.id}`);
+              say(m.id + " deleted");
+              await loadMembers();
+            } catch (e) {
+              say(e.message, true);
+            }
+          } }, "Delete"))));
+    }
+    if (!members.length) rows.append(el("tr", {}, el("td", { colspan: "7" }, "No members yet: join a device to " + current.id + ".")));
+  }
+
+  $("settings-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const lines = (id) => $(id).value.split("\n").map((s) => s.trim()).filter(Boolean);
+      const pools = lines("s-pools").map((l) => {
+        const [a, b] = l.split("-").map((s) => s.trim());
+        return { ipRangeStart: a, ipRangeEnd: b || a };
+      });
+      const routes = lines("s-routes").map((l) => {
+        const [target, , via] = l.split(/\s+/);
+        return { target, via: via || null };
+      });
+      const servers = $("s-dns-servers").value.split(",").map((s) => s.trim()).filter(Boolean);
+      const n = await api("POST", "/controller/network/" + current.id, {
+        name: $("s-name").value,
+        private: $("s-private").checked,
+        ipAssignmentPools: pools,
+        routes,
+        v4AssignMode: { zt: pools.length > 0 },
+        v6AssignMode: { rfc4193: $("s-rfc4193").checked, "6plane": $("s-6plane").checked, zt: false },
+        dns: { domain: $("s-dns-domain").value.trim(), servers },
+      });
+      say("Saved " + n.id);
+      await openNetwork(n.id);
+    } catch (e) {
+      say(e.message, true);
+    }
+  });
+
+  $("delete-network").addEventListener("click", async () => {
+    if (!confirm(`Delete network ${current.name || current.id} and all its members?`)) return;
+    try {
+      await api("DELETE", "/controller/network/" + current.id);
+      say("Deleted " + current.id);
+      await loadNetworks();
+    } catch (e) {
+      say(e.message, true);
+    }
+  });
+
+  $("add-member").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const a = $("add-addr").value.toLowerCase();
+      await api("POST", `/controller/network/${current.id}/member/${a}`, { authorized: true });
+      $("add-addr").value = "";
+      say(a + " authorized");
+      await loadMembers();
+    } catch (e) {
+      say(e.message, true);
+    }
+  });
+
+  async function download(path, name) {
+    try {
+      const blob = await api("GET", path);
+      const a = el("a", { href: URL.createObjectURL(blob), download: name });
+      document.body.append(a);
+      a.click();
+      a.remove();
+    } catch (e) {
+      say(e.message, true);
+    }
+  }
+  $("dl-planet").addEventListener("click", () => download("/ztcd/planet", "planet"));
+  $("dl-moon").addEventListener("click", () => download("/ztcd/moon", "moon"));
+  $("back").addEventListener("click", () => loadNetworks().catch((e) => say(e.message, true)));
+
+  if (token) start(); else showLogin();
+})();

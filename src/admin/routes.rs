@@ -1,0 +1,178 @@
+//! (method, path, query, body) → [`AdminCommand`], the zerotier-one routes plus ztcd's own
+//! (zt-api §1.2). Path IDs are accepted in either case and normalized to lower case.
+
+use serde_json::Value;
+
+use super::msg::{AdminCommand, AdminReply};
+use crate::controller::api::{parse_address, parse_network_id};
+use crate::wire::Address;
+
+/// Parses a JSON request body; an empty body is an empty object (zerotier-one answers one
+/// with 500, which helps nobody).
+pub fn json_body(body: &[u8]) -> Result<Value, AdminReply> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Default::default()));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| AdminReply::error(400, &format!("body: invalid JSON ({e})")))
+}
+
+/// Whether a query string sets `key` to a true value (`1`, `true`).
+pub fn query_flag(query: &str, key: &str) -> bool {
+    query.split('&').any(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, "1"));
+        k == key && matches!(v, "1" | "true" | "yes")
+    })
+}
+
+fn not_found(path: &str) -> AdminReply {
+    AdminReply::error(404, &format!("no such resource: {path}"))
+}
+
+/// Maps a request to a command, or to an immediate answer (bad ID, unknown route, bad JSON).
+pub fn route(
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &[u8],
+    ours: Address,
+) -> Result<AdminCommand, AdminReply> {
+    use AdminCommand as C;
+    let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let method = if method == "PUT" { "POST" } else { method };
+    let bad_nwid =
+        |s: &str| AdminReply::error(404, &format!("{s:?} is not a network ID (16 hex digits)"));
+    let bad_addr = |s: &str| {
+        AdminReply::error(
+            404,
+            &format!("{s:?} is not a member address (10 hex digits)"),
+        )
+    };
+    let cmd = match (method, segs.as_slice()) {
+        ("GET", ["status"]) => C::Status,
+        ("GET", ["controller"]) => C::Controller,
+        ("GET", ["controller", "network"]) => C::ListNetworks,
+        ("GET", ["unstable", "controller", "network"]) => C::ListNetworksDetailed,
+        ("POST", ["controller", "network"]) => C::CreateNetwork(json_body(body)?),
+        ("GET", ["peer"]) => C::Peers,
+        ("GET", ["peer", a]) => C::Peer(parse_address(a).ok_or_else(|| bad_addr(a))?),
+        ("GET", ["metrics"]) => C::Metrics,
+        ("GET", ["ztcd", "planet"]) => C::Planet,
+        ("GET", ["ztcd", "moon"]) => C::Moon,
+        (m, ["controller", "network", n, rest @ ..]) => {
+            if let Some(prefix) = n.strip_suffix("______") {
+                if m != "POST" || !rest.is_empty() {
+                    return Err(not_found(path));
+                }
+                if prefix.to_ascii_lowercase() != ours.to_string() {
+                    return Err(AdminReply::error(
+                        400,
+                        &format!("{prefix} is not this controller's address ({ours})"),
+                    ));
+                }
+                return Ok(C::CreateNetwork(json_body(body)?));
+            }
+            let nwid = parse_network_id(n).ok_or_else(|| bad_nwid(n))?;
+            match (m, rest) {
+                ("GET", []) => C::GetNetwork(nwid),
+                ("POST", []) => C::PostNetwork(nwid, json_body(body)?),
+                ("DELETE", []) => C::DeleteNetwork(nwid),
+                ("GET", ["member"]) if query_flag(query, "details") => {
+                    C::ListMembersDetailed(nwid, query_flag(query, "banned"))
+                }
+                ("GET", ["member"]) => C::ListMembers(nwid),
+                (m, ["member", a]) => {
+                    let addr = parse_address(a).ok_or_else(|| bad_addr(a))?;
+                    match m {
+                        "GET" => C::GetMember(nwid, addr),
+                        "POST" => C::PostMember(nwid, addr, json_body(body)?),
+                        "DELETE" => C::DeleteMember(nwid, addr),
+                        _ => {
+                            return Err(AdminReply::error(
+                                405,
+                                &format!("{m} is not allowed here"),
+                            ));
+                        }
+                    }
+                }
+                _ => return Err(not_found(path)),
+            }
+        }
+        _ => return Err(not_found(path)),
+    };
+    Ok(cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::NetworkId;
+
+    const OURS: u64 = 0x8e_4df2_8b72;
+
+    fn r(method: &str, path: &str, query: &str, body: &str) -> Result<AdminCommand, AdminReply> {
+        route(method, path, query, body.as_bytes(), Address::new(OURS))
+    }
+
+    #[test]
+    fn routes_follow_zerotier_one() {
+        let n = NetworkId(0x8e4d_f28b_7200_0001);
+        let a = Address::new(0x12_3456_789a);
+        assert_eq!(
+            r("GET", "/controller/network/8E4DF28B72000001", "", ""),
+            Ok(AdminCommand::GetNetwork(n))
+        );
+        assert_eq!(
+            r(
+                "PUT",
+                "/controller/network/8e4df28b72000001/member/123456789A",
+                "",
+                "{\"authorized\":true}"
+            ),
+            Ok(AdminCommand::PostMember(
+                n,
+                a,
+                serde_json::json!({"authorized": true})
+            ))
+        );
+        assert_eq!(
+            r(
+                "GET",
+                "/controller/network/8e4df28b72000001/member",
+                "details=1",
+                ""
+            ),
+            Ok(AdminCommand::ListMembersDetailed(n, false))
+        );
+        assert!(matches!(
+            r("POST", "/controller/network/8e4df28b72______", "", ""),
+            Ok(AdminCommand::CreateNetwork(_))
+        ));
+        assert_eq!(
+            r("POST", "/controller/network/1111111111______", "", "")
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            r("GET", "/controller/network/xyz", "", "")
+                .unwrap_err()
+                .status,
+            404
+        );
+        assert_eq!(r("GET", "/nothing", "", "").unwrap_err().status, 404);
+        let e = r(
+            "POST",
+            "/controller/network/8e4df28b72000001",
+            "",
+            "{\"name\": ",
+        )
+        .unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(String::from_utf8_lossy(&e.body).contains("body: invalid JSON"));
+        assert_eq!(
+            r("POST", "/controller/network/8e4df28b72000001", "", ""),
+            Ok(AdminCommand::PostNetwork(n, serde_json::json!({})))
+        );
+    }
+}
