@@ -49,6 +49,8 @@ pub struct AdminConfig {
     pub token: String,
     /// This controller's address (for `/controller/network/{address}______`).
     pub address: Address,
+    /// How long to wait for the owner loop ([`REPLY_TIMEOUT`] in the daemon).
+    pub reply_timeout: Duration,
 }
 
 /// The running server; dropping it stops the workers.
@@ -264,7 +266,7 @@ fn serve(cfg: &AdminConfig, tx: &Sender<AdminRequest>, mut rq: Request) {
             AdminReply::error(503, "busy: too many requests waiting, retry")
         }
         Err(TrySendError::Closed(_)) => AdminReply::error(503, "shutting down"),
-        Ok(()) => match reply_rx.recv_timeout(REPLY_TIMEOUT) {
+        Ok(()) => match reply_rx.recv_timeout(cfg.reply_timeout) {
             Ok(reply) => reply,
             Err(RecvTimeoutError::Timeout) => AdminReply::error(504, "no answer in time"),
             Err(RecvTimeoutError::Disconnected) => AdminReply::error(503, "shutting down"),
@@ -276,6 +278,43 @@ fn serve(cfg: &AdminConfig, tx: &Sender<AdminRequest>, mut rq: Request) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn get(addr: SocketAddr, path: &str) -> String {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nX-ZT1-Auth: t\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_full_queue_answers_503_and_a_silent_owner_504() {
+        // Nobody reads the queue of one: the first request waits and times out, the second
+        // finds the queue full.
+        let (tx, _rx) = smol::channel::bounded(1);
+        let cfg = AdminConfig {
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
+            allow: Vec::new(),
+            token: "t".into(),
+            address: Address::new(0x11_2233_4455),
+            reply_timeout: Duration::from_millis(1500),
+        };
+        let handle = spawn(cfg, tx).unwrap();
+        let addr = handle.listening[0];
+        let first = std::thread::spawn(move || get(addr, "/status"));
+        std::thread::sleep(Duration::from_millis(300));
+        let second = get(addr, "/status");
+        assert!(second.starts_with("HTTP/1.1 503"), "{second}");
+        assert!(second.contains("too many requests waiting"), "{second}");
+        let first = first.join().unwrap();
+        assert!(first.starts_with("HTTP/1.1 504"), "{first}");
+        drop(handle);
+    }
 
     #[test]
     fn sources_and_tokens() {

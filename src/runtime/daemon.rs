@@ -182,6 +182,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
                 allow: cfg.admin.allow.clone(),
                 token: token.clone(),
                 address,
+                reply_timeout: crate::admin::REPLY_TIMEOUT,
             };
             match crate::admin::spawn(one, admin_tx.clone()) {
                 Ok(h) => handles.push(h),

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod client;
+pub(crate) mod http;
 pub(crate) mod real;
 
 use std::collections::HashMap;

@@ -335,10 +335,21 @@ pub(crate) struct Daemon {
 
 impl Daemon {
     pub(crate) fn start(ns: &str, home: &Path, args: &[&str]) -> Self {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns, ztcd_bin()]);
+        Self::spawn(cmd, home, args)
+    }
+
+    /// `ztcd run` in this host's own network namespace (loopback-only tests).
+    pub(crate) fn start_local(home: &Path, args: &[&str]) -> Self {
+        Self::spawn(Command::new(ztcd_bin()), home, args)
+    }
+
+    fn spawn(mut cmd: Command, home: &Path, args: &[&str]) -> Self {
         let log = home.with_extension("log");
         let file = std::fs::File::create(&log).expect("daemon log");
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns, ztcd_bin(), "run", "--home"])
+        let child = cmd
+            .args(["run", "--home"])
             .arg(home)
             .args(args)
             .stdin(Stdio::null())

@@ -1,0 +1,488 @@
+//! The admin HTTP API against a running `ztcd` on loopback: the request sequences ztncui,
+//! ZeroUI and ztnet issue (zt-api §2), authentication, errors and limits.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+
+use common::http::{Api, free_port, request};
+use common::real::{Daemon, TempDir};
+use serde_json::{Value, json};
+
+struct Local {
+    api: Api,
+    address: String,
+    _daemon: Daemon,
+    dir: TempDir,
+}
+
+fn start(tag: &str) -> Local {
+    let dir = TempDir::new(tag);
+    let home = dir.path("home");
+    let port = free_port();
+    let endpoint = format!("127.0.0.1/{port}");
+    let daemon = Daemon::start_local(
+        &home,
+        &["--port", &port.to_string(), "--endpoint", &endpoint],
+    );
+    daemon.wait_for_log(
+        "admin API on http://127.0.0.1",
+        std::time::Duration::from_secs(10),
+    );
+    let token = std::fs::read_to_string(home.join("authtoken.secret")).expect("token file");
+    let api = Api {
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        token,
+    };
+    let address = api.ok("GET", "/status", None)["address"]
+        .as_str()
+        .expect("address")
+        .to_owned();
+    Local {
+        api,
+        address,
+        _daemon: daemon,
+        dir,
+    }
+}
+
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+    k.sort();
+    k
+}
+
+#[test]
+fn token_file_and_every_auth_form() {
+    let l = start("auth");
+    let path = l.dir.path("home").join("authtoken.secret");
+    let token = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(token.len(), 24, "24 characters, no newline: {token:?}");
+    assert!(
+        token
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    );
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let get = |headers: &[(&str, &str)], query: &str| {
+        request(
+            l.api.addr,
+            "GET",
+            &format!("/controller/network{query}"),
+            headers,
+            b"",
+        )
+    };
+    let none = get(&[], "");
+    assert_eq!(none.status, 401);
+    assert!(none.json()["message"].as_str().unwrap().contains("token"));
+    assert_eq!(get(&[("X-ZT1-Auth", "wrong")], "").status, 401);
+    assert_eq!(get(&[("X-ZT1-Auth", &token)], "").status, 200);
+    assert_eq!(get(&[], &format!("?auth={token}")).status, 200);
+    assert_eq!(
+        get(&[("Authorization", &format!("Bearer {token}"))], "").status,
+        200
+    );
+    assert_eq!(
+        get(&[("Authorization", &format!("Basic {token}"))], "").status,
+        401
+    );
+    // A wrong X-ZT1-Auth is final, as in zerotier-one.
+    assert_eq!(
+        get(&[("X-ZT1-Auth", "wrong")], &format!("?auth={token}")).status,
+        401
+    );
+    // A refused request changes nothing.
+    let r = request(
+        l.api.addr,
+        "POST",
+        &format!("/controller/network/{}______", l.address),
+        &[],
+        b"{}",
+    );
+    assert_eq!(r.status, 401);
+    assert_eq!(l.api.ok("GET", "/controller/network", None), json!([]));
+    // The page itself needs no token and is served with strict headers.
+    let page = request(l.api.addr, "GET", "/", &[], b"");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("Content-Security-Policy")
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    assert_eq!(page.header("X-Frame-Options"), Some("DENY"));
+    assert!(String::from_utf8_lossy(&page.body).contains("<title>ztcd</title>"));
+}
+
+#[test]
+fn ztncui_sequence() {
+    let l = start("ztncui");
+    let api = &l.api;
+    let status = api.ok("GET", "/status", None);
+    assert!(status["version"].is_string() && status["online"].is_boolean());
+    let c = api.ok("GET", "/controller", None);
+    assert_eq!(
+        (c["controller"].clone(), c["apiVersion"].clone()),
+        (json!(true), json!(4))
+    );
+    // Create with only a name; the answer's nwid names the new network.
+    let n = api.ok(
+        "POST",
+        &format!("/controller/network/{}______", l.address),
+        Some(json!({"name": "office"})),
+    );
+    let nwid = n["nwid"].as_str().unwrap().to_owned();
+    assert!(nwid.starts_with(&l.address) && nwid.len() == 16);
+    assert_eq!(n["id"], n["nwid"]);
+    let net = format!("/controller/network/{nwid}");
+    // One field per POST, booleans as form strings.
+    assert_eq!(
+        api.ok("POST", &net, Some(json!({"private": "false"})))["private"],
+        false
+    );
+    assert_eq!(
+        api.ok("POST", &net, Some(json!({"v4AssignMode": {"zt": "true"}})))["v4AssignMode"],
+        json!({"zt": true})
+    );
+    let v6 = api.ok(
+        "POST",
+        &net,
+        Some(json!({"v6AssignMode": {"6plane": "false", "rfc4193": "true", "zt": "false"}})),
+    );
+    assert_eq!(
+        v6["v6AssignMode"],
+        json!({"6plane": false, "rfc4193": true, "zt": false})
+    );
+    let pools = json!([{"ipRangeStart": "10.147.20.1", "ipRangeEnd": "10.147.20.254"}]);
+    assert_eq!(
+        api.ok("POST", &net, Some(json!({"ipAssignmentPools": pools})))["ipAssignmentPools"],
+        pools
+    );
+    let routes = json!([{"target": "10.147.20.0/24", "via": null}]);
+    assert_eq!(
+        api.ok("POST", &net, Some(json!({"routes": routes})))["routes"],
+        routes
+    );
+    let dns = json!({"domain": "office.lan", "servers": ["10.147.20.1"]});
+    assert_eq!(api.ok("POST", &net, Some(json!({"dns": dns})))["dns"], dns);
+    let n = api.ok("GET", &net, None);
+    assert_eq!(n["name"], "office");
+    assert_eq!(n["revision"], 7, "one revision per change");
+    assert_eq!(api.ok("GET", "/controller/network", None), json!([nwid]));
+    // Members: authorize by address, list as a map, edit IPs, delete.
+    let m = api.ok(
+        "POST",
+        &format!("{net}/member/abcdef0123"),
+        Some(json!({"authorized": "true"})),
+    );
+    for k in [
+        "id",
+        "address",
+        "nwid",
+        "authorized",
+        "activeBridge",
+        "ipAssignments",
+    ] {
+        assert!(m.get(k).is_some(), "member lacks {k}: {m}");
+    }
+    let list = api.ok("GET", &format!("{net}/member"), None);
+    assert_eq!(list, json!({"abcdef0123": 1}));
+    let m = api.ok(
+        "POST",
+        &format!("{net}/member/abcdef0123"),
+        Some(json!({"ipAssignments": ["10.147.20.9"]})),
+    );
+    assert_eq!(m["ipAssignments"], json!(["10.147.20.9"]));
+    assert_eq!(
+        api.ok(
+            "POST",
+            &format!("{net}/member/abcdef0123"),
+            Some(json!({"activeBridge": "true"}))
+        )["activeBridge"],
+        true
+    );
+    let gone = api.ok("DELETE", &format!("{net}/member/abcdef0123"), None);
+    assert_eq!(
+        gone["address"], "abcdef0123",
+        "DELETE answers with the object"
+    );
+    assert_eq!(
+        api.call("GET", &format!("{net}/member/abcdef0123"), None)
+            .status,
+        404
+    );
+    assert_eq!(api.ok("GET", "/peer", None), json!([]));
+    assert_eq!(api.ok("GET", "/peer/abcdef0123", None), json!({}));
+    assert_eq!(api.ok("DELETE", &net, None)["nwid"], json!(nwid));
+    assert_eq!(api.call("GET", &net, None).status, 404);
+}
+
+#[test]
+fn zeroui_sequence() {
+    let l = start("zeroui");
+    let api = &l.api;
+    let create = json!({
+        "name": "zu", "private": true, "v4AssignMode": {"zt": true},
+        "v6AssignMode": {"6plane": false, "rfc4193": false, "zt": false},
+        "routes": [{"target": "172.30.4.0/24", "via": null, "flags": 0, "metric": 0}],
+        "ipAssignmentPools": [{"ipRangeStart": "172.30.4.1", "ipRangeEnd": "172.30.4.254"}],
+        "enableBroadcast": true,
+        "rules": [
+            {"type": "MATCH_ETHERTYPE", "not": true, "or": false, "etherType": 2048},
+            {"type": "MATCH_ETHERTYPE", "not": true, "or": false, "etherType": 2054},
+            {"type": "MATCH_ETHERTYPE", "not": true, "or": false, "etherType": 34525},
+            {"type": "ACTION_DROP"},
+            {"type": "ACTION_ACCEPT"}
+        ]
+    });
+    let n = api.ok(
+        "POST",
+        &format!("/controller/network/{}______", l.address),
+        Some(create),
+    );
+    let id = n["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        n["routes"],
+        json!([{"target": "172.30.4.0/24", "via": null}]),
+        "extra route keys are dropped"
+    );
+    assert_eq!(n["rules"].as_array().unwrap().len(), 5);
+    for k in [
+        "id",
+        "name",
+        "private",
+        "routes",
+        "ipAssignmentPools",
+        "multicastLimit",
+        "enableBroadcast",
+        "rules",
+        "capabilities",
+        "tags",
+        "objtype",
+        "revision",
+        "rulesSource",
+        "remoteTraceLevel",
+        "remoteTraceTarget",
+    ] {
+        assert!(n.get(k).is_some(), "network lacks {k}");
+    }
+    let net = format!("/controller/network/{id}");
+    api.ok(
+        "POST",
+        &format!("{net}/member/1122334455"),
+        Some(json!({"authorized": true, "name": "pc"})),
+    );
+    let list = api.ok("GET", &format!("{net}/member"), None);
+    assert!(list.is_object(), "ZeroUI needs a map: {list}");
+    let m = api.ok("GET", &format!("{net}/member/1122334455"), None);
+    for k in [
+        "id",
+        "address",
+        "nwid",
+        "authorized",
+        "activeBridge",
+        "noAutoAssignIps",
+        "ipAssignments",
+        "capabilities",
+        "tags",
+        "vMajor",
+        "vMinor",
+        "vRev",
+        "name",
+    ] {
+        assert!(m.get(k).is_some(), "member lacks {k}");
+    }
+    // ZeroUI deletes, then posts a stub to the same member: answered with an object, and the
+    // member stays deleted (banned) and out of the list.
+    api.ok("DELETE", &format!("{net}/member/1122334455"), None);
+    let stub = api.ok(
+        "POST",
+        &format!("{net}/member/1122334455"),
+        Some(json!({"authorized": false, "ipAssignments": [], "capabilities": [], "tags": []})),
+    );
+    assert_eq!(
+        (stub["banned"].clone(), stub["authorized"].clone()),
+        (json!(true), json!(false))
+    );
+    assert_eq!(api.ok("GET", &format!("{net}/member"), None), json!({}));
+    // Authorizing it again lifts the ban.
+    let back = api.ok(
+        "POST",
+        &format!("{net}/member/1122334455"),
+        Some(json!({"authorized": true})),
+    );
+    assert_eq!(back["banned"], false);
+    assert_eq!(
+        keys(&api.ok("GET", &format!("{net}/member"), None)),
+        vec!["1122334455"]
+    );
+}
+
+#[test]
+fn ztnet_sequence_and_extensions() {
+    let l = start("ztnet");
+    let api = &l.api;
+    let n = api.ok(
+        "POST",
+        &format!("/controller/network/{}______", l.address),
+        Some(json!({
+            "name": "zn", "private": true,
+            "ipAssignmentPools": [{"ipRangeStart": "10.121.15.1", "ipRangeEnd": "10.121.15.254"}],
+            "routes": [{"target": "10.121.15.0/24"}], "v4AssignMode": {"zt": true}
+        })),
+    );
+    let net = format!("/controller/network/{}", n["id"].as_str().unwrap());
+    api.ok("POST", &net, Some(json!({"mtu": 1400, "multicastLimit": 64, "enableBroadcast": false, "dns": {"domain": "", "servers": []}})));
+    let n = api.ok("POST", &net, Some(json!({"rules": [{"type": "ACTION_ACCEPT"}], "capabilities": [], "tags": [], "capabilitiesByName": {}, "tagsByName": {}, "rulesSource": "#", "description": "x"})));
+    assert_eq!(
+        (
+            n["mtu"].clone(),
+            n["multicastLimit"].clone(),
+            n["dns"].clone()
+        ),
+        (json!(1400), json!(64), json!([]))
+    );
+    // POST /controller/network (1.12+) creates too.
+    let other = api.ok(
+        "POST",
+        "/controller/network",
+        Some(json!({"name": "second"})),
+    );
+    assert_ne!(other["id"], n["id"]);
+    let m = api.ok(
+        "POST",
+        &format!("{net}/member/0a0b0c0d0e"),
+        Some(json!({
+            "name": "nas", "authorized": true, "activeBridge": false, "noAutoAssignIps": false,
+            "ipAssignments": ["10.121.15.20"], "capabilities": [2, 1], "tags": [[7, 3]]
+        })),
+    );
+    assert_eq!(
+        (m["capabilities"].clone(), m["tags"].clone()),
+        (json!([1, 2]), json!([[7, 3]]))
+    );
+    // ztcd's additions: details in one request, last seen, online, physical address.
+    let detailed = api.ok("GET", &format!("{net}/member?details=1"), None);
+    let first = &detailed.as_array().unwrap()[0];
+    assert_eq!(first["address"], "0a0b0c0d0e");
+    assert_eq!(
+        (first["online"].clone(), first["lastSeen"].clone()),
+        (json!(false), json!(0))
+    );
+    let unstable = api.ok("GET", "/unstable/controller/network", None);
+    assert_eq!(unstable["meta"]["networkCount"], 2);
+    let metrics = api.call("GET", "/metrics", None);
+    assert_eq!(metrics.status, 200);
+    let text = String::from_utf8_lossy(&metrics.body);
+    for line in [
+        "ztcd_networks 2",
+        "ztcd_members 1",
+        "ztcd_cache_hits_total 0",
+        "ztcd_packets_dropped_total{reason=\"bad_mac\"} 0",
+        "ztcd_node_validations_total 0",
+    ] {
+        assert!(text.contains(line), "metrics lack {line:?}:\n{text}");
+    }
+    let planet = api.call("GET", "/ztcd/planet", None);
+    assert_eq!(planet.status, 200);
+    assert_eq!(
+        planet.body,
+        std::fs::read(l.dir.path("home").join("planet")).unwrap()
+    );
+    assert_eq!(api.call("GET", "/ztcd/moon", None).status, 404);
+}
+
+#[test]
+fn errors_name_the_field_and_write_nothing() {
+    let l = start("errors");
+    let api = &l.api;
+    let n = api.ok(
+        "POST",
+        &format!("/controller/network/{}______", l.address),
+        Some(json!({"name": "e"})),
+    );
+    let net = format!("/controller/network/{}", n["id"].as_str().unwrap());
+    let bad = |body: &str, want: &str| {
+        let r = request(
+            api.addr,
+            "POST",
+            &net,
+            &[("X-ZT1-Auth", &api.token)],
+            body.as_bytes(),
+        );
+        assert_eq!(r.status, 400, "{body}");
+        let msg = r.json()["message"].as_str().unwrap().to_owned();
+        assert!(msg.starts_with(want), "{body}: {msg}");
+    };
+    bad("{\"name\": ", "body: invalid JSON");
+    bad("[1, 2]", "body: expected a JSON object");
+    bad("{\"mtu\": \"big\"}", "mtu: expected an integer");
+    bad("{\"private\": [true]}", "private: expected a boolean");
+    bad(
+        "{\"routes\": [{\"target\": \"10.0.0.0/99\"}]}",
+        "routes[0].target",
+    );
+    bad(
+        "{\"ipAssignmentPools\": [{\"ipRangeStart\": \"10.0.0.1\"}]}",
+        "ipAssignmentPools[0].ipRangeEnd: missing",
+    );
+    bad(
+        "{\"dns\": {\"servers\": [\"not-an-ip\"]}}",
+        "dns.servers[0]",
+    );
+    bad("{\"name\": \"ok\", \"mtu\": 1}", "mtu:");
+    assert_eq!(
+        api.ok("GET", &net, None)["name"],
+        "e",
+        "a refused POST writes nothing"
+    );
+    assert_eq!(api.ok("GET", &net, None)["revision"], 1);
+    let m = api.call(
+        "POST",
+        &format!("{net}/member/0102030405"),
+        Some(json!({"ipAssignments": [7]})),
+    );
+    assert_eq!(m.status, 400);
+    assert!(
+        m.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("ipAssignments[0]")
+    );
+    assert_eq!(
+        api.call("GET", "/controller/network/00000000000000ff", None)
+            .status,
+        404
+    );
+    assert_eq!(
+        api.call("GET", &format!("{net}/member/0102030405"), None)
+            .status,
+        404
+    );
+    assert_eq!(
+        api.call("GET", "/controller/network/nothex", None).status,
+        404
+    );
+    assert_eq!(api.call("GET", "/no/such/path", None).status, 404);
+    let foreign = api.call(
+        "POST",
+        "/controller/network/1234567890______",
+        Some(json!({})),
+    );
+    assert_eq!(foreign.status, 400);
+    // Bodies over the cap are refused with 413 before they reach the controller.
+    let big = vec![b' '; 2 * 1024 * 1024];
+    let r = request(api.addr, "POST", &net, &[("X-ZT1-Auth", &api.token)], &big);
+    assert_eq!(r.status, 413);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than")
+    );
+}
