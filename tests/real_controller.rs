@@ -1,16 +1,22 @@
 //! ztcd as root and controller for real clients (libzt 1.8.4) in network namespaces: a
 //! private network refuses a member until it is authorized, hands out pool addresses, and two
 //! members talk TCP over IPv4 (which needs valid COMs, ARP through multicast gather, and
-//! rendezvous).
+//! rendezvous), a member is authorized and deauthorized through the HTTP API, rfc4193 and
+//! 6plane addresses arrive, and a client whose identity differs from the member's is refused.
 
 mod common;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::real::{Scene, finish_client, spawn_client, stat, zt, ztcd_ok};
-use ztcd::controller::ip_assign::{Pool4, assign_v4};
-use ztcd::wire::Address;
+use common::real::{Scene, admin, admin_ok, finish_client, spawn_client, stat, zt, ztcd_ok};
+use serde_json::Value;
+use serde_json::json;
+use ztcd::controller::ip_assign::{Pool4, assign_v4, rfc4193, sixplane};
+use ztcd::controller::model::Member;
+use ztcd::controller::store::Store;
+use ztcd::identity::Identity;
+use ztcd::wire::{Address, NetworkId};
 
 /// Creates a network with the pool `PREFIX.1-PREFIX.254` and the route `PREFIX.0/24`.
 fn create_network(home: &str, name: &str, prefix: &str) -> String {
@@ -114,9 +120,24 @@ fn members_join_a_private_network_and_talk_over_ipv4() {
         ],
     );
     std::thread::sleep(Duration::from_secs(12));
-    // B's first request created its (unauthorized) member record: authorize it now.
-    let shown = authorize(h, &nwid, b_addr);
-    assert!(shown.contains("authorized=true"), "{shown}");
+    // B's first request created its (unauthorized) member record, which the API lists as a
+    // join request: authorize it through the HTTP API.
+    let member = format!("/controller/network/{nwid}/member/{b_addr}");
+    let pending = admin_ok(&home, &net.server, "GET", &member, None);
+    assert_eq!(pending["authorized"], false, "{pending}");
+    assert_eq!(
+        pending["identity"].as_str().map(|i| &i[..10]),
+        Some(b_addr),
+        "{pending}"
+    );
+    let shown = admin_ok(
+        &home,
+        &net.server,
+        "POST",
+        &member,
+        Some(json!({"authorized": true})),
+    );
+    assert_eq!(shown["authorized"], true, "{shown}");
 
     let (b_ok, b) = finish_client(connector);
     let (a_ok, a) = finish_client(listener);
@@ -207,4 +228,284 @@ fn a_changed_member_gets_its_new_config_by_push() {
         net_a["ipv4"], "10.98.0.77",
         "the new address was not pushed: {a}\n{log}"
     );
+}
+
+#[test]
+fn a_deauthorized_member_is_cut_off_at_once_by_the_com_revocation() {
+    let Some(scene) = Scene::start(33, "deauth") else {
+        return;
+    };
+    let Scene {
+        net,
+        dir,
+        home,
+        planet,
+        daemon,
+    } = scene;
+    let ours = admin_ok(&home, &net.server, "GET", "/status", None)["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json!({"name": "cut", "private": true, "routes": [{"target": "10.97.0.0/24"}]});
+    let n = admin_ok(
+        &home,
+        &net.server,
+        "POST",
+        &format!("/controller/network/{ours}______"),
+        Some(body),
+    );
+    let nwid = n["id"].as_str().unwrap().to_owned();
+    // Three members with fixed addresses: A listens, B is deauthorized before it connects, D
+    // connects later as the control (A is reachable, only B is cut off).
+    let ids: Vec<String> = (0..3).map(|_| new_identity()).collect();
+    for (id, ip) in ids.iter().zip(["10.97.0.10", "10.97.0.11", "10.97.0.12"]) {
+        let path = format!("/controller/network/{nwid}/member/{}", &id[..10]);
+        admin_ok(
+            &home,
+            &net.server,
+            "POST",
+            &path,
+            Some(json!({"authorized": true, "ipAssignments": [ip]})),
+        );
+    }
+    let client = |name: &str, id: &str, extra: &[&str]| {
+        let mut args = vec!["--identity", id, "--join", &nwid, "--wait", "ipv4"];
+        args.extend_from_slice(extra);
+        spawn_client(&net.clients, &planet, &dir.path(name), &args)
+    };
+    let a = client("a", &ids[0], &["--tcp-listen", "7600", "--deadline", "90"]);
+    let b = client(
+        "b",
+        &ids[1],
+        &[
+            "--tcp-delay",
+            "10",
+            "--tcp-connect",
+            "10.97.0.10:7600",
+            "--tcp-timeout",
+            "12",
+            "--deadline",
+            "90",
+        ],
+    );
+    let d = client(
+        "d",
+        &ids[2],
+        &[
+            "--tcp-delay",
+            "28",
+            "--tcp-connect",
+            "10.97.0.10:7600",
+            "--tcp-timeout",
+            "20",
+            "--deadline",
+            "90",
+        ],
+    );
+    // Once B has its configuration (and so a valid COM), deauthorize it.
+    let member_b = format!("/controller/network/{nwid}/member/{}", &ids[1][..10]);
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(40) {
+        let m = admin_ok(&home, &net.server, "GET", &member_b, None);
+        if m["online"] == true && m["vMajor"] != -1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let m = admin_ok(
+        &home,
+        &net.server,
+        "POST",
+        &member_b,
+        Some(json!({"authorized": false})),
+    );
+    assert_eq!(m["authorized"], false);
+    let (_, b) = finish_client(b);
+    let (_, d) = finish_client(d);
+    let (_, a) = finish_client(a);
+    let log = daemon.stop();
+    assert_eq!(
+        b["networks"][&nwid]["ipv4"], "10.97.0.11",
+        "B never joined: {b}"
+    );
+    assert_ne!(
+        b["tcp"]["ok"], true,
+        "B still reached A after its deauthorization: {b}\n{log}"
+    );
+    assert_eq!(
+        d["tcp"]["ok"], true,
+        "the control member could not reach A: {d}\n{a}\n{log}"
+    );
+    assert_eq!(
+        a["tcp"]["peer"]
+            .as_str()
+            .map(|p| p.starts_with("10.97.0.12")),
+        Some(true),
+        "A: {a}"
+    );
+}
+
+#[test]
+fn ipv6_modes_identity_pinning_and_admin_sources() {
+    let Some(scene) = Scene::start_with(
+        34,
+        "v6pin",
+        &[
+            "--admin-bind",
+            "10.77.34.1",
+            "--admin-allow",
+            "10.77.34.2/32",
+        ],
+    ) else {
+        return;
+    };
+    let Scene {
+        net,
+        dir,
+        home,
+        planet,
+        daemon,
+    } = scene;
+    let server = net.server_ip();
+    // The admin API answers an allowed LAN source and refuses any other (401, JSON).
+    let (code, status) = admin(
+        &home,
+        &net.clients,
+        &server,
+        Some("10.77.34.2"),
+        "GET",
+        "/status",
+        None,
+    );
+    assert_eq!(code, 200, "{status}");
+    let (code, refused) = admin(
+        &home,
+        &net.clients,
+        &server,
+        Some("10.77.34.3"),
+        "GET",
+        "/status",
+        None,
+    );
+    assert_eq!(code, 401, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not allowed"),
+        "{refused}"
+    );
+    let ours = status["address"].as_str().unwrap().to_owned();
+
+    let create = |v6: Value| {
+        let body = json!({"name": "v6", "private": true, "v6AssignMode": v6});
+        let n = admin_ok(
+            &home,
+            &net.server,
+            "POST",
+            &format!("/controller/network/{ours}______"),
+            Some(body),
+        );
+        n["id"].as_str().unwrap().to_owned()
+    };
+    let (n1, n2) = (
+        create(json!({"rfc4193": true})),
+        create(json!({"6plane": true})),
+    );
+    let (a_id, c_id) = (new_identity(), new_identity());
+    let (a_addr, c_addr) = (&a_id[..10], &c_id[..10]);
+    for n in [&n1, &n2] {
+        let path = format!("/controller/network/{n}/member/{a_addr}");
+        admin_ok(
+            &home,
+            &net.server,
+            "POST",
+            &path,
+            Some(json!({"authorized": true})),
+        );
+    }
+    // C's address is an authorized member already, pinned to another key: a client with that
+    // address but a different identity must get nothing.
+    let nwid1 = NetworkId(u64::from_str_radix(&n1, 16).unwrap());
+    let c_address: Address = c_addr.parse().unwrap();
+    let mut pinned = Member::new(nwid1, c_address, 1);
+    pinned.identity = Some(Identity::new(c_address, [7; 64]));
+    pinned.authorized = true;
+    Store::open(&home.join("controller.db"))
+        .unwrap()
+        .put_member(&pinned)
+        .unwrap();
+
+    let a = spawn_client(
+        &net.clients,
+        &planet,
+        &dir.path("a"),
+        &[
+            "--identity",
+            &a_id,
+            "--join",
+            &n1,
+            "--join",
+            &n2,
+            "--wait",
+            "ip",
+            "--deadline",
+            "60",
+        ],
+    );
+    let c = spawn_client(
+        &net.clients,
+        &planet,
+        &dir.path("c"),
+        &[
+            "--identity",
+            &c_id,
+            "--join",
+            &n1,
+            "--wait",
+            "status",
+            "--net-timeout",
+            "20",
+            "--deadline",
+            "60",
+        ],
+    );
+    let (_, a) = finish_client(a);
+    let (_, c) = finish_client(c);
+    let c_member = admin_ok(
+        &home,
+        &net.server,
+        "GET",
+        &format!("/controller/network/{n1}/member/{c_addr}"),
+        None,
+    );
+    let log = daemon.stop();
+
+    let a_address: Address = a_addr.parse().unwrap();
+    let rfc = rfc4193(nwid1, a_address).0;
+    let six = sixplane(NetworkId(u64::from_str_radix(&n2, 16).unwrap()), a_address).0;
+    let v6 = |v: &Value| v.as_str().unwrap_or_default().to_ascii_lowercase();
+    assert_eq!(a["networks"][&n1]["status_name"], "OK", "A: {a}\n{log}");
+    assert_eq!(
+        v6(&a["networks"][&n1]["ipv6"]),
+        rfc.to_string(),
+        "no rfc4193 address: {a}"
+    );
+    assert_eq!(a["networks"][&n2]["status_name"], "OK", "A: {a}\n{log}");
+    assert_eq!(
+        v6(&a["networks"][&n2]["ipv6"]),
+        six.to_string(),
+        "no 6plane address: {a}"
+    );
+    let c1 = &c["networks"][&n1];
+    assert!(
+        c1["status_name"] != "OK" && c1["ipv4"].is_null() && c1["ipv6"].is_null(),
+        "C: {c}"
+    );
+    assert_eq!(
+        c_member["identity"],
+        Identity::new(c_address, [7; 64]).to_string(),
+        "the pin moved: {c_member}"
+    );
+    assert!(!log.contains("refusals: 0,"), "C was never refused: {log}");
 }

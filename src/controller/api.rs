@@ -23,7 +23,7 @@ use super::api_json::{
 use super::model::{Member, Network};
 use super::netconf::revoke_com;
 use super::store::StoreError;
-use super::{Controller, PUSH_WINDOW_MS, Push, Reply};
+use super::{Controller, PUSH_WINDOW_MS, Push};
 use crate::crypto::Entropy;
 use crate::wire::{Address, NetworkId};
 
@@ -478,21 +478,7 @@ impl Controller {
         self.outbox.extend(pushes);
         if old.is_some_and(|o| o.authorized) && !m.authorized {
             let payload = revoke_com(m.network_id, m.address, unix, &self.identity);
-            let others: Vec<Address> = self
-                .recent
-                .iter()
-                .filter(|(k, r)| {
-                    k.0 == m.network_id
-                        && k.1 != m.address
-                        && mono.saturating_sub(r.mono) < PUSH_WINDOW_MS
-                })
-                .map(|(k, _)| k.1)
-                .collect();
-            self.outbox.extend(others.into_iter().map(|to| Push {
-                to,
-                network_id: m.network_id,
-                reply: Reply::Credentials(payload.clone()),
-            }));
+            self.revoke(mono, m.network_id, m.address, payload);
         }
     }
 }

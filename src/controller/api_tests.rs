@@ -6,6 +6,8 @@ use super::api::{ApiError, parse_address, parse_network_id};
 use super::tests::{ask, ids, setup};
 use super::{Controller, Reply};
 use crate::crypto::SeededEntropy;
+use crate::crypto::hashcash::Scratch;
+use crate::identity::IdentitySecret;
 use crate::wire::revocation::Revocation;
 use crate::wire::verbs::ErrorCode;
 use crate::wire::{NetworkId, Reader};
@@ -211,11 +213,32 @@ fn writes_push_to_recent_members_and_deauthorization_revokes_the_com() {
         ctl.identity()
             .verify(&rev.signing_message(), &rev.signature)
     );
+    // The revocation is delivered once per member: b asking again does not get it again, a
+    // member that asks for the first time after the deauthorization gets it with its config.
+    assert!(matches!(ask(&mut c, 5000, b, nwid), Reply::Config(_)));
+    assert!(c.take_pushes().is_empty());
+    let late = {
+        let (mut rng, mut scratch) = (SeededEntropy::new(79), Scratch::new());
+        IdentitySecret::generate(&mut rng, &mut scratch)
+    };
+    c.api_post_member(
+        300,
+        UNIX,
+        nwid,
+        late.address(),
+        &json!({"authorized": true}),
+    )
+    .unwrap();
+    c.take_pushes();
+    assert!(matches!(ask(&mut c, 6000, &late, nwid), Reply::Config(_)));
+    let owed = c.take_pushes();
+    assert_eq!(owed.len(), 1);
+    assert_eq!((owed[0].to, &owed[0].reply), (late.address(), &to_b.reply));
     // A member change does not invalidate other members' cached configurations.
     let hits = c.cache_stats().hits;
     c.api_post_member(300, UNIX, nwid, a.address(), &json!({"name": "x"}))
         .unwrap();
-    assert!(matches!(ask(&mut c, 5000, b, nwid), Reply::Config(_)));
+    assert!(matches!(ask(&mut c, 7000, b, nwid), Reply::Config(_)));
     assert_eq!(c.cache_stats().hits, hits + 1);
 }
 

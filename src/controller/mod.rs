@@ -41,6 +41,19 @@ pub const MIN_REQUEST_INTERVAL_MS: u64 = 1000;
 pub const MAX_RECENT_REQUESTS: usize = 65_536;
 /// Members that asked within this many ms get changes pushed (zerotier-one uses 120 s).
 pub const PUSH_WINDOW_MS: u64 = 120_000;
+/// Revocations kept for members that ask later (each lives for a credential window).
+pub const MAX_REVOCATIONS: usize = 1024;
+
+/// A COM revocation still worth delivering: until the revoked COMs could no longer agree
+/// with anyone's, every member that asks gets it once.
+#[derive(Debug, Clone)]
+struct Revoked {
+    network_id: NetworkId,
+    target: Address,
+    payload: Vec<u8>,
+    until_mono: u64,
+    sent_to: HashSet<Address>,
+}
 
 /// The last request of a member, kept so a change can be pushed to it.
 #[derive(Debug, Clone)]
@@ -113,8 +126,11 @@ pub struct Controller {
     /// Last-seen times and addresses of cache hits, written to the store in batches.
     seen: HashMap<(NetworkId, Address), (u64, Option<String>)>,
     data_version: i64,
-    /// Pushes queued by API writes, bounded by [`MAX_RECENT_REQUESTS`] per write.
+    /// Pushes queued by API writes and revocations owed to members; drained by the runtime
+    /// after every request or write ([`Controller::take_pushes`]).
     outbox: Vec<Push>,
+    /// Revocations of deauthorized members' COMs, bounded by [`MAX_REVOCATIONS`].
+    revoked: Vec<Revoked>,
     stats: ControllerStats,
 }
 
@@ -130,6 +146,7 @@ impl Controller {
             seen: HashMap::new(),
             data_version,
             outbox: Vec::new(),
+            revoked: Vec::new(),
             stats: ControllerStats::default(),
         }
     }
@@ -215,7 +232,10 @@ impl Controller {
         match self.decide(unix, req) {
             Ok(reply) => {
                 match &reply {
-                    Reply::Config(_) => self.stats.configs += 1,
+                    Reply::Config(_) => {
+                        self.stats.configs += 1;
+                        self.owe_revocations(mono, key);
+                    }
                     Reply::Error(_) => self.stats.refusals += 1,
                     Reply::Ignore | Reply::Credentials(_) => {}
                 }
@@ -238,6 +258,49 @@ impl Controller {
         }
         self.cache.clear();
         self.push_all(mono, unix)
+    }
+
+    /// Records a revocation of `target`'s COMs and queues it for the network's members that
+    /// asked recently; members that ask later get it with their configuration.
+    fn revoke(&mut self, mono: u64, network_id: NetworkId, target: Address, payload: Vec<u8>) {
+        self.revoked
+            .retain(|r| r.until_mono > mono && !(r.network_id == network_id && r.target == target));
+        if self.revoked.len() >= MAX_REVOCATIONS {
+            self.revoked.remove(0);
+        }
+        self.revoked.push(Revoked {
+            network_id,
+            target,
+            payload,
+            until_mono: mono + DEFAULT_CREDENTIAL_WINDOW_MS + COM_REUSE_MS,
+            sent_to: HashSet::new(),
+        });
+        let recent: Vec<(NetworkId, Address)> = self
+            .recent
+            .iter()
+            .filter(|(k, r)| k.0 == network_id && mono.saturating_sub(r.mono) < PUSH_WINDOW_MS)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in recent {
+            self.owe_revocations(mono, key);
+        }
+    }
+
+    /// Queues the live revocations of `key`'s network that member has not been sent yet.
+    fn owe_revocations(&mut self, mono: u64, (network_id, to): (NetworkId, Address)) {
+        for r in &mut self.revoked {
+            if r.network_id == network_id
+                && r.target != to
+                && r.until_mono > mono
+                && r.sent_to.insert(to)
+            {
+                self.outbox.push(Push {
+                    to,
+                    network_id,
+                    reply: Reply::Credentials(r.payload.clone()),
+                });
+            }
+        }
     }
 
     /// Re-decides for every member that asked within [`PUSH_WINDOW_MS`].

@@ -437,6 +437,8 @@ impl Owner {
                         ),
                         Reply::Ignore | Reply::Credentials(_) => {}
                     }
+                    let owed = self.controller.take_pushes();
+                    self.send_pushes(now, owed);
                 }
             }
         }
@@ -447,6 +449,11 @@ impl Owner {
     fn push_changes(&mut self, now: u64) {
         let mut pushes = self.controller.pushes_after_change(now, unix_millis());
         pushes.extend(self.controller.take_pushes());
+        self.send_pushes(now, pushes);
+    }
+
+    /// Sends configurations, refusals and revocations the controller queued.
+    fn send_pushes(&mut self, now: u64, pushes: Vec<crate::controller::Push>) {
         for push in pushes {
             match push.reply {
                 Reply::Config(dict) => {
@@ -461,8 +468,15 @@ impl Owner {
                     Some(push.network_id),
                 ),
                 Reply::Credentials(payload) => {
-                    self.node
-                        .send(now, push.to, Verb::NetworkCredentials, &payload, None);
+                    let sent =
+                        self.node
+                            .send(now, push.to, Verb::NetworkCredentials, &payload, None);
+                    crate::debug!(
+                        "revocation for network {} {} {}",
+                        push.network_id,
+                        if sent { "sent to" } else { "could not reach" },
+                        push.to
+                    );
                 }
                 Reply::Ignore => {}
             }

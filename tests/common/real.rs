@@ -455,6 +455,71 @@ pub(crate) fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// An admin API request from inside namespace `ns` (curl) to `http://HOST:9993PATH` with the
+/// token of `home` (`from` picks the source address); returns the status and the JSON body.
+pub(crate) fn admin(
+    home: &Path,
+    ns: &str,
+    host: &str,
+    from: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let token = std::fs::read_to_string(home.join("authtoken.secret")).expect("token");
+    let url = format!("http://{host}:9993{path}");
+    let mut cmd = Command::new("ip");
+    cmd.args([
+        "netns",
+        "exec",
+        ns,
+        "curl",
+        "-sS",
+        "-m",
+        "20",
+        "-w",
+        "\n%{http_code}",
+    ])
+    .args(["-X", method, "-H", &format!("X-ZT1-Auth: {token}")]);
+    if let Some(ip) = from {
+        cmd.args(["--interface", ip]);
+    }
+    if let Some(b) = body {
+        cmd.args([
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            &b.to_string(),
+        ]);
+    }
+    let out = cmd.arg(&url).output().expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (body, code) = text
+        .trim_end()
+        .rsplit_once('\n')
+        .unwrap_or_else(|| ("", text.trim()));
+    let code: u16 = code.parse().unwrap_or_else(|_| {
+        panic!(
+            "curl {url}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (code, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// An admin API request from the daemon's namespace over loopback that must answer 200.
+pub(crate) fn admin_ok(
+    home: &Path,
+    ns: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let (code, v) = admin(home, ns, "127.0.0.1", None, method, path, body);
+    assert_eq!(code, 200, "{method} {path}: {v}");
+    v
+}
+
 /// The usual real-client setup: a namespace pair on 10.77.`subnet`.0/24 and `ztcd run` in the
 /// server namespace with its planet listing 10.77.`subnet`.1/9993. `None` (after printing why)
 /// when the prerequisites are missing outside CI.
@@ -468,6 +533,11 @@ pub(crate) struct Scene {
 
 impl Scene {
     pub(crate) fn start(subnet: u8, tag: &str) -> Option<Self> {
+        Self::start_with(subnet, tag, &[])
+    }
+
+    /// Like [`Scene::start`], with extra `ztcd run` arguments.
+    pub(crate) fn start_with(subnet: u8, tag: &str, extra: &[&str]) -> Option<Self> {
         if !available() {
             return None;
         }
@@ -475,7 +545,9 @@ impl Scene {
         let dir = TempDir::new(tag);
         let home = dir.path("home");
         let endpoint = format!("{}/9993", net.server_ip());
-        let daemon = Daemon::start(&net.server, &home, &["--endpoint", &endpoint]);
+        let mut args = vec!["--endpoint", &endpoint];
+        args.extend_from_slice(extra);
+        let daemon = Daemon::start(&net.server, &home, &args);
         let planet = home.join("planet");
         Some(Self {
             net,

@@ -739,6 +739,8 @@ def cmd_client(args):
             ok = False
 
     # 3. optional one-shot TCP echo over the (first) joined network
+    if ok and (args.tcp_listen or args.tcp_connect) and args.tcp_delay > 0:
+        time.sleep(args.tcp_delay)
     if ok and (args.tcp_listen or args.tcp_connect):
         tcp = {}
         result["tcp"] = tcp
@@ -793,6 +795,9 @@ def cmd_client(args):
             ok = False
 
     if args.hold > 0:
+        for name, _ in nwids:
+            before = {k: v for k, v in result["networks"][name].items() if k != "before_hold"}
+            result["networks"][name]["before_hold"] = before
         time.sleep(args.hold)
         for name, nwid in nwids:
             result["networks"][name].update(_net_snapshot(z, nwid))
@@ -947,6 +952,8 @@ def main():
     p.add_argument("--tcp-bind", default="auto",
                    help="address for --tcp-listen (default: the first joined network's IPv4 "
                         "address, else its IPv6 address)")
+    p.add_argument("--tcp-delay", type=float, default=0.0,
+                   help="seconds to wait after joining before the TCP step")
     p.add_argument("--tcp-message", default="hello from libzt")
     p.add_argument("--tcp-timeout", type=float, default=30.0,
                    help="seconds for the TCP connect to succeed (default 30)")
