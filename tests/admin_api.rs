@@ -486,3 +486,86 @@ fn errors_name_the_field_and_write_nothing() {
             .contains("larger than")
     );
 }
+
+#[test]
+fn killed_mid_write_storm_keeps_every_acknowledged_write() {
+    let l = start("storm");
+    let n = l.api.ok(
+        "POST",
+        &format!("/controller/network/{}______", l.address),
+        Some(json!({"name": "storm"})),
+    );
+    let nwid = n["id"].as_str().unwrap().to_owned();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..8u64)
+        .map(|t| {
+            let (addr, token, nwid, stop) =
+                (l.api.addr, l.api.token.clone(), nwid.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let api = Api { addr, token };
+                let mut acked = Vec::new();
+                for i in 0u64.. {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let address = format!("{:010x}", 0x10_0000_0000 + t * 1_000_000 + i);
+                    let body = json!({"authorized": true, "name": format!("w{t}-{i}")});
+                    let ok = std::panic::catch_unwind(|| {
+                        api.call(
+                            "POST",
+                            &format!("/controller/network/{nwid}/member/{address}"),
+                            Some(body),
+                        )
+                        .status
+                    });
+                    match ok {
+                        Ok(200) => acked.push(address),
+                        _ => break,
+                    }
+                }
+                acked
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let pid = l._daemon.pid();
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked: Vec<String> = writers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    assert!(
+        acked.len() > 100,
+        "only {} writes acknowledged",
+        acked.len()
+    );
+    let store =
+        ztcd::controller::store::Store::open(&l.dir.path("home").join("controller.db")).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    let id = ztcd::wire::NetworkId(u64::from_str_radix(&nwid, 16).unwrap());
+    let stored: std::collections::HashMap<String, ztcd::controller::model::Member> = store
+        .members(id)
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.address.to_string(), m))
+        .collect();
+    let lost: Vec<&String> = acked
+        .iter()
+        .filter(|a| !stored.get(*a).is_some_and(|m| m.authorized))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged writes lost, e.g. {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(5)]
+    );
+    eprintln!(
+        "{} acknowledged writes before the kill, all present",
+        acked.len()
+    );
+}

@@ -20,6 +20,7 @@ step "installing test prerequisites"
 need_apt=()
 command -v cc >/dev/null || need_apt+=(gcc libc6-dev)
 command -v ip >/dev/null || need_apt+=(iproute2)
+command -v curl >/dev/null || need_apt+=(curl)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
@@ -32,6 +33,8 @@ fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # The real-client harness: libzt 1.8.4 from PyPI, cached outside the repository.
 tests/libzt/setup.sh >/dev/null
+# The browser test of the LAN page: Debian's chromium and playwright-core from npm.
+tests/browser/setup.sh >/dev/null
 # Board builds: qemu-user/system, zig + cargo-zigbuild, nightly rust-src, arm64 package lists.
 if [ "$BOARDS" != 0 ]; then
   cross/setup.sh >/tmp/ztcd-cross-setup.log 2>&1 || { cat /tmp/ztcd-cross-setup.log >&2; exit 1; }

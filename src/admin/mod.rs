@@ -35,6 +35,7 @@ pub const WORKERS_PER_LISTENER: usize = 4;
 const PAGE_HTML: &str = include_str!("page/index.html");
 const PAGE_JS: &str = include_str!("page/app.js");
 const PAGE_CSS: &str = include_str!("page/style.css");
+const PAGE_ICON: &str = include_str!("page/icon.svg");
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
      img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
@@ -179,6 +180,7 @@ fn static_file(path: &str) -> Option<AdminReply> {
         "/" | "/index.html" | "/app" | "/app/" => ("text/html; charset=utf-8", PAGE_HTML),
         "/app.js" => ("text/javascript; charset=utf-8", PAGE_JS),
         "/style.css" => ("text/css; charset=utf-8", PAGE_CSS),
+        "/icon.svg" | "/favicon.ico" => ("image/svg+xml", PAGE_ICON),
         _ => return None,
     };
     Some(AdminReply {

@@ -43,8 +43,22 @@ pub(crate) fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Resp {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    try_request(addr, method, path, headers, body)
+        .unwrap_or_else(|e| panic!("{method} {path}: no HTTP answer: {e}"))
+}
+
+/// Like [`request`], `Err` when there is no complete answer (server gone).
+pub(crate) fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Resp, String> {
+    let mut s =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -53,7 +67,7 @@ pub(crate) fn request(
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
     // A server may refuse before reading a large body; the answer still counts.
     let _ = s.write_all(body);
     let mut raw = Vec::new();
@@ -61,23 +75,23 @@ pub(crate) fn request(
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP answer: {}", String::from_utf8_lossy(&raw)));
+        .ok_or_else(|| format!("incomplete answer: {}", String::from_utf8_lossy(&raw)))?;
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let mut lines = head.lines();
     let status = lines
         .next()
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|c| c.parse().ok())
-        .expect("status line");
+        .ok_or("no status line")?;
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect();
-    Resp {
+    Ok(Resp {
         status,
         headers,
         body: raw[split + 4..].to_vec(),
-    }
+    })
 }
 
 /// A client of one ztcd admin API with its token.
@@ -89,17 +103,18 @@ pub(crate) struct Api {
 impl Api {
     /// An authenticated request with a JSON body (or none).
     pub(crate) fn call(&self, method: &str, path: &str, body: Option<Value>) -> Resp {
+        self.try_call(method, path, body)
+            .unwrap_or_else(|| panic!("{method} {path}: no HTTP answer"))
+    }
+
+    /// Like [`Api::call`], `None` when the server gave no complete answer.
+    pub(crate) fn try_call(&self, method: &str, path: &str, body: Option<Value>) -> Option<Resp> {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        request(
-            self.addr,
-            method,
-            path,
-            &[
-                ("X-ZT1-Auth", &self.token),
-                ("Content-Type", "application/json"),
-            ],
-            body.as_bytes(),
-        )
+        let auth = [
+            ("X-ZT1-Auth", self.token.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        try_request(self.addr, method, path, &auth, body.as_bytes()).ok()
     }
 
     /// A request that must answer 200 with JSON.

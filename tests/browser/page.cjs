@@ -1,0 +1,66 @@
+// Drives the ztcd LAN page in headless Chromium: logs in with the token, creates a network,
+// authorizes a member that asked to join, and checks the member list shows it authorized.
+// Usage: node page.cjs BASE_URL TOKEN MEMBER_ADDRESS SCREENSHOT.png   (prints a JSON result)
+"use strict";
+const { chromium } = require("playwright-core");
+
+async function main() {
+  const [base, token, member, shot] = process.argv.slice(2);
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu"],
+  });
+  const result = { ok: false, steps: [] };
+  const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  try {
+    await page.goto(base + "/");
+    await page.getByLabel("Admin token").fill(token);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.getByRole("heading", { name: "Networks" }).waitFor();
+    result.steps.push("logged in");
+
+    await page.getByLabel("New network name", { exact: true }).fill("browser-net");
+    await page.getByLabel("Address pool", { exact: true }).fill("10.200.0.0/24");
+    await page.getByRole("button", { name: "Create network" }).click();
+    const link = page.getByRole("button", { name: "browser-net", exact: true });
+    await link.waitFor();
+    const nwid = (await page.locator("#network-rows code").first().textContent()).trim();
+    result.nwid = nwid;
+    result.steps.push("created " + nwid);
+
+    // The device asks to join: its first request leaves an unauthorized member record.
+    const r = await fetch(`${base}/controller/network/${nwid}/member/${member}`, {
+      method: "POST",
+      headers: { "X-ZT1-Auth": token, "Content-Type": "application/json" },
+      body: JSON.stringify({ authorized: false, name: "phone" }),
+    });
+    if (!r.ok) throw new Error("join request: " + r.status);
+
+    await link.click();
+    await page.getByRole("heading", { name: "browser-net", exact: true }).waitFor();
+    const box = page.getByLabel("Authorize phone", { exact: true });
+    await box.waitFor();
+    if (await box.isChecked()) throw new Error("member already authorized");
+    await box.check();
+    await page.getByRole("status").filter({ hasText: "authorized" }).waitFor();
+    // The list is re-read from the server after the change.
+    await page.getByLabel("Authorize phone", { exact: true }).waitFor();
+    result.listed_authorized = await page.getByLabel("Authorize phone", { exact: true }).isChecked();
+    result.listed = await page.locator("#member-rows").textContent();
+    result.steps.push("authorized " + member);
+    await page.screenshot({ path: shot, fullPage: true });
+    result.ok = result.listed_authorized && result.listed.includes(member);
+  } catch (e) {
+    result.error = String(e);
+    try { await page.screenshot({ path: shot, fullPage: true }); } catch (_) { /* ignore */ }
+  }
+  result.page_errors = errors;
+  await browser.close();
+  console.log(JSON.stringify(result));
+  process.exit(result.ok && errors.length === 0 ? 0 : 1);
+}
+
+main().catch((e) => { console.log(JSON.stringify({ ok: false, error: String(e) })); process.exit(1); });
