@@ -30,7 +30,7 @@ pub const ADMIN_QUEUE: usize = 256;
 /// How long a worker waits for the owner loop's answer before answering 504.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Worker threads per listening address.
-pub const WORKERS_PER_LISTENER: usize = 4;
+pub const WORKERS_PER_LISTENER: usize = 16;
 
 const PAGE_HTML: &str = include_str!("page/index.html");
 const PAGE_JS: &str = include_str!("page/app.js");
@@ -159,7 +159,9 @@ fn header(name: &str, value: &str) -> Header {
 }
 
 fn respond(rq: Request, reply: AdminReply, page: bool) {
+    // Always a Content-Length (tiny_http would switch large bodies to chunked encoding).
     let mut resp = Response::from_data(reply.body)
+        .with_chunked_threshold(usize::MAX)
         .with_status_code(reply.status)
         .with_header(header("Content-Type", reply.content_type))
         .with_header(header("X-Content-Type-Options", "nosniff"))

@@ -207,6 +207,14 @@ impl Controller {
             .ok_or_else(|| ApiError::NotFound(format!("network {id} does not exist")))
     }
 
+    fn require_network(&self, id: NetworkId) -> ApiResult<()> {
+        if self.store.network_exists(id)? {
+            Ok(())
+        } else {
+            Err(ApiError::NotFound(format!("network {id} does not exist")))
+        }
+    }
+
     /// IDs of all networks.
     pub fn api_network_ids(&self) -> ApiResult<Vec<NetworkId>> {
         Ok(self.store.network_ids()?)
@@ -276,13 +284,12 @@ impl Controller {
     /// The member list as zerotier-one answers it: `{address: revision}` (banned members are
     /// left out).
     pub fn api_member_revisions(&self, id: NetworkId) -> ApiResult<Value> {
-        self.network_or_404(id)?;
+        self.require_network(id)?;
         let map: Map<String, Value> = self
             .store
-            .members(id)?
+            .member_revisions(id)?
             .into_iter()
-            .filter(|m| !m.banned)
-            .map(|m| (m.address.to_string(), Value::from(m.revision)))
+            .map(|(a, rev)| (a.to_string(), Value::from(rev)))
             .collect();
         Ok(Value::Object(map))
     }
@@ -295,7 +302,7 @@ impl Controller {
         id: NetworkId,
         banned: bool,
     ) -> ApiResult<String> {
-        self.network_or_404(id)?;
+        self.require_network(id)?;
         let members = self.store.members(id)?;
         let views: Vec<MemberJson<'_>> = members
             .iter()
@@ -322,7 +329,7 @@ impl Controller {
     }
 
     fn member_or_404(&self, id: NetworkId, address: Address) -> ApiResult<Member> {
-        self.network_or_404(id)?;
+        self.require_network(id)?;
         self.store
             .member(id, address)?
             .filter(|m| !m.banned)
@@ -348,7 +355,7 @@ impl Controller {
         body: &Value,
     ) -> ApiResult<Value> {
         let body = object_of(body)?;
-        self.network_or_404(id)?;
+        self.require_network(id)?;
         let old = self.store.member(id, address)?;
         let mut m = old
             .clone()
@@ -458,7 +465,6 @@ impl Controller {
     /// that asked recently.
     fn changed_network(&mut self, mono: u64, unix: u64, id: NetworkId) {
         self.cache.invalidate_network(id);
-        self.data_version = self.store.data_version().unwrap_or(self.data_version);
         let pushes = self.push_where(mono, unix, |k| k.0 == id);
         self.outbox.extend(pushes);
     }
@@ -473,7 +479,6 @@ impl Controller {
         }
         let key = (m.network_id, m.address);
         self.cache.invalidate(key);
-        self.data_version = self.store.data_version().unwrap_or(self.data_version);
         let pushes = self.push_where(mono, unix, |k| *k == key);
         self.outbox.extend(pushes);
         if old.is_some_and(|o| o.authorized) && !m.authorized {

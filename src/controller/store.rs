@@ -109,6 +109,17 @@ fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, rus
     })
 }
 
+/// A list column; most hold an empty list, which skips the parser.
+fn json_list<T: serde::de::DeserializeOwned>(
+    text: &str,
+    what: &str,
+) -> Result<Vec<T>, rusqlite::Error> {
+    if text == "[]" {
+        return Ok(Vec::new());
+    }
+    json(text, what)
+}
+
 fn network_from_row(row: &Row<'_>) -> Result<Network, rusqlite::Error> {
     let dns: Option<String> = row.get(15)?;
     Ok(Network {
@@ -135,7 +146,7 @@ fn network_from_row(row: &Row<'_>) -> Result<Network, rusqlite::Error> {
 
 fn member_from_row(row: &Row<'_>) -> Result<Member, rusqlite::Error> {
     let identity: Option<String> = row.get(2)?;
-    let ips: Vec<String> = json(&row.get::<_, String>(7)?, "ip_assignments")?;
+    let ips: Vec<String> = json_list(&row.get::<_, String>(7)?, "ip_assignments")?;
     let version: Option<String> = row.get(12)?;
     Ok(Member {
         network_id: NetworkId(row.get::<_, i64>(0)? as u64),
@@ -154,8 +165,8 @@ fn member_from_row(row: &Row<'_>) -> Result<Member, rusqlite::Error> {
         last_seen: row.get::<_, i64>(13)? as u64,
         physical_address: row.get(14)?,
         banned: row.get(15)?,
-        capabilities: json(&row.get::<_, String>(16)?, "capabilities")?,
-        tags: json(&row.get::<_, String>(17)?, "tags")?,
+        capabilities: json_list(&row.get::<_, String>(16)?, "capabilities")?,
+        tags: json_list(&row.get::<_, String>(17)?, "tags")?,
     })
 }
 
@@ -328,6 +339,28 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([network.0 as i64], member_from_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// (address, revision) of a network's members that are not banned, by address.
+    pub fn member_revisions(&self, network: NetworkId) -> Result<Vec<(Address, u64)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT address, revision FROM members WHERE network_id = ?1 AND banned = 0 ORDER BY address",
+        )?;
+        let rows = stmt.query_map([network.0 as i64], |r| {
+            Ok((
+                Address::new(r.get::<_, i64>(0)? as u64),
+                r.get::<_, i64>(1)? as u64,
+            ))
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Whether a network exists.
+    pub fn network_exists(&self, id: NetworkId) -> Result<bool, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM networks WHERE id = ?1")?;
+        Ok(stmt.exists([id.0 as i64])?)
     }
 
     /// Authorized active bridges of a network.
