@@ -41,6 +41,19 @@ USAGE:
   ztcd member set [--home DIR] --network NWID --address ADDR [--authorize | --deauthorize]
                   [--ip IP ...] [--name NAME]
       Create or change a member (pre-authorize a device by its address).
+  ztcd backup [--home DIR] --to DIR [--keep N] [--key FILE] [--require-mount]
+      Write an encrypted, verified backup of the home (a consistent snapshot of the running
+      database, the identity, planet and moon keys and files, the admin token) to DIR as
+      ztcd-backup-<UTC time>.ztb, keeping the newest N (default 7). The key file (default
+      HOME/backup.key) is created on first use: keep a copy off the device, a restore needs
+      it. Refuses when DIR is missing, read-only, full, or with --require-mount not a mount.
+  ztcd backup verify FILE [--key FILE | --home DIR]
+      Check a backup: authenticity, contents and database integrity.
+  ztcd restore FILE --home DIR [--key FILE] [--force]
+      Restore a verified backup into DIR (empty, or replaced with --force).
+  ztcd import-zerotier --from ZT_HOME [--home DIR]
+      Import a zerotier-one controller: its identity, token and controller.d networks and
+      members.
   ztcd --version | --help
 
 OPTIONS:
@@ -123,6 +136,46 @@ pub enum Command {
         /// Set the name.
         name: Option<String>,
     },
+    /// Take an encrypted backup of a home.
+    Backup {
+        /// Home directory.
+        home: PathBuf,
+        /// Target directory.
+        to: PathBuf,
+        /// Backups to keep.
+        keep: usize,
+        /// Key file.
+        key: Option<PathBuf>,
+        /// Refuse unless the target is a mount point.
+        require_mount: bool,
+    },
+    /// Check a backup file.
+    BackupVerify {
+        /// The file.
+        file: PathBuf,
+        /// Key file (default: HOME/backup.key).
+        key: Option<PathBuf>,
+        /// Home whose key to use by default.
+        home: PathBuf,
+    },
+    /// Restore a backup into a home.
+    Restore {
+        /// The file.
+        file: PathBuf,
+        /// Home directory.
+        home: PathBuf,
+        /// Key file.
+        key: Option<PathBuf>,
+        /// Replace a non-empty home.
+        force: bool,
+    },
+    /// Import a zerotier-one controller.
+    ImportZerotier {
+        /// The zerotier-one home.
+        from: PathBuf,
+        /// The ztcd home.
+        home: PathBuf,
+    },
     /// Create or update this node's moon.
     Moon {
         /// Home directory.
@@ -158,6 +211,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
         "moon" => parse_moon(&mut p),
         "network" => parse_network(&mut p),
         "member" => parse_member(&mut p),
+        "backup" => parse_backup(&mut p),
+        "restore" => parse_restore(&mut p),
+        "import-zerotier" => parse_import(&mut p),
         "help" => Ok(Command::Help),
         "version" => Ok(Command::Version),
         other => Err(format!("unknown command {other:?} (try --help)")),
@@ -383,6 +439,77 @@ fn parse_planet(p: &mut lexopt::Parser) -> Result<Command, String> {
         home,
         endpoints,
         out,
+    })
+}
+
+fn parse_backup(p: &mut lexopt::Parser) -> Result<Command, String> {
+    let (mut home, mut to, mut keep, mut key) = (PathBuf::from(DEFAULT_HOME), None, 7, None);
+    let (mut require_mount, mut verify) = (false, None);
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Value(v) if v == "verify" && verify.is_none() => {
+                let file = p.value().map_err(|_| "backup verify: missing FILE")?;
+                verify = Some(PathBuf::from(file));
+            }
+            Long("home") => home = value(p)?.into(),
+            Long("to") => to = Some(PathBuf::from(value(p)?)),
+            Long("keep") => {
+                let v = value(p)?;
+                keep = v
+                    .parse()
+                    .ok()
+                    .filter(|k| *k >= 1)
+                    .ok_or_else(|| format!("--keep {v:?}: expected a number of at least 1"))?;
+            }
+            Long("key") => key = Some(PathBuf::from(value(p)?)),
+            Long("require-mount") => require_mount = true,
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    if let Some(file) = verify {
+        return Ok(Command::BackupVerify { file, key, home });
+    }
+    let to = to.ok_or("backup: missing --to DIR (where to write the backup)")?;
+    Ok(Command::Backup {
+        home,
+        to,
+        keep,
+        key,
+        require_mount,
+    })
+}
+
+fn parse_restore(p: &mut lexopt::Parser) -> Result<Command, String> {
+    let (mut file, mut home, mut key, mut force) = (None, None, None, false);
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Value(v) if file.is_none() => file = Some(PathBuf::from(v)),
+            Long("home") => home = Some(PathBuf::from(value(p)?)),
+            Long("key") => key = Some(PathBuf::from(value(p)?)),
+            Long("force") => force = true,
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    Ok(Command::Restore {
+        file: file.ok_or("restore: missing FILE")?,
+        home: home.ok_or("restore: missing --home DIR")?,
+        key,
+        force,
+    })
+}
+
+fn parse_import(p: &mut lexopt::Parser) -> Result<Command, String> {
+    let (mut from, mut home) = (None, PathBuf::from(DEFAULT_HOME));
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("from") => from = Some(PathBuf::from(value(p)?)),
+            Long("home") => home = value(p)?.into(),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    Ok(Command::ImportZerotier {
+        from: from.ok_or("import-zerotier: missing --from ZT_HOME")?,
+        home,
     })
 }
 

@@ -9,6 +9,7 @@
 //! - [`runtime`]: the only code that touches the file system, clocks and OS randomness.
 
 pub mod admin;
+pub mod backup;
 pub mod cli;
 pub mod client;
 pub mod controller;

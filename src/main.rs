@@ -100,6 +100,54 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
                 m.address, m.network_id, m.authorized
             );
         }
+        Command::Backup {
+            home,
+            to,
+            keep,
+            key,
+            require_mount,
+        } => {
+            let opts = ztcd::backup::BackupOptions {
+                home,
+                to,
+                keep,
+                key,
+                require_mount,
+            };
+            let (path, summary) =
+                ztcd::backup::backup(&opts, ztcd::runtime::unix_millis(), &mut OsEntropy)?;
+            println!("{}: {summary}", path.display());
+        }
+        Command::BackupVerify { file, key, home } => {
+            let key = key.unwrap_or_else(|| home.join(ztcd::backup::KEY_FILE));
+            let key = ztcd::backup::load_key(&key, false, &mut OsEntropy)?;
+            let (_, summary) = ztcd::backup::verify(&file, &key)?;
+            println!("{}: {summary}", file.display());
+        }
+        Command::Restore {
+            file,
+            home,
+            key,
+            force,
+        } => {
+            let key = key.unwrap_or_else(|| home.join(ztcd::backup::KEY_FILE));
+            let key = ztcd::backup::load_key(&key, false, &mut OsEntropy)?;
+            let summary = ztcd::backup::restore(&file, &home, &key, force)?;
+            println!("restored into {}: {summary}", home.display());
+        }
+        Command::ImportZerotier { from, home } => {
+            let r =
+                ztcd::backup::import::import_zerotier(&from, &home, ztcd::runtime::unix_millis())?;
+            println!(
+                "imported {} networks and {} members into {}",
+                r.networks,
+                r.members,
+                home.display()
+            );
+            for s in &r.skipped {
+                println!("not imported: {s}");
+            }
+        }
         Command::Moon { home, endpoints } => {
             let h = Home::open(&home).map_err(|e| format!("{}: {e}", home.display()))?;
             let (id, _) = h

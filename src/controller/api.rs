@@ -418,6 +418,69 @@ impl Controller {
         Ok(shown)
     }
 
+    /// Stores a network exported by zerotier-one (its JSON object): the writable fields as a
+    /// POST would take them, plus its creation time and revision.
+    pub fn api_import_network(&mut self, unix: u64, id: NetworkId, body: &Value) -> ApiResult<()> {
+        let fields = object_of(body)?;
+        if id.controller() != self.identity.address() {
+            return Err(ApiError::BadRequest(format!(
+                "id: network {id} belongs to controller {}, not {}",
+                id.controller(),
+                self.identity.address()
+            )));
+        }
+        let mut n = Network::new(id, unix);
+        merge_network(&mut n, fields)?;
+        n.creation_time = body["creationTime"].as_u64().unwrap_or(unix);
+        n.revision = body["revision"].as_u64().unwrap_or(1).max(1);
+        self.store.put_network(&n)?;
+        self.cache.invalidate_network(id);
+        Ok(())
+    }
+
+    /// Stores a member exported by zerotier-one, keeping its pinned identity, times, revision
+    /// and client version.
+    pub fn api_import_member(
+        &mut self,
+        unix: u64,
+        id: NetworkId,
+        address: Address,
+        body: &Value,
+    ) -> ApiResult<()> {
+        let fields = object_of(body)?;
+        self.require_network(id)?;
+        let mut m = Member::new(id, address, unix);
+        merge_member(&mut m, fields, unix)?;
+        let num = |k: &str| body[k].as_u64();
+        m.creation_time = num("creationTime").unwrap_or(unix);
+        m.revision = num("revision").unwrap_or(1).max(1);
+        m.last_authorized_time = num("lastAuthorizedTime").unwrap_or(m.last_authorized_time);
+        m.last_deauthorized_time = num("lastDeauthorizedTime").unwrap_or(0);
+        if let Some(text) = body["identity"].as_str().filter(|t| !t.is_empty()) {
+            let identity: crate::identity::Identity = text.parse().map_err(|_| {
+                ApiError::BadRequest(format!("identity: {text:?} is not an identity"))
+            })?;
+            if identity.address() != address {
+                return Err(ApiError::BadRequest(
+                    "identity: belongs to another address".into(),
+                ));
+            }
+            m.identity = Some(identity);
+        }
+        if let (Some(a), Some(b), Some(c), Some(p)) = (
+            body["vMajor"].as_i64(),
+            body["vMinor"].as_i64(),
+            body["vRev"].as_i64(),
+            body["vProto"].as_i64(),
+        ) && a >= 0
+        {
+            m.version = Some((a as u8, b as u8, c as u16, p as u8));
+        }
+        self.store.put_member(&m)?;
+        self.cache.invalidate((id, address));
+        Ok(())
+    }
+
     /// Starts a batch of API calls that [`Controller::commit_batch`] makes durable at once
     /// (one fsync for many writes; answer none of them before the commit).
     pub fn begin_batch(&mut self) -> ApiResult<()> {

@@ -190,6 +190,18 @@ impl Store {
         Self::setup(Connection::open(path)?)
     }
 
+    /// Writes a consistent copy of the database at `db` to `out` (`VACUUM INTO`: one read
+    /// transaction, safe while another process writes). Runs no migrations on `db`.
+    pub fn snapshot(db: &Path, out: &Path) -> Result<(), StoreError> {
+        let conn = Connection::open(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        let out = out
+            .to_str()
+            .ok_or_else(|| StoreError::Corrupt("snapshot path is not UTF-8".into()))?;
+        conn.execute("VACUUM INTO ?1", [out])?;
+        Ok(())
+    }
+
     /// An in-memory database (tests, benchmarks).
     pub fn in_memory() -> Result<Self, StoreError> {
         Self::setup(Connection::open_in_memory()?)

@@ -1,0 +1,143 @@
+//! `ztcd import-zerotier`: moves a zerotier-one controller into a ztcd home — its identity (so
+//! members keep their controller and network IDs) and every network and member of its
+//! `controller.d` (FileDB JSON, zt-api §1.3–1.4, §1.8), reporting what could not be taken.
+
+use std::fs;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::controller::Controller;
+use crate::controller::api::{parse_address, parse_network_id};
+use crate::controller::store::Store;
+use crate::identity::IdentitySecret;
+
+/// What an import did.
+#[derive(Debug, Default, Clone)]
+pub struct ImportReport {
+    /// Networks imported.
+    pub networks: usize,
+    /// Members imported.
+    pub members: usize,
+    /// Files or objects left out, with the reason.
+    pub skipped: Vec<String>,
+}
+
+fn read_json(path: &Path) -> Result<Value, String> {
+    let text = fs::read_to_string(path).map_err(|e| e.to_string())?;
+    serde_json::from_str(&text).map_err(|e| format!("invalid JSON: {e}"))
+}
+
+/// Imports `from` (a zerotier-one home) into `home`. `unix` is the current time (ms).
+pub fn import_zerotier(from: &Path, home: &Path, unix: u64) -> Result<ImportReport, String> {
+    let secret_path = from.join("identity.secret");
+    let text =
+        fs::read_to_string(&secret_path).map_err(|e| format!("{}: {e}", secret_path.display()))?;
+    let identity = IdentitySecret::parse(text.trim())
+        .map_err(|e| format!("{}: {e}", secret_path.display()))?;
+    fs::create_dir_all(home).map_err(|e| format!("{}: {e}", home.display()))?;
+    let mine = home.join("identity.secret");
+    match fs::read_to_string(&mine) {
+        Ok(existing) => {
+            let same = IdentitySecret::parse(existing.trim())
+                .is_ok_and(|e| e.identity() == identity.identity());
+            if !same {
+                return Err(format!(
+                    "{} holds another identity: import into a new home",
+                    home.display()
+                ));
+            }
+        }
+        Err(_) => {
+            let write = crate::runtime::home::write_atomic;
+            write(&mine, identity.to_secret_string().as_bytes(), 0o600)
+                .map_err(|e| e.to_string())?;
+            write(
+                &home.join("identity.public"),
+                identity.identity().to_string().as_bytes(),
+                0o644,
+            )
+            .map_err(|e| e.to_string())?;
+        }
+    }
+    if let Ok(token) = fs::read(from.join("authtoken.secret")) {
+        if !home.join("authtoken.secret").exists() {
+            // The management UIs keep working with the token they already know.
+            crate::runtime::home::write_atomic(
+                &home.join("authtoken.secret"),
+                token.trim_ascii(),
+                0o600,
+            )
+            .map_err(|e| e.to_string())?;
+        }
+    }
+    let store = Store::open(&home.join("controller.db")).map_err(|e| e.to_string())?;
+    let mut c = Controller::new(identity, store);
+    let mut report = ImportReport::default();
+    let dir = from.join("controller.d").join("network");
+    let mut files: Vec<_> = fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    c.begin_batch().map_err(|e| e.to_string())?;
+    for file in files {
+        let shown = file.display().to_string();
+        let net = match read_json(&file) {
+            Ok(v) => v,
+            Err(e) => {
+                report.skipped.push(format!("{shown}: {e}"));
+                continue;
+            }
+        };
+        let stem = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        let Some(id) = parse_network_id(net["id"].as_str().unwrap_or(stem)) else {
+            report.skipped.push(format!("{shown}: no network ID"));
+            continue;
+        };
+        if let Err(e) = c.api_import_network(unix, id, &net) {
+            report.skipped.push(format!("{shown}: {e}"));
+            continue;
+        }
+        report.networks += 1;
+        let members = dir.join(id.to_string()).join("member");
+        let mut mfiles: Vec<_> = fs::read_dir(&members)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        mfiles.sort();
+        for mf in mfiles
+            .iter()
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        {
+            let shown = mf.display().to_string();
+            let m = match read_json(mf) {
+                Ok(v) => v,
+                Err(e) => {
+                    report.skipped.push(format!("{shown}: {e}"));
+                    continue;
+                }
+            };
+            let stem = mf.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            let Some(address) =
+                parse_address(m["address"].as_str().or(m["id"].as_str()).unwrap_or(stem))
+            else {
+                report.skipped.push(format!("{shown}: no member address"));
+                continue;
+            };
+            match c.api_import_member(unix, id, address, &m) {
+                Ok(()) => report.members += 1,
+                Err(e) => report.skipped.push(format!("{shown}: {e}")),
+            }
+        }
+    }
+    c.commit_batch().map_err(|e| e.to_string())?;
+    Ok(report)
+}
