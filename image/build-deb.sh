@@ -43,6 +43,8 @@ install -D -m 0755 "$bin" "$root/usr/bin/ztcd"
 install -D -m 0644 board/raspberrypi/ztcd.service "$root/lib/systemd/system/ztcd.service"
 install -D -m 0644 board/raspberrypi/ztcd.sysusers "$root/usr/lib/sysusers.d/ztcd.conf"
 install -D -m 0644 board/raspberrypi/ztcd.default "$root/etc/default/ztcd"
+install -D -m 0644 board/raspberrypi/ztcd-backup.service "$root/lib/systemd/system/ztcd-backup.service"
+install -D -m 0644 board/raspberrypi/ztcd-backup.timer "$root/lib/systemd/system/ztcd-backup.timer"
 install -d -m 0755 "$root/usr/share/doc/ztcd"
 cat >"$root/usr/share/doc/ztcd/copyright" <<COPYRIGHT
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/

@@ -152,12 +152,13 @@ fn check_target(opts: &BackupOptions) -> Result<(), String> {
         ));
     }
     if opts.require_mount {
-        let parent = fs::metadata(opts.to.join(".."))
-            .map_err(|e| io_context("cannot read", &opts.to, &e))?;
-        let root = meta.ino() == parent.ino() && meta.dev() == parent.dev();
-        if meta.dev() == parent.dev() && !root {
+        // A stick that is not mounted leaves its mount point (or the directory under it) on
+        // the root file system: refuse to fill the flash or SD card there.
+        let root = fs::metadata("/").map_err(|e| io_context("cannot read", Path::new("/"), &e))?;
+        if meta.dev() == root.dev() {
             return Err(format!(
-                "backup target {} is not a mounted file system (--require-mount): refusing to fill the flash it sits on",
+                "backup target {} is not on a mounted file system of its own (--require-mount): \
+                 refusing to fill the flash it sits on; is the USB stick mounted?",
                 opts.to.display()
             ));
         }
