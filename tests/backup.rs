@@ -342,7 +342,7 @@ fn a_zerotier_one_controller_is_imported() {
     let address = std::fs::read_to_string(zt.join("identity.secret")).unwrap()[..10].to_owned();
     let nwid = format!("{address}abcdef");
     let member_id = ztcd_ok(&["identity", "new"]);
-    let member_public = member_id.rsplitn(2, ':').nth(1).unwrap().to_owned();
+    let member_public = member_id.rsplit_once(":").unwrap().0.to_owned();
     let member = &member_id[..10];
     std::fs::write(
         nd.join(format!("{nwid}.json")),

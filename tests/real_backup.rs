@@ -36,7 +36,7 @@ fn an_imported_member_keeps_its_address() {
     let nwid = format!("{address}00beef");
     let (_, v) = zt(None, &["id-new"]);
     let member_secret = v["identity"].as_str().unwrap().to_owned();
-    let member_public = member_secret.rsplitn(2, ':').nth(1).unwrap().to_owned();
+    let member_public = member_secret.rsplit_once(":").unwrap().0.to_owned();
     let member = &member_secret[..10];
     let nd = zt_home.join("controller.d/network");
     std::fs::create_dir_all(nd.join(&nwid).join("member")).unwrap();

@@ -60,16 +60,16 @@ pub fn import_zerotier(from: &Path, home: &Path, unix: u64) -> Result<ImportRepo
             .map_err(|e| e.to_string())?;
         }
     }
-    if let Ok(token) = fs::read(from.join("authtoken.secret")) {
-        if !home.join("authtoken.secret").exists() {
-            // The management UIs keep working with the token they already know.
-            crate::runtime::home::write_atomic(
-                &home.join("authtoken.secret"),
-                token.trim_ascii(),
-                0o600,
-            )
-            .map_err(|e| e.to_string())?;
-        }
+    if let Ok(token) = fs::read(from.join("authtoken.secret"))
+        && !home.join("authtoken.secret").exists()
+    {
+        // The management UIs keep working with the token they already know.
+        crate::runtime::home::write_atomic(
+            &home.join("authtoken.secret"),
+            token.trim_ascii(),
+            0o600,
+        )
+        .map_err(|e| e.to_string())?;
     }
     let store = Store::open(&home.join("controller.db")).map_err(|e| e.to_string())?;
     let mut c = Controller::new(identity, store);
@@ -126,9 +126,12 @@ pub fn import_zerotier(from: &Path, home: &Path, unix: u64) -> Result<ImportRepo
                 }
             };
             let stem = mf.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-            let Some(address) =
-                parse_address(m["address"].as_str().or(m["id"].as_str()).unwrap_or(stem))
-            else {
+            let Some(address) = parse_address(
+                m["address"]
+                    .as_str()
+                    .or_else(|| m["id"].as_str())
+                    .unwrap_or(stem),
+            ) else {
                 report.skipped.push(format!("{shown}: no member address"));
                 continue;
             };

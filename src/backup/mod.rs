@@ -263,10 +263,10 @@ pub fn backup(
         .flatten()
     {
         let name = format!("moons.d/{}", moon.file_name().to_string_lossy());
-        if allowed_name(&name) {
-            if let Ok(data) = fs::read(moon.path()) {
-                entries.push(Entry { name, data });
-            }
+        if allowed_name(&name)
+            && let Ok(data) = fs::read(moon.path())
+        {
+            entries.push(Entry { name, data });
         }
     }
     let summary = Summary {
