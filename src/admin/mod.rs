@@ -29,8 +29,12 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub const ADMIN_QUEUE: usize = 256;
 /// How long a worker waits for the owner loop's answer before answering 504.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Worker threads per listening address.
-pub const WORKERS_PER_LISTENER: usize = 16;
+/// Worker threads of the first (127.0.0.1) listener, where management UIs and scripts
+/// connect: requests in flight are batched into one commit, so more workers mean more writes
+/// per second. Other listeners (::1, the LAN page) get [`WORKERS_OTHER`].
+pub const WORKERS_PRIMARY: usize = 16;
+/// Worker threads of the other listeners.
+pub const WORKERS_OTHER: usize = 4;
 
 const PAGE_HTML: &str = include_str!("page/index.html");
 const PAGE_JS: &str = include_str!("page/app.js");
@@ -52,11 +56,14 @@ pub struct AdminConfig {
     pub address: Address,
     /// How long to wait for the owner loop ([`REPLY_TIMEOUT`] in the daemon).
     pub reply_timeout: Duration,
+    /// Worker threads per listening address.
+    pub workers: usize,
 }
 
 /// The running server; dropping it stops the workers.
 pub struct AdminHandle {
     servers: Vec<Arc<Server>>,
+    workers: usize,
     threads: Vec<JoinHandle<()>>,
     /// Addresses actually listened on.
     pub listening: Vec<SocketAddr>,
@@ -65,7 +72,7 @@ pub struct AdminHandle {
 impl Drop for AdminHandle {
     fn drop(&mut self) {
         for s in &self.servers {
-            for _ in 0..WORKERS_PER_LISTENER {
+            for _ in 0..self.workers {
                 s.unblock();
             }
         }
@@ -80,6 +87,7 @@ pub fn spawn(cfg: AdminConfig, tx: Sender<AdminRequest>) -> io::Result<AdminHand
     let cfg = Arc::new(cfg);
     let mut handle = AdminHandle {
         servers: Vec::new(),
+        workers: cfg.workers,
         threads: Vec::new(),
         listening: Vec::new(),
     };
@@ -90,7 +98,7 @@ pub fn spawn(cfg: AdminConfig, tx: Sender<AdminRequest>) -> io::Result<AdminHand
             handle.listening.push(a);
         }
         let server = Arc::new(server);
-        for i in 0..WORKERS_PER_LISTENER {
+        for i in 0..cfg.workers {
             let (server, cfg, tx) = (server.clone(), cfg.clone(), tx.clone());
             handle.threads.push(
                 std::thread::Builder::new()
@@ -307,6 +315,7 @@ mod tests {
             token: "t".into(),
             address: Address::new(0x11_2233_4455),
             reply_timeout: Duration::from_millis(1500),
+            workers: 2,
         };
         let handle = spawn(cfg, tx).unwrap();
         let addr = handle.listening[0];

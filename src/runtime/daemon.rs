@@ -183,6 +183,11 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
                 token: token.clone(),
                 address,
                 reply_timeout: crate::admin::REPLY_TIMEOUT,
+                workers: if i == 0 {
+                    crate::admin::WORKERS_PRIMARY
+                } else {
+                    crate::admin::WORKERS_OTHER
+                },
             };
             match crate::admin::spawn(one, admin_tx.clone()) {
                 Ok(h) => handles.push(h),
