@@ -211,31 +211,25 @@ fn main() {
     );
     stop(child);
 
-    for (what, args) in [(
-        "backup",
-        vec!["backup", "--home", h, "--to", usb.to_str().unwrap()],
-    )] {
-        let (s, out) = run(&args);
-        let file = out.split(':').next().unwrap().to_owned();
-        let size = std::fs::metadata(&file).unwrap().len();
-        println!(
-            "scale: ztcd {what} of 100k members: {:.2} s, file {:.1} MiB ({out})",
-            s,
-            size as f64 / 1048576.0
-        );
-        let key = home.join("backup.key");
-        let (s, _) = run(&["backup", "verify", &file, "--key", key.to_str().unwrap()]);
-        println!("scale: ztcd backup verify: {s:.2} s");
-        let (s, _) = run(&[
-            "restore",
-            &file,
-            "--home",
-            restored.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ]);
-        println!("scale: ztcd restore into an empty home: {s:.2} s");
-    }
+    let (s, out) = run(&["backup", "--home", h, "--to", usb.to_str().unwrap()]);
+    let file = out.split(':').next().unwrap().to_owned();
+    let size = std::fs::metadata(&file).unwrap().len();
+    println!(
+        "scale: ztcd backup of 100k members: {s:.2} s, file {:.1} MiB ({out})",
+        size as f64 / 1048576.0
+    );
+    let key = home.join("backup.key");
+    let (s, _) = run(&["backup", "verify", &file, "--key", key.to_str().unwrap()]);
+    println!("scale: ztcd backup verify: {s:.2} s");
+    let (s, _) = run(&[
+        "restore",
+        &file,
+        "--home",
+        restored.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    println!("scale: ztcd restore into an empty home: {s:.2} s");
 
     // One network of 100,000 members.
     let big = NetworkId(base | 0xff_fff0);
