@@ -17,6 +17,7 @@ ztcd — ZeroTier-compatible network controller and root node
 USAGE:
   ztcd run [--home DIR] [--port N] [--bind IP ...] [--endpoint IP/PORT ...] [--log-level L]
            [--admin-port N] [--admin-bind IP ...] [--admin-allow CIDR ...]
+           [--backup-to DIR [--backup-keep N]]
       Run the root node and network controller until SIGTERM/SIGINT. The first start
       creates the identity, the planet signing key and the planet, which lists this node at
       the --endpoint addresses (required then: the public address clients reach it at; a
@@ -68,6 +69,8 @@ OPTIONS:
   --admin-bind IP   also listen on this address (e.g. the router's LAN address), repeatable
   --admin-allow C   also accept requests from this network (CIDR), repeatable; loopback is
                     always allowed, every other source is refused (401)
+  --backup-to DIR   where the admin API's backup button (POST /ztcd/backup) writes, keeping
+                    the newest --backup-keep N (default 7); key: HOME/backup.key
 ";
 
 /// A parsed command line.
@@ -105,6 +108,10 @@ pub enum Command {
         admin_bind: Vec<std::net::IpAddr>,
         /// Admin API source networks besides loopback.
         admin_allow: Vec<(std::net::IpAddr, u8)>,
+        /// Backup directory for the admin API's backup button, and how many to keep.
+        backup_to: Option<PathBuf>,
+        /// Backups to keep there.
+        backup_keep: usize,
     },
     /// Create a network.
     NetworkCreate {
@@ -260,6 +267,7 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
     let mut endpoints = Vec::new();
     let mut log_level = "info".to_owned();
     let (mut admin_port, mut admin_bind, mut admin_allow) = (None, Vec::new(), Vec::new());
+    let (mut backup_to, mut backup_keep) = (None, 7);
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
             Long("home") => home = value(p)?.into(),
@@ -292,6 +300,13 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
                         .map_err(|_| format!("--admin-bind {v:?}: expected an IP address"))?,
                 );
             }
+            Long("backup-to") => backup_to = Some(PathBuf::from(value(p)?)),
+            Long("backup-keep") => {
+                let v = value(p)?;
+                backup_keep = v.parse().ok().filter(|k| *k >= 1).ok_or_else(|| {
+                    format!("--backup-keep {v:?}: expected a number of at least 1")
+                })?;
+            }
             Long("admin-allow") => {
                 let v = value(p)?;
                 admin_allow.push(crate::controller::cidr(&v).ok_or_else(|| {
@@ -310,6 +325,8 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
         admin_port,
         admin_bind,
         admin_allow,
+        backup_to,
+        backup_keep,
     })
 }
 

@@ -40,6 +40,8 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
             admin_port,
             admin_bind,
             admin_allow,
+            backup_to,
+            backup_keep,
         } => {
             let level = log::parse_level(&log_level).ok_or_else(|| {
                 format!("--log-level {log_level:?}: expected error, warn, info or debug")
@@ -55,6 +57,7 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
                     bind: admin_bind,
                     allow: admin_allow,
                 },
+                backup: backup_to.map(|to| (to, backup_keep)),
             })
             .map_err(|e| e.to_string())?;
         }

@@ -395,6 +395,15 @@ fn ztnet_sequence_and_extensions() {
         std::fs::read(l.dir.path("home").join("planet")).unwrap()
     );
     assert_eq!(api.call("GET", "/ztcd/moon", None).status, 404);
+    // Without --backup-to the backup endpoints say what is missing.
+    let r = api.call("POST", "/ztcd/backup", None);
+    assert_eq!(r.status, 404);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("--backup-to")
+    );
 }
 
 #[test]

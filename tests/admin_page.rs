@@ -1,5 +1,6 @@
 //! The LAN page in a real browser: headless Chromium (driven by playwright-core) logs in to the
-//! page a running ztcd serves, creates a network, authorizes a member and sees it listed. The
+//! page a running ztcd serves, takes a backup, creates a network, authorizes a member and sees
+//! it listed. The
 //! screenshot is kept in `target/test-artifacts/admin-page.png`.
 
 mod common;
@@ -38,10 +39,18 @@ fn the_page_creates_a_network_and_authorizes_a_member_in_chromium() {
     let home = dir.path("home");
     let port = free_port();
     let endpoint = format!("127.0.0.1/{port}");
-    let daemon = Daemon::start_local(
-        &home,
-        &["--port", &port.to_string(), "--endpoint", &endpoint],
-    );
+    let usb = dir.path("usb");
+    std::fs::create_dir_all(&usb).unwrap();
+    let backup_to = usb.to_str().unwrap();
+    let args = [
+        "--port",
+        &port.to_string(),
+        "--endpoint",
+        &endpoint,
+        "--backup-to",
+        backup_to,
+    ];
+    let daemon = Daemon::start_local(&home, &args);
     daemon.wait_for_log("admin API on", std::time::Duration::from_secs(10));
     let token = std::fs::read_to_string(home.join("authtoken.secret")).unwrap();
     let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
@@ -83,4 +92,18 @@ fn the_page_creates_a_network_and_authorizes_a_member_in_chromium() {
         .expect("member");
     assert!(m.authorized && m.name == "phone", "{m:?}");
     assert_eq!(store.network(id).unwrap().unwrap().name, "browser-net");
+    // The page's backup button wrote a backup that verifies.
+    let file = std::fs::read_dir(&usb)
+        .unwrap()
+        .flatten()
+        .next()
+        .expect("a backup")
+        .path();
+    common::real::ztcd_ok(&[
+        "backup",
+        "verify",
+        file.to_str().unwrap(),
+        "--home",
+        home.to_str().unwrap(),
+    ]);
 }

@@ -46,6 +46,10 @@ pub enum AdminCommand {
     Planet,
     /// `GET /ztcd/moon`: the moon file, if this node serves one.
     Moon,
+    /// `POST /ztcd/backup`: take a backup now (to the daemon's `--backup-to` directory).
+    Backup,
+    /// `GET /ztcd/backups`: the backups in that directory.
+    ListBackups,
 }
 
 impl AdminCommand {

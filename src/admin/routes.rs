@@ -59,6 +59,8 @@ pub fn route(
         ("GET", ["metrics"]) => C::Metrics,
         ("GET", ["ztcd", "planet"]) => C::Planet,
         ("GET", ["ztcd", "moon"]) => C::Moon,
+        ("POST", ["ztcd", "backup"]) => C::Backup,
+        ("GET", ["ztcd", "backups"]) => C::ListBackups,
         (m, ["controller", "network", n, rest @ ..]) => {
             if let Some(prefix) = n.strip_suffix("______") {
                 if m != "POST" || !rest.is_empty() {

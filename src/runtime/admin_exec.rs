@@ -50,8 +50,35 @@ fn api_error(e: &ApiError) -> AdminReply {
 }
 
 impl Owner {
-    /// Carries out a batch of admin requests and answers them.
-    pub(super) fn handle_admin(&mut self, batch: Vec<AdminRequest>) {
+    /// Carries out a batch of admin requests and answers them. A backup runs on its own
+    /// thread (it reads the database through its own connection) and answers from there.
+    pub(super) fn handle_admin(&mut self, mut batch: Vec<AdminRequest>) {
+        batch.retain_mut(|r| {
+            if r.cmd != AdminCommand::Backup {
+                return true;
+            }
+            let reply = r.reply.clone();
+            match self.backup.clone() {
+                None => {
+                    let _ = reply.try_send(AdminReply::error(404, "no backup target: start ztcd with --backup-to DIR"));
+                }
+                Some(opts) => {
+                    let spawned = std::thread::Builder::new().name("ztcd-backup".into()).spawn(move || {
+                        let answer = match crate::backup::backup(&opts, unix_millis(), &mut OsEntropy) {
+                            Ok((path, summary)) => AdminReply::json(
+                                json!({"file": path.display().to_string(), "summary": summary.to_string()}).to_string(),
+                            ),
+                            Err(e) => AdminReply::error(500, &e),
+                        };
+                        let _ = reply.try_send(answer);
+                    });
+                    if spawned.is_err() {
+                        let _ = r.reply.try_send(AdminReply::error(503, "cannot start the backup"));
+                    }
+                }
+            }
+            false
+        });
         let writes = batch.iter().any(|r| r.cmd.writes());
         let began = !writes || self.controller.begin_batch().is_ok();
         let mut replies: Vec<AdminReply> = batch
@@ -137,6 +164,25 @@ impl Owner {
             },
             C::Planet => file_reply(Some(&self.status_info.planet_file), "planet"),
             C::Moon => file_reply(self.status_info.moon_file.as_ref(), "moon"),
+            C::ListBackups => match &self.backup {
+                None => AdminReply::error(404, "no backup target: start ztcd with --backup-to DIR"),
+                Some(opts) => {
+                    let files: Vec<Value> = crate::backup::list(&opts.to)
+                        .iter()
+                        .rev()
+                        .map(|p| {
+                            let size = std::fs::metadata(p).map_or(0, |m| m.len());
+                            let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+                            json!({"name": name, "size": size})
+                        })
+                        .collect();
+                    AdminReply::json(
+                        json!({"target": opts.to.display().to_string(), "backups": files})
+                            .to_string(),
+                    )
+                }
+            },
+            C::Backup => AdminReply::error(500, "backup requests are handled apart"),
         }
     }
 

@@ -14,6 +14,7 @@ use smol::channel::{Receiver, Sender};
 
 use super::admin_exec::{ADMIN_BATCH, StatusInfo};
 use super::home::{Home, PlanetUpdate};
+use super::validated::{append_validated, load_validated, rewrite_validated};
 use super::{OsEntropy, unix_millis};
 use crate::admin::msg::AdminRequest;
 use crate::controller::store::Store;
@@ -38,6 +39,8 @@ pub struct RunConfig {
     pub endpoints: Vec<InetAddress>,
     /// Admin API settings.
     pub admin: AdminSettings,
+    /// Where `POST /ztcd/backup` writes (`--backup-to`), and how many to keep.
+    pub backup: Option<(PathBuf, usize)>,
 }
 
 /// Where the admin API listens and who may use it.
@@ -233,6 +236,16 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         started,
         status_info,
         admin_requests: 0,
+        backup: cfg
+            .backup
+            .clone()
+            .map(|(to, keep)| crate::backup::BackupOptions {
+                home: cfg.home.clone(),
+                to,
+                keep,
+                key: None,
+                require_mount: false,
+            }),
     };
     smol::block_on(owner.run(signal_rx, result_rx, admin_rx))?;
     drop(admin);
@@ -266,6 +279,8 @@ pub(super) struct Owner {
     pub(super) status_info: StatusInfo,
     /// Admin request batches carried out.
     pub(super) admin_requests: u64,
+    /// Backups the admin API may take.
+    pub(super) backup: Option<crate::backup::BackupOptions>,
 }
 
 /// What woke the loop.
@@ -569,43 +584,5 @@ fn validation_thread(requests: Receiver<Identity>, results: Sender<(Identity, bo
             }
             next = requests.try_recv().ok();
         }
-    }
-}
-
-/// The newest `MAX_VALIDATED_IDENTITIES` identities of the cache file.
-fn load_validated(path: &std::path::Path) -> Vec<Identity> {
-    let mut ids: Vec<Identity> = std::fs::read_to_string(path)
-        .map(|t| t.lines().filter_map(|l| l.parse().ok()).collect())
-        .unwrap_or_default();
-    let excess = ids
-        .len()
-        .saturating_sub(crate::limits::MAX_VALIDATED_IDENTITIES);
-    ids.drain(..excess);
-    ids
-}
-
-/// Replaces the cache file with `ids`; returns how many lines it now has.
-fn rewrite_validated(path: &std::path::Path, ids: impl Iterator<Item = Identity>) -> usize {
-    let lines: Vec<String> = ids.map(|id| id.to_string()).collect();
-    let mut text = lines.join("\n");
-    text.push('\n');
-    if let Err(e) = super::home::write_atomic(path, text.as_bytes(), 0o644) {
-        warn!("cannot rewrite {}: {e}", path.display());
-    }
-    lines.len()
-}
-
-fn append_validated(path: &std::path::Path, id: &Identity) {
-    use std::io::Write;
-    let result = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .and_then(|mut f| writeln!(f, "{id}"));
-    if let Err(e) = result {
-        warn!(
-            "cannot record validated identity in {}: {e}",
-            path.display()
-        );
     }
 }

@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod home;
 pub mod log;
 pub mod manage;
+mod validated;
 
 use crate::crypto::Entropy;
 

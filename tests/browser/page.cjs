@@ -22,6 +22,11 @@ async function main() {
     await page.getByRole("heading", { name: "Networks" }).waitFor();
     result.steps.push("logged in");
 
+    await page.getByRole("button", { name: "Back up now" }).click();
+    await page.getByRole("status").filter({ hasText: "Backup written" }).waitFor();
+    result.backups = await page.locator("#backup-list").textContent();
+    result.steps.push("backed up");
+
     await page.getByLabel("New network name", { exact: true }).fill("browser-net");
     await page.getByLabel("Address pool", { exact: true }).fill("10.200.0.0/24");
     await page.getByRole("button", { name: "Create network" }).click();
@@ -52,7 +57,7 @@ async function main() {
     result.listed = await page.locator("#member-rows").textContent();
     result.steps.push("authorized " + member);
     await page.screenshot({ path: shot, fullPage: true });
-    result.ok = result.listed_authorized && result.listed.includes(member);
+    result.ok = result.listed_authorized && result.listed.includes(member) && result.backups.includes("ztcd-backup-");
   } catch (e) {
     result.error = String(e);
     try { await page.screenshot({ path: shot, fullPage: true }); } catch (_) { /* ignore */ }

@@ -83,7 +83,34 @@
     }
     if (!list.data.length) rows.append(el("tr", {}, el("td", { colspan: "5" }, "No networks yet.")));
     show("networks");
+    await loadBackups();
   }
+
+  async function loadBackups() {
+    const ul = $("backup-list");
+    ul.replaceChildren();
+    try {
+      const b = await api("GET", "/ztcd/backups");
+      $("backup-target").textContent = "to " + b.target;
+      $("backup-now").disabled = false;
+      for (const f of b.backups) ul.append(el("li", {}, `${f.name} (${Math.ceil(f.size / 1024)} KiB)`));
+      if (!b.backups.length) ul.append(el("li", {}, "No backups yet."));
+    } catch (e) {
+      $("backup-target").textContent = e.message;
+      $("backup-now").disabled = true;
+    }
+  }
+
+  $("backup-now").addEventListener("click", async () => {
+    try {
+      say("Backing up…");
+      const r = await api("POST", "/ztcd/backup");
+      say("Backup written: " + r.summary);
+      await loadBackups();
+    } catch (e) {
+      say(e.message, true);
+    }
+  });
 
   function ipNum(ip) { return ip.split(".").reduce((a, b) => a * 256 + Number(b), 0); }
   function ipStr(n) { return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join("."); }
