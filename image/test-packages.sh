@@ -79,6 +79,8 @@ for arch in arm64 armhf; do
   expect_mode "$root/lib/systemd/system/ztcd.service" 0644
   expect_mode "$root/usr/lib/sysusers.d/ztcd.conf" 0644
   expect_mode "$root/etc/default/ztcd" 0644
+  expect_mode "$root/lib/systemd/system/ztcd-backup.service" 0644
+  expect_mode "$root/lib/systemd/system/ztcd-backup.timer" 0644
   file "$root/usr/bin/ztcd" | grep -q "$machine.*statically linked" || fail "$deb: binary: $(file "$root/usr/bin/ztcd")"
   ok "files and modes; $(file -b "$root/usr/bin/ztcd" | cut -d, -f1-2), static"
   grep -q '^ztcd:x:[0-9]*:[0-9]*:.*:/var/lib/ztcd:/usr/sbin/nologin$' "$root/etc/passwd" || fail "$deb: no ztcd user"
@@ -95,6 +97,8 @@ for arch in arm64 armhf; do
     # verify resolves the unit's dependencies (multi-user.target, ...) inside --root.
     cp -an /lib/systemd/system/. "$root/lib/systemd/system/" 2>/dev/null || true
     systemd-analyze verify --root="$root" ztcd.service || fail "systemd-analyze verify"
+    systemd-analyze verify --root="$root" ztcd-backup.service ztcd-backup.timer ||
+      fail "systemd-analyze verify (backup units)"
     exposure=$(systemd-analyze security --offline=yes --root="$root" ztcd.service 2>/dev/null |
       sed -n 's/.*Overall exposure level for ztcd.service: \([0-9.]*\).*/\1/p')
     ok "systemd-analyze verify passed; security exposure $exposure"
@@ -220,8 +224,12 @@ for target in aarch64 armv7 armv6 mipsel; do
   expect_mode "$x/data/etc/init.d/ztcd" 0755
   expect_mode "$x/data/etc/config/ztcd" 0600
   expect_mode "$x/data/lib/upgrade/keep.d/ztcd" 0644
+  expect_mode "$x/data/usr/sbin/ztcd-backup" 0755
+  expect_mode "$x/data/etc/hotplug.d/block/90-ztcd-backup" 0644
+  expect_mode "$x/data/usr/share/ztcd/ztcd.cron" 0644
   [ "$(find "$x/data" -type f | sed "s|^$x/data||" | sort | tr '\n' ' ')" = \
-    "/etc/config/ztcd /etc/init.d/ztcd /lib/upgrade/keep.d/ztcd /usr/bin/ztcd " ] || fail "$ipk: file list"
+    "/etc/config/ztcd /etc/hotplug.d/block/90-ztcd-backup /etc/init.d/ztcd /lib/upgrade/keep.d/ztcd /usr/bin/ztcd /usr/sbin/ztcd-backup /usr/share/ztcd/ztcd.cron " ] ||
+    fail "$ipk: file list"
   cmp -s "$x/data/etc/init.d/ztcd" board/openwrt/ztcd.init || fail "$ipk: init script differs"
   runner=$(runner_of "$triple")
   # shellcheck disable=SC2086
@@ -241,7 +249,7 @@ ok "shipped config (no endpoint yet): not started, hint logged"
 sed -e "s|#list endpoint '203.0.113.7/9993'|list endpoint '203.0.113.7/9993'\n\tlist endpoint 'router.example.net/9993'|" \
   -e "s|#list bind '0.0.0.0'|list bind '127.0.0.1'|" -e "s|option log_level 'info'|option log_level 'debug'|" \
   "$tmp/uci" >"$tmp/uci-endpoints"
-expected="/usr/bin/ztcd run --home $tmp/owrt-home --port 9993 --log-level debug --bind 127.0.0.1 --endpoint 203.0.113.7/9993 --endpoint router.example.net/9993"
+expected="/usr/bin/ztcd run --home $tmp/owrt-home --port 9993 --log-level debug --bind 127.0.0.1 --endpoint 203.0.113.7/9993 --endpoint router.example.net/9993 --admin-port 9993 --admin-allow 192.168.1.0/24"
 cmd=$(init_command "$tmp/uci-endpoints" | tr '\n' ' ')
 [ "$cmd" = "$expected " ] || fail "ztcd.init command: $cmd"
 grep -qx 'respawn 3600 5 0' "$tmp/procd.params" || fail "ztcd.init: no respawn"
@@ -251,16 +259,21 @@ ok "endpoints, bind, log level, respawn, home 0700: ${cmd/$tmp/...}"
 sed -e "s|#option endpoint_interface 'wan'|option endpoint_interface 'wan'|" -e "s|option port '9993'|option port '9994'|" \
   "$tmp/uci" >"$tmp/uci-wan"
 cmd=$(init_command "$tmp/uci-wan" 198.51.100.4 | tr '\n' ' ')
-[ "$cmd" = "/usr/bin/ztcd run --home $tmp/owrt-home --port 9994 --log-level info --endpoint 198.51.100.4/9994 " ] ||
+# (The stub gives every interface that address, so the admin page binds it too.)
+[ "$cmd" = "/usr/bin/ztcd run --home $tmp/owrt-home --port 9994 --log-level info --endpoint 198.51.100.4/9994 --admin-port 9993 --admin-bind 198.51.100.4 --admin-allow 192.168.1.0/24 " ] ||
   fail "ztcd.init command (endpoint_interface): $cmd"
 ok "endpoint from the WAN interface's address: ${cmd/$tmp/...}"
 sed "s|option enabled '1'|option enabled '0'|" "$tmp/uci-endpoints" >"$tmp/uci-off"
 [ -z "$(init_command "$tmp/uci-off")" ] || fail "ztcd.init: started while disabled"
 ok "enabled '0': not started"
+sed -e "s|#option backup_target '/mnt/sda1/ztcd-backups'|option backup_target '/mnt/sda1/ztcd-backups'|" "$tmp/uci-endpoints" >"$tmp/uci-backup"
+init_command "$tmp/uci-backup" | tr '\n' ' ' | grep -q -- "--backup-to /mnt/sda1/ztcd-backups --backup-keep 7 $" ||
+  fail "ztcd.init: backup_target not passed as --backup-to"
+ok "backup_target: the page's backup button writes there"
 
 # The daemon accepts exactly what the init script passes (port moved to a free one).
 port=$((20000 + RANDOM % 20000))
-sed -e "s|option port '9993'|option port '$port'|" \
+sed -e "s|option port '9993'|option port '$port'|" -e "s|option admin_port '9993'|option admin_port '$port'|" \
   -e "s|list endpoint 'router.example.net/9993'|list endpoint '192.0.2.7/9993'|" "$tmp/uci-endpoints" >"$tmp/uci-run"
 mapfile -t argv < <(init_command "$tmp/uci-run")
 [ "${#argv[@]}" -gt 2 ] || fail "ztcd.init gave no command"
