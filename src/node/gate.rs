@@ -169,12 +169,25 @@ impl<T> ValidationQueue<T> {
         Some(self.entries.swap_remove(i).item)
     }
 
-    /// When a waiting entry could start, if any waits.
+    /// When a waiting entry could next start: the next slot, or later if every waiting
+    /// entry's prefix was served too recently; `None` if none waits or every slot is running
+    /// (a finished validation starts the next one). Never a time at which `start_next` would
+    /// still refuse, so the caller's timer does not spin.
     pub(super) fn next_deadline(&self) -> Option<u64> {
-        self.entries
+        let running = self.entries.iter().filter(|e| e.running).count();
+        if running >= MAX_VALIDATIONS_IN_FLIGHT {
+            return None;
+        }
+        let eligible = self
+            .entries
             .iter()
-            .any(|e| !e.running)
-            .then_some(self.next_slot)
+            .filter(|e| !e.running)
+            .map(|e| match self.served.get(&e.prefix) {
+                Some(t) => t + VALIDATION_SOURCE_INTERVAL_MS,
+                None => 0,
+            })
+            .min()?;
+        Some(eligible.max(self.next_slot))
     }
 
     /// Drops entries older than [`VALIDATION_WAIT_MS`]; returns how many.
@@ -239,6 +252,30 @@ mod tests {
         assert!(q.finish(Address::new(1)).is_some());
         assert!(q.finish(Address::new(1)).is_none());
         assert_eq!(q.start_next(2000), Some(Address::new(3)));
+    }
+
+    #[test]
+    fn deadline_is_when_something_can_start() {
+        let mut q = ValidationQueue::default();
+        assert_eq!(q.next_deadline(), None);
+        q.offer(0, Address::new(1), ip("10.0.0.1"), ());
+        assert_eq!(q.next_deadline(), Some(0));
+        assert_eq!(q.start_next(0), Some(Address::new(1)));
+        // A waiting HELLO from the /24 just served: not before the prefix interval, although
+        // the next slot (100 ms) comes sooner.
+        q.offer(5, Address::new(2), ip("10.0.0.2"), ());
+        let at = q.next_deadline().unwrap();
+        assert_eq!(at, VALIDATION_SOURCE_INTERVAL_MS);
+        assert_eq!(q.start_next(at - 1), None);
+        // Another prefix can go at the next slot.
+        q.offer(6, Address::new(3), ip("10.1.0.2"), ());
+        assert_eq!(q.next_deadline(), Some(100));
+        assert_eq!(q.start_next(100), Some(Address::new(3)));
+        // Every slot running: no deadline (a finished validation starts the next).
+        assert_eq!(q.next_deadline(), None);
+        q.finish(Address::new(1));
+        assert_eq!(q.next_deadline(), Some(at));
+        assert_eq!(q.start_next(at), Some(Address::new(2)));
     }
 
     #[test]

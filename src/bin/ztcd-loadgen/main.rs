@@ -14,6 +14,7 @@
 //! IDENTITY is a public identity string or a file holding one (e.g. the target's
 //! `identity.public`). Output is one JSON object on stdout.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -30,82 +31,129 @@ use ztcd::runtime::OsEntropy;
 use ztcd::wire::verbs::OkHeader;
 use ztcd::wire::{Address, InetAddress, Verb};
 
-struct Options {
+mod identities;
+mod probe;
+mod scenario;
+mod sim;
+
+/// Options that take no value.
+const FLAGS: &[&str] = &["authorize"];
+
+/// Command-line options: `--name value` pairs (repeatable) after the mode.
+struct Args {
     mode: String,
+    values: HashMap<String, Vec<String>>,
+}
+
+impl Args {
+    fn parse() -> Result<Self, String> {
+        let mut p = lexopt::Parser::from_env();
+        let mode = match p.next().map_err(|e| e.to_string())? {
+            Some(Value(v)) => v.string().map_err(|e| e.to_string())?,
+            _ => return Err(USAGE.into()),
+        };
+        let mut values: HashMap<String, Vec<String>> = HashMap::new();
+        while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+            match arg {
+                Long(name) => {
+                    let name = name.to_string();
+                    if FLAGS.contains(&name.as_str()) {
+                        values.entry(name).or_default().push("true".into());
+                        continue;
+                    }
+                    let v = p.value().map_err(|e| format!("--{name}: {e}"))?;
+                    let v = v.string().map_err(|e| format!("--{name}: {e:?}"))?;
+                    values.entry(name).or_default().push(v);
+                }
+                other => return Err(other.unexpected().to_string()),
+            }
+        }
+        Ok(Self { mode, values })
+    }
+
+    /// The last value of `--name`, parsed; `None` when absent.
+    fn opt<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, String> {
+        match self.values.get(name).and_then(|v| v.last()) {
+            None => Ok(None),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("--{name}: cannot use {v:?}")),
+        }
+    }
+
+    /// `--name`, or `default` when absent.
+    fn or<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, String> {
+        Ok(self.opt(name)?.unwrap_or(default))
+    }
+
+    /// `--name`, which must be given.
+    fn req<T: std::str::FromStr>(&self, name: &str) -> Result<T, String> {
+        self.opt(name)?
+            .ok_or_else(|| format!("--{name} is required"))
+    }
+
+    /// Every value of `--name`.
+    fn all(&self, name: &str) -> &[String] {
+        self.values.get(name).map_or(&[], |v| v.as_slice())
+    }
+
+    /// `--name` as a public identity given inline or as a file holding one.
+    fn identity(&self, name: &str) -> Result<Identity, String> {
+        let v: String = self.req(name)?;
+        let text = std::fs::read_to_string(&v).unwrap_or(v);
+        text.trim()
+            .parse::<Identity>()
+            .map_err(|e| format!("--{name}: {e}"))
+    }
+}
+
+/// The options of the flood and relay modes.
+struct FloodOptions {
     target: SocketAddr,
     root: Identity,
     sources: Vec<IpAddr>,
     seconds: f64,
     rate: u64,
     valid_every: u64,
-    size: usize,
 }
 
-fn parse() -> Result<Options, String> {
-    let mut p = lexopt::Parser::from_env();
-    let mode = match p.next().map_err(|e| e.to_string())? {
-        Some(Value(v)) => v.string().map_err(|e| e.to_string())?,
-        _ => {
-            return Err(
-                "usage: ztcd-loadgen flood|relay --target IP:PORT --root IDENTITY ...".into(),
-            );
-        }
-    };
-    let (mut target, mut root, mut sources) = (None, None, Vec::new());
-    let (mut seconds, mut rate, mut valid_every, mut size) = (5.0, 1000, 0, 100);
-    let val = |p: &mut lexopt::Parser| -> Result<String, String> {
-        p.value()
-            .map_err(|e| e.to_string())?
-            .string()
-            .map_err(|e| e.to_string())
-    };
-    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
-        match arg {
-            Long("target") => target = Some(val(&mut p)?.parse().map_err(|_| "--target IP:PORT")?),
-            Long("root") => {
-                let v = val(&mut p)?;
-                let text = std::fs::read_to_string(&v).unwrap_or(v);
-                root = Some(
-                    text.trim()
-                        .parse::<Identity>()
-                        .map_err(|e| format!("--root: {e}"))?,
-                );
-            }
-            Long("source") => sources.push(val(&mut p)?.parse().map_err(|_| "--source IP")?),
-            Long("seconds") => seconds = val(&mut p)?.parse().map_err(|_| "--seconds S")?,
-            Long("rate") => rate = val(&mut p)?.parse().map_err(|_| "--rate N")?,
-            Long("valid-every") => {
-                valid_every = val(&mut p)?.parse().map_err(|_| "--valid-every K")?
-            }
-            Long("size") => size = val(&mut p)?.parse().map_err(|_| "--size BYTES")?,
-            other => return Err(other.unexpected().to_string()),
-        }
+impl FloodOptions {
+    fn from_args(a: &Args) -> Result<Self, String> {
+        let sources = a
+            .all("source")
+            .iter()
+            .map(|s| s.parse().map_err(|_| format!("--source: cannot use {s:?}")))
+            .collect::<Result<_, String>>()?;
+        Ok(Self {
+            target: a.req("target")?,
+            root: a.identity("root")?,
+            sources,
+            seconds: a.or("seconds", 5.0)?,
+            rate: a.or("rate", 1000)?,
+            valid_every: a.or("valid-every", 0)?,
+        })
     }
-    Ok(Options {
-        mode,
-        target: target.ok_or("--target is required")?,
-        root: root.ok_or("--root is required")?,
-        sources,
-        seconds,
-        rate,
-        valid_every,
-        size: size.clamp(29, 1400),
-    })
 }
+
+const USAGE: &str =
+    "usage: ztcd-loadgen identities|config|flood|relay [--option value ...] (see the crate docs)";
 
 fn main() -> ExitCode {
-    let opts = match parse() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("ztcd-loadgen: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let result = match opts.mode.as_str() {
-        "flood" => flood(&opts),
-        "relay" => relay(&opts),
-        other => Err(format!("unknown mode {other:?}")),
-    };
+    let result = Args::parse().and_then(|a| match a.mode.as_str() {
+        "identities" => identities::generate(
+            &a.req::<std::path::PathBuf>("file")?,
+            a.req("count")?,
+            a.or("threads", 2)?,
+        ),
+        "config" => scenario::run(&a),
+        "flood" => flood_run(&FloodOptions::from_args(&a)?).map(|v| v.to_string()),
+        "relay" => relay(
+            &FloodOptions::from_args(&a)?,
+            a.or("size", 100usize)?.clamp(29, 1400),
+        ),
+        other => Err(format!("unknown mode {other:?}; {USAGE}")),
+    });
     match result {
         Ok(json) => {
             println!("{json}");
@@ -142,7 +190,8 @@ fn bogus_identity(rng: &mut impl Entropy) -> IdentitySecret {
     IdentitySecret::parse(&text).expect("well-formed identity")
 }
 
-fn flood(o: &Options) -> Result<String, String> {
+/// Sends fresh-identity HELLOs as `o` says; returns the report.
+fn flood_run(o: &FloodOptions) -> Result<serde_json::Value, String> {
     let sockets: Vec<UdpSocket> = if o.sources.is_empty() {
         vec![bind(None, o.target)?]
     } else {
@@ -177,11 +226,14 @@ fn flood(o: &Options) -> Result<String, String> {
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    Ok(format!(
-        "{{\"mode\":\"flood\",\"sent\":{sent},\"valid_identities\":{valid},\"sources\":{},\"seconds\":{secs:.3},\"rate\":{:.1}}}",
-        sockets.len(),
-        sent as f64 / secs
-    ))
+    Ok(serde_json::json!({
+        "mode": "flood",
+        "sent": sent,
+        "valid_identities": valid,
+        "sources": sockets.len(),
+        "seconds": (secs * 1000.0).round() / 1000.0,
+        "rate": (sent as f64 / secs * 10.0).round() / 10.0,
+    }))
 }
 
 /// HELLOs the root until it answers; returns the session.
@@ -213,7 +265,7 @@ fn join(
     Err("the root never answered HELLO".into())
 }
 
-fn relay(o: &Options) -> Result<String, String> {
+fn relay(o: &FloodOptions, size: usize) -> Result<String, String> {
     let mut rng = SeededEntropy::new(OsEntropy.next_u64());
     let mut scratch = Scratch::new();
     let (id_a, id_b) = (
@@ -246,7 +298,7 @@ fn relay(o: &Options) -> Result<String, String> {
             }
         })
     };
-    let payload = vec![0x42u8; o.size - 28];
+    let payload = vec![0x42u8; size - 28];
     let packets: Vec<Vec<u8>> = (0..1024)
         .map(|_| {
             a_to_b
@@ -273,8 +325,15 @@ fn relay(o: &Options) -> Result<String, String> {
     let got = received.load(Ordering::Relaxed);
     Ok(format!(
         "{{\"mode\":\"relay\",\"size\":{},\"sent\":{sent},\"received\":{got},\"seconds\":{secs:.3},\"sent_per_s\":{:.0},\"received_per_s\":{:.0}}}",
-        o.size,
+        size,
         sent as f64 / secs,
         got as f64 / secs
     ))
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

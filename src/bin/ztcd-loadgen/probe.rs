@@ -1,0 +1,82 @@
+//! Outside views of the processes: CPU time and memory from `/proc` (of the target when it
+//! runs on this machine, and of the load generator itself), and the zerotier-one JSON API for
+//! the set-up and edits a scenario needs.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// CPU time in seconds used so far by every thread of process `pid` ("self" for this one),
+/// from the scheduler's nanosecond counters.
+pub(crate) fn cpu_seconds(pid: &str) -> Option<f64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut ns = 0u64;
+    for t in tasks.flatten() {
+        if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
+            ns += s
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Some(ns as f64 / 1e9)
+}
+
+/// (VmRSS, RssAnon) of `pid` in KiB.
+pub(crate) fn rss_kib(pid: &str) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    };
+    Some((field("VmRSS:")?, field("RssAnon:")?))
+}
+
+/// A zerotier-one style JSON API (ztcd's admin API or zerotier-one's local service).
+pub(crate) struct Api {
+    addr: SocketAddr,
+    token: String,
+}
+
+impl Api {
+    /// The API at `http://HOST:PORT` with the token (`X-ZT1-Auth`).
+    pub(crate) fn new(url: &str, token: &str) -> Result<Self, String> {
+        let hostport = url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let addr = hostport
+            .parse()
+            .map_err(|_| format!("--api: {url:?} is not http://IP:PORT"))?;
+        Ok(Self {
+            addr,
+            token: token.trim().to_string(),
+        })
+    }
+
+    /// POSTs `body` to `path`; returns the response body when the status is 200.
+    pub(crate) fn post(&self, path: &str, body: &str) -> Result<String, String> {
+        let mut s = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))
+            .map_err(|e| format!("API {}: {e}", self.addr))?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(|e| e.to_string())?;
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nX-ZT1-Auth: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            self.token,
+            body.len()
+        );
+        s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
+        let status = resp.split_whitespace().nth(1).unwrap_or("");
+        let body = resp.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        if status != "200" {
+            return Err(format!("API POST {path}: {status} {body}"));
+        }
+        Ok(body.to_string())
+    }
+}

@@ -1,0 +1,408 @@
+//! The configuration scenarios (`ztcd-loadgen config --scenario ...`): simulated members HELLO
+//! the controller, then
+//!
+//! - `steady`: every membership asks once (warm-up), then they re-ask in turn for `--seconds`
+//!   at `--rate` (default: as fast as the 1 s repeat filter allows);
+//! - `cold`: every membership asks for the first time (IP assignment and database write);
+//! - `storm`: every membership asks once, then the network is edited through the API and every
+//!   member must receive the pushed configuration;
+//! - `flood`: `steady` while fresh identities HELLO from other source addresses.
+//!
+//! Each prints one JSON object: throughput, latency percentiles, the target's CPU seconds per
+//! 1,000 requests and RSS (with `--pid`), the load generator's own CPU, and which side was
+//! saturated.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::AtomicUsize;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use ztcd::client::ClientSession;
+use ztcd::identity::Identity;
+use ztcd::wire::NetworkId;
+
+use crate::probe::{Api, cpu_seconds, rss_kib};
+use crate::sim::{MIN_REPEAT, Phase, Tally, Worker};
+use crate::{Args, identities};
+
+/// One worker's source addresses and members (with the index of their address).
+type Share = (Vec<IpAddr>, Vec<(ClientSession, usize)>);
+
+/// Everything a scenario run needs, from the command line.
+struct Setup {
+    scenario: String,
+    target: SocketAddr,
+    controller: Identity,
+    nets: Vec<NetworkId>,
+    members: Vec<ClientSession>,
+    sources: Vec<IpAddr>,
+    threads: usize,
+    seconds: f64,
+    rate: Option<f64>,
+    pid: Option<String>,
+    api: Option<Api>,
+    authorize: bool,
+    hello_timeout: Duration,
+}
+
+/// Addresses `--source IP` (repeated) or `--source-range FIRST --source-count N` (IPv4).
+pub(crate) fn sources(a: &Args, prefix: &str) -> Result<Vec<IpAddr>, String> {
+    let mut out: Vec<IpAddr> = a
+        .all(&format!("{prefix}source"))
+        .iter()
+        .map(|s| s.parse().map_err(|_| format!("--{prefix}source {s:?}")))
+        .collect::<Result<_, _>>()?;
+    if let Some(first) = a.opt::<std::net::Ipv4Addr>(&format!("{prefix}source-range"))? {
+        let n: u32 = a.req(&format!("{prefix}source-count"))?;
+        out.extend((0..n).map(|i| IpAddr::from(std::net::Ipv4Addr::from(u32::from(first) + i))));
+    }
+    Ok(out)
+}
+
+impl Setup {
+    fn from_args(a: &Args) -> Result<Self, String> {
+        let controller = a.identity("controller")?;
+        let nets = a
+            .all("network")
+            .iter()
+            .map(|n| n.parse().map_err(|_| format!("--network {n:?}")))
+            .collect::<Result<Vec<NetworkId>, String>>()?;
+        if nets.is_empty() {
+            return Err("--network is required".into());
+        }
+        let file: std::path::PathBuf = a.req("identities")?;
+        let count: usize = a.req("members")?;
+        let first: usize = a.or("first", 0)?;
+        let ids = identities::load(&file, Some(first + count))?;
+        let members = ids
+            .into_iter()
+            .skip(first)
+            .enumerate()
+            .map(|(i, id)| ClientSession::new(id, controller, (i as u64) << 32))
+            .collect();
+        let api = match a.opt::<String>("api")? {
+            Some(url) => {
+                let token: String = a.req("token")?;
+                let token = std::fs::read_to_string(&token).unwrap_or(token);
+                Some(Api::new(&url, &token)?)
+            }
+            None => None,
+        };
+        Ok(Self {
+            scenario: a.or("scenario", "steady".to_string())?,
+            target: a.req("target")?,
+            controller,
+            nets,
+            members,
+            sources: sources(a, "")?,
+            threads: a.or("threads", 2usize)?.max(1),
+            seconds: a.or("seconds", 10.0)?,
+            rate: a.opt("rate")?,
+            pid: a.opt("pid")?,
+            api,
+            authorize: a.or("authorize", false)?,
+            hello_timeout: Duration::from_secs_f64(a.or("hello-timeout", 60.0)?),
+        })
+    }
+}
+
+/// Measures of one phase.
+struct Measured {
+    tally: Tally,
+    seconds: f64,
+    target_cpu: Option<f64>,
+    own_cpu: f64,
+    rss: Option<[(u64, u64); 3]>,
+}
+
+/// Runs `phase` on every worker (its rate scaled to the worker's share of memberships) while
+/// sampling the target; `during` runs on this thread meanwhile (API edits, a flood).
+fn measure(s: &Setup, workers: &mut [Worker], phase: &Phase, during: impl FnOnce()) -> Measured {
+    let total: usize = workers.iter().map(Worker::pairs).sum::<usize>().max(1);
+    let pid = s.pid.as_deref();
+    let cpu0 = pid.and_then(cpu_seconds);
+    let own0 = cpu_seconds("self").unwrap_or(0.0);
+    let rss0 = pid.and_then(rss_kib);
+    let start = Instant::now();
+    let done = AtomicUsize::new(0);
+    let mut rss_max = rss0;
+    let mut tally = Tally::default();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = workers
+            .iter_mut()
+            .map(|w| {
+                let share = w.pairs() as f64 / total as f64;
+                let phase = match phase {
+                    Phase::Once {
+                        rate,
+                        retries,
+                        timeout,
+                    } => Phase::Once {
+                        rate: rate * share,
+                        retries: *retries,
+                        timeout: *timeout,
+                    },
+                    Phase::Repeat { rate, seconds } => Phase::Repeat {
+                        rate: rate * share,
+                        seconds: *seconds,
+                    },
+                    other => other.clone(),
+                };
+                let (target, done) = (s.target, &done);
+                scope.spawn(move || w.run(target, &phase, done))
+            })
+            .collect();
+        during();
+        while !handles.iter().all(|h| h.is_finished()) {
+            if let Some(r) = pid.and_then(rss_kib) {
+                rss_max = Some(rss_max.map_or(r, |m| (m.0.max(r.0), m.1.max(r.1))));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for h in handles {
+            // A worker that panicked is a bug in the load generator: report it loudly.
+            tally.merge(h.join().expect("worker thread"));
+        }
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    let rss1 = pid.and_then(rss_kib);
+    Measured {
+        tally,
+        seconds,
+        target_cpu: cpu0.zip(pid.and_then(cpu_seconds)).map(|(a, b)| b - a),
+        own_cpu: cpu_seconds("self").unwrap_or(0.0) - own0,
+        rss: rss0.zip(rss_max).zip(rss1).map(|((a, b), c)| [a, b, c]),
+    }
+}
+
+fn percentile(sorted: &[u32], q: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// The JSON report of a measured phase; CPU is divided by the answers (or pushes received).
+fn report(s: &Setup, m: &mut Measured) -> Value {
+    let count = m.tally.answered;
+    m.tally.latencies_us.sort_unstable();
+    let l = &m.tally.latencies_us;
+    let threads = s.threads as f64;
+    let busy = m.own_cpu / (m.seconds * (threads + 1.0));
+    let late = m.tally.late_ticks as f64 / m.tally.ticks.max(1) as f64;
+    let lost_share = m.tally.lost as f64 / m.tally.sent.max(1) as f64;
+    let saturated = if busy > 0.85 || late > 0.05 {
+        "loadgen"
+    } else if lost_share > 0.01 {
+        "target"
+    } else {
+        "none"
+    };
+    let mut v = json!({
+        "sent": m.tally.sent,
+        "answered": m.tally.answered,
+        "refused": m.tally.refused,
+        "invalid": m.tally.invalid,
+        "lost": m.tally.lost,
+        "seconds": round(m.seconds, 3),
+        "per_second": round(count as f64 / m.seconds, 1),
+        "latency_us": {"p50": percentile(l, 0.5), "p99": percentile(l, 0.99), "max": l.last().copied().unwrap_or(0)},
+        "loadgen": {"threads": s.threads, "cpu_s": round(m.own_cpu, 3), "busy": round(busy, 2), "late_ticks": round(late, 3)},
+        "saturated": saturated,
+    });
+    if let Some(e) = &m.tally.first_error {
+        v["first_error"] = json!(e);
+    }
+    if let Some(cpu) = m.target_cpu {
+        v["target"] = json!({
+            "cpu_s": round(cpu, 4),
+            "cpu_s_per_1000": round(cpu * 1000.0 / count.max(1) as f64, 5),
+            "cpu_us_each": round(cpu * 1e6 / count.max(1) as f64, 2),
+        });
+    }
+    if let Some([a, b, c]) = m.rss {
+        v["target"]["rss_kib"] = json!({"start": a.0, "max": b.0, "end": c.0});
+        v["target"]["rss_anon_kib"] = json!({"start": a.1, "max": b.1, "end": c.1});
+    }
+    v
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}
+
+/// Runs the scenario named by `--scenario`; returns the JSON report.
+pub(crate) fn run(a: &Args) -> Result<String, String> {
+    let mut s = Setup::from_args(a)?;
+    if s.sources.is_empty() {
+        s.sources.push(if s.target.is_ipv4() {
+            IpAddr::from([0, 0, 0, 0])
+        } else {
+            IpAddr::from([0u16; 8])
+        });
+    }
+    let n_members = s.members.len();
+    let threads = s.threads.min(s.sources.len());
+    let mut shares: Vec<Share> = vec![(Vec::new(), Vec::new()); threads];
+    for (i, ip) in s.sources.iter().enumerate() {
+        shares[i % threads].0.push(*ip);
+    }
+    for (i, m) in std::mem::take(&mut s.members).into_iter().enumerate() {
+        let src = i % s.sources.len();
+        shares[src % threads].1.push((m, src / threads));
+    }
+    let mut workers = shares
+        .into_iter()
+        .map(|(ips, ms)| Worker::new(&ips, ms, &s.nets, s.controller))
+        .collect::<Result<Vec<_>, _>>()?;
+    if s.authorize {
+        authorize(&s, &workers)?;
+    }
+    let pairs = (n_members * s.nets.len()) as f64;
+    let max_rate = pairs / MIN_REPEAT.as_secs_f64();
+    let hello = Phase::Hello {
+        timeout: s.hello_timeout,
+    };
+    let mut h = measure(&s, &mut workers, &hello, || {});
+    let online: usize = workers.iter().map(Worker::online).sum();
+    let mut out = json!({
+        "scenario": s.scenario,
+        "members": n_members,
+        "networks": s.nets.len(),
+        "sources": s.sources.len(),
+        "hello": report(&s, &mut h),
+    });
+    out["hello"]["online"] = json!(online);
+    if online < n_members {
+        return Err(format!(
+            "{} of {n_members} members answered HELLO within {:?}: {}",
+            online, s.hello_timeout, out
+        ));
+    }
+    let warm = Phase::Once {
+        rate: s.rate.unwrap_or(20_000.0),
+        retries: 3,
+        timeout: Duration::from_secs(3),
+    };
+    match s.scenario.as_str() {
+        "steady" | "flood" => {
+            let mut w = measure(&s, &mut workers, &warm, || {});
+            out["warm_up"] = report(&s, &mut w);
+            let rate = s.rate.unwrap_or(max_rate).min(max_rate);
+            let phase = Phase::Repeat {
+                rate,
+                seconds: s.seconds,
+            };
+            let flood = (s.scenario == "flood")
+                .then(|| flood_options(a))
+                .transpose()?;
+            let mut flooded = None;
+            let mut m = measure(&s, &mut workers, &phase, || {
+                if let Some(f) = &flood {
+                    flooded = Some(crate::flood_run(f));
+                }
+            });
+            out["offered_per_second"] = json!(round(rate, 1));
+            out["measured"] = report(&s, &mut m);
+            if let Some(f) = flooded {
+                out["flood"] = f?;
+            }
+        }
+        "cold" => {
+            let phase = Phase::Once {
+                rate: s.rate.unwrap_or(5_000.0),
+                retries: 2,
+                timeout: Duration::from_secs(3),
+            };
+            let mut m = measure(&s, &mut workers, &phase, || {});
+            out["measured"] = report(&s, &mut m);
+        }
+        "storm" => {
+            let api = s
+                .api
+                .as_ref()
+                .ok_or("the storm scenario needs --api and --token")?;
+            let mut w = measure(&s, &mut workers, &warm, || {});
+            out["warm_up"] = report(&s, &mut w);
+            let name = format!("storm-{}", crate::unix_ms());
+            let phase = Phase::Listen {
+                name: name.clone(),
+                timeout: Duration::from_secs_f64(s.seconds.max(5.0)),
+            };
+            let mut edited = None;
+            let mut edit_error = None;
+            let mut m = measure(&s, &mut workers, &phase, || {
+                edited = Some(Instant::now());
+                let body = json!({ "name": name }).to_string();
+                for n in &s.nets {
+                    if let Err(e) = api.post(&format!("/controller/network/{n}"), &body) {
+                        edit_error = Some(e);
+                    }
+                }
+            });
+            if let Some(e) = edit_error {
+                return Err(e);
+            }
+            // unwrap safety: set by the closure above, which `measure` always runs.
+            let t0 = edited.expect("edit time");
+            let mut lat: Vec<u32> = workers
+                .iter()
+                .flat_map(Worker::push_times)
+                .flatten()
+                .map(|t| t.saturating_duration_since(t0).as_micros() as u32)
+                .collect();
+            let pushed = lat.len() as u64;
+            m.tally.answered = pushed;
+            m.tally.sent = pairs as u64;
+            m.tally.lost = pairs as u64 - pushed;
+            lat.sort_unstable();
+            m.seconds = lat.last().map_or(m.seconds, |l| f64::from(*l) / 1e6);
+            m.tally.latencies_us = lat;
+            out["measured"] = report(&s, &mut m);
+            out["measured"]["pushed"] = json!(pushed);
+        }
+        other => {
+            return Err(format!(
+                "unknown scenario {other:?} (steady|cold|storm|flood)"
+            ));
+        }
+    }
+    let (configured, with_ips) = workers
+        .iter()
+        .map(Worker::configured)
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    out["configured"] = json!(configured);
+    out["configured_with_ips"] = json!(with_ips);
+    Ok(out.to_string())
+}
+
+/// Authorizes every membership through the API.
+fn authorize(s: &Setup, workers: &[Worker]) -> Result<(), String> {
+    let api = s
+        .api
+        .as_ref()
+        .ok_or("--authorize needs --api and --token")?;
+    for w in workers {
+        for addr in w.addresses() {
+            for n in &s.nets {
+                api.post(
+                    &format!("/controller/network/{n}/member/{addr}"),
+                    r#"{"authorized":true}"#,
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn flood_options(a: &Args) -> Result<crate::FloodOptions, String> {
+    Ok(crate::FloodOptions {
+        target: a.req("target")?,
+        root: a.identity("controller")?,
+        sources: sources(a, "flood-")?,
+        seconds: a.or("seconds", 10.0)?,
+        rate: a.or("flood-rate", 1000)?,
+        valid_every: a.or("flood-valid-every", 0)?,
+    })
+}

@@ -1,0 +1,250 @@
+//! A test bed for `ztcd-loadgen`: two network namespaces joined by a veth pair, ztcd in one
+//! (10.203.0.1:9993, admin API on the same address for the other namespace), the load generator
+//! in the other with one source address per simulated member (10.204.0.0/16) and per flood
+//! source (10.205.0.0/16). Shared by the loadgen test and benchmark.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The ztcd binary.
+pub(crate) const ZTCD: &str = env!("CARGO_BIN_EXE_ztcd");
+/// The load generator binary.
+pub(crate) const LOADGEN: &str = env!("CARGO_BIN_EXE_ztcd-loadgen");
+/// First member source address.
+pub(crate) const MEMBER_SOURCES: &str = "10.204.0.1";
+/// First flood source address.
+pub(crate) const FLOOD_SOURCES: &str = "10.205.0.1";
+const SERVER_IP: &str = "10.203.0.1";
+
+/// Whether namespaces can be made here (root and `ip`); prints why not.
+pub(crate) fn available() -> bool {
+    let ok = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+        && std::fs::read_to_string("/proc/self/status")
+            .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:\t0\t")));
+    if !ok {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI: the load generator bed needs root and iproute2"
+        );
+        eprintln!("SKIPPED: the load generator bed needs root and iproute2 (network namespaces)");
+    }
+    ok
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn ztcd(args: &[&str]) -> String {
+    let out = Command::new(ZTCD).args(args).output().expect("run ztcd");
+    assert!(
+        out.status.success(),
+        "ztcd {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn add_addresses(ns: &str, dev: &str, first: [u8; 4], count: usize) {
+    let base = u32::from_be_bytes(first);
+    let mut batch = String::new();
+    for i in 0..count as u32 {
+        let a = std::net::Ipv4Addr::from(base + i);
+        batch.push_str(&format!("addr add {a}/32 dev {dev}\n"));
+    }
+    let mut child = Command::new("ip")
+        .args(["-n", ns, "-batch", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("ip -batch");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(batch.as_bytes())
+        .expect("write batch");
+    assert!(child.wait().expect("ip").success(), "adding addresses");
+}
+
+/// The bed: namespaces, a home, a running ztcd and its networks.
+pub(crate) struct Bed {
+    pub(crate) server: String,
+    pub(crate) clients: String,
+    pub(crate) home: PathBuf,
+    pub(crate) daemon: Child,
+    /// Private networks (pool and route) and one public network.
+    pub(crate) private: Vec<String>,
+    pub(crate) public: String,
+}
+
+impl Bed {
+    /// Sets up `sources` member addresses and `flood` flood addresses, a ztcd with
+    /// `networks` private networks and one public one, and starts it. `validated` public
+    /// identities are written to its `peers.validated` first, as after a run in which they
+    /// were validated (their proof of work is checked once per identity and remembered).
+    pub(crate) fn new(
+        tag: &str,
+        sources: usize,
+        flood: usize,
+        networks: usize,
+        validated: &[String],
+    ) -> Self {
+        let id = std::process::id() % 100_000;
+        let (server, clients) = (format!("lg{tag}s{id}"), format!("lg{tag}c{id}"));
+        let (vs, vc) = (format!("vl{id}{tag}s"), format!("vl{id}{tag}c"));
+        for ns in [&server, &clients] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+            ip(&["netns", "add", ns]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        ip(&["link", "add", &vs, "type", "veth", "peer", "name", &vc]);
+        ip(&["link", "set", &vs, "netns", &server]);
+        ip(&["link", "set", &vc, "netns", &clients]);
+        ip(&["-n", &server, "addr", "add", "10.203.0.1/24", "dev", &vs]);
+        ip(&["-n", &clients, "addr", "add", "10.203.0.2/24", "dev", &vc]);
+        ip(&["-n", &server, "link", "set", &vs, "up"]);
+        ip(&["-n", &clients, "link", "set", &vc, "up"]);
+        ip(&["-n", &server, "route", "add", "10.204.0.0/15", "dev", &vs]);
+        add_addresses(&clients, &vc, [10, 204, 0, 1], sources);
+        add_addresses(&clients, &vc, [10, 205, 0, 1], flood);
+        let home = std::env::temp_dir().join(format!("ztcd-loadbed-{tag}-{id}"));
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(&home).expect("home");
+        let h = home.to_str().expect("utf-8 path");
+        ztcd(&["planet", "--home", h, "--endpoint", "10.203.0.1/9993"]);
+        let private = (0..networks)
+            .map(|i| {
+                ztcd(&[
+                    "network",
+                    "create",
+                    "--home",
+                    h,
+                    "--name",
+                    &format!("load{i}"),
+                    "--pool",
+                    "10.100.0.1-10.100.255.254",
+                    "--route",
+                    "10.100.0.0/16",
+                ])
+            })
+            .collect();
+        let public = ztcd(&[
+            "network",
+            "create",
+            "--home",
+            h,
+            "--name",
+            "open",
+            "--public",
+            "--pool",
+            "10.101.0.1-10.101.255.254",
+            "--route",
+            "10.101.0.0/16",
+        ]);
+        let mut text = validated.join("\n");
+        text.push('\n');
+        std::fs::write(home.join("peers.validated"), text).expect("peers.validated");
+        let daemon = Command::new("ip")
+            .args([
+                "netns", "exec", &server, ZTCD, "run", "--home", h, "--port", "9993",
+            ])
+            .args(["--bind", SERVER_IP, "--admin-bind", SERVER_IP])
+            .args(["--admin-allow", "10.203.0.0/24"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(home.join("log")).expect("log"),
+            ))
+            .spawn()
+            .expect("start ztcd");
+        let bed = Self {
+            server,
+            clients,
+            home,
+            daemon,
+            private,
+            public,
+        };
+        let start = Instant::now();
+        while !bed.home.join("authtoken.secret").exists() || bed.log().is_empty() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "ztcd did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        bed
+    }
+
+    /// ztcd's log so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.home.join("log")).unwrap_or_default()
+    }
+
+    /// ztcd's process ID (the child is `ip netns exec`, which execs ztcd).
+    pub(crate) fn pid(&self) -> u32 {
+        self.daemon.id()
+    }
+
+    /// Runs `ztcd-loadgen config` in the clients namespace with the bed's target, controller,
+    /// API, token and PID, plus `args`; returns its JSON report.
+    pub(crate) fn loadgen(&self, args: &[&str]) -> serde_json::Value {
+        let h = self.home.to_str().expect("utf-8 path");
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.clients, LOADGEN])
+            .args(["config", "--target", "10.203.0.1:9993"])
+            .args(["--controller", &format!("{h}/identity.public")])
+            .args(["--api", "http://10.203.0.1:9993"])
+            .args(["--token", &format!("{h}/authtoken.secret")])
+            .args(["--pid", &self.pid().to_string()])
+            .args(args)
+            .output()
+            .expect("run ztcd-loadgen");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "ztcd-loadgen {args:?} failed: {}{stdout}\nztcd log tail: {}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+                .lines()
+                .rev()
+                .take(20)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        serde_json::from_str(stdout.trim()).expect("loadgen JSON")
+    }
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.pid().to_string()).output();
+        let _ = self.daemon.wait();
+        for ns in [&self.server, &self.clients] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
+}
+
+/// The public forms of the first `n` identities of an identity cache file.
+pub(crate) fn public_identities(file: &Path, n: usize) -> Vec<String> {
+    std::fs::read_to_string(file)
+        .expect("identity file")
+        .lines()
+        .take(n)
+        .map(|l| l.splitn(4, ':').take(3).collect::<Vec<_>>().join(":"))
+        .collect()
+}
