@@ -6,7 +6,7 @@
 //! [`MAX_CACHE_BYTES`]; the least recently used
 //! eighth is evicted in one pass when full.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use super::netconf::{ConfigInput, DnsConfig, RouteEntry};
@@ -21,6 +21,9 @@ pub const MAX_CACHE_ENTRIES: usize = 100_000;
 pub const MAX_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// A full cache evicts this fraction (1/N) of its entries, oldest first.
 pub const EVICT_FRACTION: usize = 8;
+/// Most addresses the index of assigned IPs holds over all networks; past it the index is
+/// emptied and rebuilt network by network as addresses are assigned.
+pub const MAX_INDEXED_IPS: usize = 262_144;
 /// A cached COM is reused while younger than this (ms): well inside the 30 min credential
 /// window, so members' COMs always agree with each other.
 pub const COM_REUSE_MS: u64 = 5 * 60 * 1000;
@@ -113,6 +116,11 @@ pub struct ConfigCache {
     bytes: usize,
     max_entries: usize,
     max_bytes: usize,
+    /// Per network, the addresses assigned to its members (loaded once from the database,
+    /// then kept up to date by the controller's own assignments): a new member's address is
+    /// picked without reading every member. Emptied with the entries it belongs with.
+    ips: HashMap<NetworkId, HashSet<IpAddr>>,
+    ips_len: usize,
     pub(super) stats: CacheStats,
 }
 
@@ -131,6 +139,8 @@ impl ConfigCache {
             bytes: 0,
             max_entries,
             max_bytes,
+            ips: HashMap::new(),
+            ips_len: 0,
             stats: CacheStats::default(),
         }
     }
@@ -212,6 +222,7 @@ impl ConfigCache {
 
     /// Drops one member's entry (after a change to that member).
     pub fn invalidate(&mut self, key: (NetworkId, Address)) {
+        self.drop_ips(key.0);
         if let Some(e) = self.entries.remove(&key) {
             self.bytes -= e.input.size() + 300;
             self.stats.invalidations += 1;
@@ -221,6 +232,7 @@ impl ConfigCache {
     /// Drops every entry of a network (after a change to the network or to something all
     /// of its members' configurations list, such as an active bridge).
     pub fn invalidate_network(&mut self, network: NetworkId) {
+        self.drop_ips(network);
         let before = self.entries.len();
         let mut freed = 0;
         self.entries.retain(|k, e| {
@@ -243,6 +255,41 @@ impl ConfigCache {
         }
         self.entries.clear();
         self.bytes = 0;
+        self.ips.clear();
+        self.ips_len = 0;
+    }
+
+    fn drop_ips(&mut self, network: NetworkId) {
+        if let Some(set) = self.ips.remove(&network) {
+            self.ips_len -= set.len();
+        }
+    }
+
+    /// The addresses assigned in `network`, from `load` (the database) the first time.
+    pub fn assigned_ips<E>(
+        &mut self,
+        network: NetworkId,
+        load: impl FnOnce() -> Result<Vec<IpAddr>, E>,
+    ) -> Result<&HashSet<IpAddr>, E> {
+        if !self.ips.contains_key(&network) {
+            let set: HashSet<IpAddr> = load()?.into_iter().collect();
+            if self.ips_len + set.len() > MAX_INDEXED_IPS {
+                self.ips.clear();
+                self.ips_len = 0;
+            }
+            self.ips_len += set.len();
+            self.ips.insert(network, set);
+        }
+        Ok(&self.ips[&network])
+    }
+
+    /// Records that `ip` was just assigned in `network` (if its addresses are indexed).
+    pub fn note_assigned(&mut self, network: NetworkId, ip: IpAddr) {
+        if let Some(set) = self.ips.get_mut(&network)
+            && set.insert(ip)
+        {
+            self.ips_len += 1;
+        }
     }
 
     /// Entries cached.

@@ -132,6 +132,8 @@ pub struct Controller {
     /// Revocations of deauthorized members' COMs, bounded by [`MAX_REVOCATIONS`].
     revoked: Vec<Revoked>,
     stats: ControllerStats,
+    /// Request batch: `Some(false)` armed, `Some(true)` with a transaction open.
+    batch: Option<bool>,
 }
 
 impl Controller {
@@ -148,7 +150,37 @@ impl Controller {
             outbox: Vec::new(),
             revoked: Vec::new(),
             stats: ControllerStats::default(),
+            batch: None,
         }
+    }
+
+    /// Starts a batch of requests: the first one that writes (a new member, an address
+    /// assigned) opens a transaction that [`Controller::end_requests`] commits, so requests
+    /// arriving together share one fsync and requests answered from the cache touch no SQLite.
+    /// Their answers must not be sent before that commit.
+    pub fn begin_requests(&mut self) {
+        self.batch = Some(false);
+    }
+
+    /// Ends the batch [`Controller::begin_requests`] started, committing what it wrote. On
+    /// failure nothing of it was kept: the cache is emptied and the answers must be dropped
+    /// (the clients ask again).
+    pub fn end_requests(&mut self) -> Result<(), StoreError> {
+        if self.batch.take() != Some(true) {
+            return Ok(());
+        }
+        self.store.commit().inspect_err(|_| {
+            self.cache.clear();
+            self.outbox.clear();
+        })
+    }
+
+    fn put_member(&mut self, m: &Member) -> Result<(), StoreError> {
+        if self.batch == Some(false) {
+            self.store.begin()?;
+            self.batch = Some(true);
+        }
+        self.store.put_member(m)
     }
 
     /// The store, for writes (the in-process API): empties the response cache.
@@ -407,7 +439,7 @@ impl Controller {
         }
         if !member.authorized {
             if existing.as_ref() != Some(&member) {
-                self.store.put_member(&member)?;
+                self.put_member(&member)?;
             }
             return Ok(Reply::Error(ErrorCode::NetworkAccessDenied));
         }
@@ -426,7 +458,7 @@ impl Controller {
             if existing.is_some() {
                 member.revision += 1;
             }
-            self.store.put_member(&member)?;
+            self.put_member(&member)?;
         }
 
         let rules = if !rules_engine {
@@ -484,7 +516,7 @@ impl Controller {
     /// The member's addresses with prefix lengths: derived IPv6, sendable assigned addresses,
     /// and a new pool address if the network auto-assigns and the member has none.
     fn addresses(
-        &self,
+        &mut self,
         network: &Network,
         member: &mut Member,
         routes: &[RouteEntry],
@@ -525,13 +557,17 @@ impl Controller {
                     },
                 )
                 .collect();
-            let taken: HashSet<IpAddr> = self.store.assigned_ips(network.id)?.into_iter().collect();
+            let store = &self.store;
+            let taken = self
+                .cache
+                .assigned_ips(network.id, || store.assigned_ips(network.id))?;
             let v4_routes: Vec<(IpAddr, u8)> = routes
                 .iter()
                 .copied()
                 .filter(|(n, _)| n.is_ipv4())
                 .collect();
-            if let Some((ip, bits)) = assign_v4(member.address, &pools, &v4_routes, &taken) {
+            if let Some((ip, bits)) = assign_v4(member.address, &pools, &v4_routes, taken) {
+                self.cache.note_assigned(network.id, IpAddr::V4(ip));
                 member.ip_assignments.push(IpAddr::V4(ip));
                 out.push((IpAddr::V4(ip), bits));
             }

@@ -422,11 +422,16 @@ impl Store {
         Ok(())
     }
 
-    /// Runs `f` in one transaction: all of its writes land, or none.
+    /// Runs `f` in one transaction: all of its writes land, or none. Inside a transaction
+    /// already open ([`Store::begin`]) it joins that one.
     pub fn transaction<T>(
         &mut self,
         f: impl FnOnce(&Self) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        if !self.conn.is_autocommit() {
+            // Inside a batch's transaction already: join it.
+            return f(self);
+        }
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         match f(self) {
             Ok(v) => {

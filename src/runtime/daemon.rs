@@ -22,7 +22,7 @@ use crate::controller::{ConfigRequest, Controller, Reply};
 use crate::crypto::Entropy;
 use crate::crypto::hashcash::Scratch;
 use crate::identity::Identity;
-use crate::node::{Event, LocalSocket, Node, NodeConfig, Transmit};
+use crate::node::{ConfigRequestEvent, Event, LocalSocket, Node, NodeConfig, Transmit};
 use crate::wire::{InetAddress, Verb};
 use crate::{info, warn};
 
@@ -66,6 +66,9 @@ const CHANGE_POLL_INTERVAL: Duration = Duration::from_secs(1);
 const SEEN_FLUSH_INTERVAL: Duration = Duration::from_secs(30);
 /// How often the node's counters are logged.
 const STATS_INTERVAL: Duration = Duration::from_secs(600);
+/// Most datagrams read from a socket per wake-up before the events they caused are acted on:
+/// configuration requests that arrive together are answered together (one transaction).
+const RECV_BATCH: usize = 64;
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(cfg: RunConfig) -> io::Result<()> {
@@ -364,8 +367,16 @@ impl Owner {
             let now = self.now();
             match wake {
                 Wake::Datagram(i, from, n) => {
+                    let local = LocalSocket(i as u16);
                     self.node
-                        .handle_datagram(now, LocalSocket(i as u16), unmap(from), &buf[..n]);
+                        .handle_datagram(now, local, unmap(from), &buf[..n]);
+                    for _ in 1..RECV_BATCH {
+                        let Ok((n, from)) = self.sockets[i].get_ref().recv_from(&mut buf) else {
+                            break;
+                        };
+                        self.node
+                            .handle_datagram(now, local, unmap(from), &buf[..n]);
+                    }
                 }
                 Wake::Validated(id, ok) => {
                     crate::debug!("validated {} = {ok} at {now}", id.address());
@@ -405,12 +416,17 @@ impl Owner {
 
     /// Sends queued datagrams and acts on events.
     fn drain(&mut self, now: u64) {
+        let mut requests = Vec::new();
         loop {
             while let Some(t) = self.node.poll_transmit() {
                 self.transmit(&t);
             }
             let Some(event) = self.node.poll_event() else {
-                break;
+                if requests.is_empty() {
+                    break;
+                }
+                self.answer(now, std::mem::take(&mut requests));
+                continue;
             };
             match event {
                 Event::ValidateIdentity(id) => {
@@ -429,39 +445,55 @@ impl Owner {
                         append_validated(&self.cache_path, &id);
                     }
                 }
-                Event::ConfigRequest(req) => {
-                    let request = ConfigRequest {
-                        from: req.from,
-                        network_id: req.network_id,
-                        metadata: &req.metadata,
-                        physical: req.physical,
-                    };
-                    let to = req.from.address();
-                    match self.controller.handle_request(now, unix_millis(), &request) {
-                        Reply::Config(dict) => {
-                            self.node.send_config(
-                                now,
-                                to,
-                                Some(req.packet_id),
-                                req.network_id,
-                                &dict,
-                                false,
-                            );
-                        }
-                        Reply::Error(code) => self.node.send_error(
-                            now,
-                            to,
-                            (Verb::NetworkConfigRequest, req.packet_id),
-                            code,
-                            Some(req.network_id),
-                        ),
-                        Reply::Ignore | Reply::Credentials(_) => {}
-                    }
-                    let owed = self.controller.take_pushes();
-                    self.send_pushes(now, owed);
-                }
+                Event::ConfigRequest(req) => requests.push(req),
             }
         }
+    }
+
+    /// Answers configuration requests that arrived together: what they write is committed in
+    /// one transaction, and nothing is sent before it is durable.
+    fn answer(&mut self, now: u64, requests: Vec<ConfigRequestEvent>) {
+        self.controller.begin_requests();
+        let unix = unix_millis();
+        let replies: Vec<Reply> = requests
+            .iter()
+            .map(|req| {
+                let request = ConfigRequest {
+                    from: req.from,
+                    network_id: req.network_id,
+                    metadata: &req.metadata,
+                    physical: req.physical,
+                };
+                self.controller.handle_request(now, unix, &request)
+            })
+            .collect();
+        if let Err(e) = self.controller.end_requests() {
+            warn!(
+                "cannot record members: {e}; {} answers withheld",
+                replies.len()
+            );
+            return;
+        }
+        for (req, reply) in requests.iter().zip(replies) {
+            let to = req.from.address();
+            match reply {
+                Reply::Config(dict) => {
+                    let id = Some(req.packet_id);
+                    self.node
+                        .send_config(now, to, id, req.network_id, &dict, false);
+                }
+                Reply::Error(code) => self.node.send_error(
+                    now,
+                    to,
+                    (Verb::NetworkConfigRequest, req.packet_id),
+                    code,
+                    Some(req.network_id),
+                ),
+                Reply::Ignore | Reply::Credentials(_) => {}
+            }
+        }
+        let owed = self.controller.take_pushes();
+        self.send_pushes(now, owed);
     }
 
     /// Pushes new configurations (or refusals) to recently seen members after the database

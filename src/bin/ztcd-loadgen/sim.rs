@@ -83,8 +83,9 @@ impl Tally {
 /// What a worker does in one phase.
 #[derive(Clone, Debug)]
 pub(crate) enum Phase {
-    /// HELLO every member until it is answered (re-sent every 2 s) or the time is up.
-    Hello { timeout: Duration },
+    /// HELLO every member (at most `rate` per second) until it is answered (re-sent every
+    /// 2 s) or the time is up.
+    Hello { rate: f64, timeout: Duration },
     /// Every membership asks once (paced at `rate` per second for this worker) and is asked
     /// again, at most `retries` times, until answered.
     Once {
@@ -243,16 +244,22 @@ async fn drive(
 ) {
     let tick = Duration::from_millis(1);
     match phase {
-        Phase::Hello { timeout } => {
+        Phase::Hello { rate, timeout } => {
             let start = Instant::now();
             let sent_to = InetAddress::from_socket(target);
+            let mut total_sent = 0u64;
             while start.elapsed() < *timeout {
+                let allowed = (start.elapsed().as_secs_f64() * rate) as u64 + 1;
+                let budget = allowed.saturating_sub(total_sent);
                 let due: Vec<(usize, Vec<u8>)> = {
                     let mut s = state.borrow_mut();
                     let mut sent = 0;
                     let now = Instant::now();
                     let mut due = Vec::new();
                     for m in s.members.iter_mut().filter(|m| !m.online) {
+                        if sent >= budget {
+                            break;
+                        }
                         if m.hello
                             .is_none_or(|(_, t)| now - t >= Duration::from_secs(2))
                             && let Ok((id, d)) = m.session.hello(unix_ms(), sent_to, (0, 0))
@@ -263,6 +270,7 @@ async fn drive(
                         }
                     }
                     s.tally.sent += sent;
+                    total_sent += sent;
                     due
                 };
                 for (i, d) in due {
@@ -271,7 +279,7 @@ async fn drive(
                 if state.borrow().members.iter().all(|m| m.online) {
                     return;
                 }
-                Timer::after(Duration::from_millis(20)).await;
+                Timer::after(tick).await;
             }
         }
         Phase::Once {
@@ -280,8 +288,8 @@ async fn drive(
             timeout,
         } => {
             let n = state.borrow().pairs.len();
+            let mut last_round = Instant::now();
             for round in 0..=*retries {
-                let start = Instant::now();
                 let mut k = 0usize;
                 let todo: Vec<usize> = {
                     let s = state.borrow();
@@ -291,9 +299,11 @@ async fn drive(
                     return;
                 }
                 if round > 0 {
-                    let mut s = state.borrow_mut();
-                    s.tally.lost += todo.len() as u64;
+                    state.borrow_mut().tally.lost += todo.len() as u64;
+                    // Respect the repeat filter before asking again.
+                    Timer::at(last_round + MIN_REPEAT).await;
                 }
+                let start = Instant::now();
                 while k < todo.len() {
                     let due = ((start.elapsed().as_secs_f64() * rate) as usize + 1).min(todo.len());
                     while k < due {
@@ -305,15 +315,13 @@ async fn drive(
                     }
                     Timer::after(tick).await;
                 }
-                let last = Instant::now();
-                while last.elapsed() < *timeout.max(&MIN_REPEAT) {
+                last_round = Instant::now();
+                while last_round.elapsed() < *timeout.max(&MIN_REPEAT) {
                     if state.borrow().in_flight.is_empty() {
                         break;
                     }
-                    Timer::after(Duration::from_millis(10)).await;
+                    Timer::after(Duration::from_millis(2)).await;
                 }
-                // Respect the repeat filter before asking again.
-                Timer::at(last + MIN_REPEAT).await;
             }
             let mut s = state.borrow_mut();
             let unanswered = s.pairs.iter().filter(|p| p.config.is_none()).count();
@@ -329,15 +337,13 @@ async fn drive(
             let mut k = 0u64;
             while start.elapsed().as_secs_f64() < *seconds {
                 let due = (start.elapsed().as_secs_f64() * rate) as u64 + 1;
-                let mut s_tally_late = false;
                 while k < due {
                     let p = (k % n as u64) as usize;
                     if state.borrow().pairs[p]
                         .last_sent
                         .is_some_and(|t| t.elapsed() < MIN_REPEAT)
                     {
-                        // Behind schedule so far that the turn came round too early: wait.
-                        s_tally_late = true;
+                        // The turn came round early (behind schedule, then caught up): wait.
                         break;
                     }
                     let out = state.borrow_mut().request(p);
@@ -349,7 +355,8 @@ async fn drive(
                 {
                     let mut s = state.borrow_mut();
                     s.tally.ticks += 1;
-                    if s_tally_late || due.saturating_sub(k) > (rate / 100.0) as u64 + 1 {
+                    // More than 10 ms of sends behind schedule.
+                    if due.saturating_sub(k) > (rate / 100.0) as u64 + 1 {
                         s.tally.late_ticks += 1;
                     }
                 }
