@@ -116,7 +116,17 @@ impl Bed {
         ip(&["-n", &clients, "addr", "add", "10.203.0.2/24", "dev", &vc]);
         ip(&["-n", &server, "link", "set", &vs, "up"]);
         ip(&["-n", &clients, "link", "set", &vc, "up"]);
-        ip(&["-n", &server, "route", "add", "10.204.0.0/15", "dev", &vs]);
+        // Through the peer address, not the device: one neighbour entry instead of one per
+        // source (the kernel's neighbour table holds 1,024 by default and drops past it).
+        ip(&[
+            "-n",
+            &server,
+            "route",
+            "add",
+            "10.204.0.0/15",
+            "via",
+            "10.203.0.2",
+        ]);
         add_addresses(&clients, &vc, [10, 204, 0, 1], sources);
         add_addresses(&clients, &vc, [10, 205, 0, 1], flood);
         let home = std::env::temp_dir().join(format!("ztcd-loadbed-{tag}-{id}"));

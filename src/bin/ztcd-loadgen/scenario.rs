@@ -383,23 +383,36 @@ pub(crate) fn run(a: &Args) -> Result<String, String> {
     Ok(out.to_string())
 }
 
-/// Authorizes every membership through the API.
+/// Authorizes every membership through the API (8 connections at a time).
 fn authorize(s: &Setup, workers: &[Worker]) -> Result<(), String> {
     let api = s
         .api
         .as_ref()
         .ok_or("--authorize needs --api and --token")?;
-    for w in workers {
-        for addr in w.addresses() {
-            for n in &s.nets {
-                api.post(
-                    &format!("/controller/network/{n}/member/{addr}"),
-                    r#"{"authorized":true}"#,
-                )?;
-            }
-        }
-    }
-    Ok(())
+    let paths: Vec<String> = workers
+        .iter()
+        .flat_map(Worker::addresses)
+        .flat_map(|addr| {
+            s.nets
+                .iter()
+                .map(move |n| format!("/controller/network/{n}/member/{addr}"))
+        })
+        .collect();
+    let chunk = paths.len().div_ceil(8).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = paths
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .try_for_each(|p| api.post(p, r#"{"authorized":true}"#).map(|_| ()))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().map_err(|_| "authorizing thread".to_string())?)
+    })
 }
 
 fn flood_options(a: &Args) -> Result<crate::FloodOptions, String> {

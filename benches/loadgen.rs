@@ -1,0 +1,168 @@
+//! ztcd under `ztcd-loadgen` over real UDP, at size: the four configuration scenarios with one
+//! source address per simulated member, in network namespaces (root needed).
+//!
+//! `cargo bench --bench loadgen` (identities come from `target/loadgen/identities.txt`, made
+//! once with `ztcd-loadgen identities`; `LOADGEN_MEMBERS` sets how many are used, default
+//! 10,000; missing ones are generated first, about 0.15 s each on 2 cores).
+
+#[path = "../tests/common/loadbed.rs"]
+mod loadbed;
+
+use std::path::Path;
+use std::process::Command;
+
+use loadbed::{Bed, FLOOD_SOURCES, LOADGEN, MEMBER_SOURCES, public_identities};
+use serde_json::Value;
+
+const CACHE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/loadgen/identities.txt");
+const NETWORKS: usize = 10;
+
+fn line(name: &str, r: &Value) {
+    let m = &r["measured"];
+    let t = &m["target"];
+    println!(
+        "{name}: {} answered ({} lost, {} invalid) at {}/s; latency p50 {} µs p99 {} µs max {} µs; \
+         ztcd CPU {} s per 1,000 ({} µs each); ztcd RSS {} -> {} KiB (anon {} -> {}); \
+         loadgen busy {} late {}; saturated: {}",
+        m["answered"],
+        m["lost"],
+        m["invalid"],
+        m["per_second"],
+        m["latency_us"]["p50"],
+        m["latency_us"]["p99"],
+        m["latency_us"]["max"],
+        t["cpu_s_per_1000"],
+        t["cpu_us_each"],
+        t["rss_kib"]["start"],
+        t["rss_kib"]["end"],
+        t["rss_anon_kib"]["start"],
+        t["rss_anon_kib"]["end"],
+        m["loadgen"]["busy"],
+        m["loadgen"]["late_ticks"],
+        m["saturated"]
+    );
+}
+
+fn args<'a>(first: &'a str, members: &'a str, count: &'a str, nets: &'a [String]) -> Vec<&'a str> {
+    let mut a = vec![
+        "--identities",
+        CACHE,
+        "--members",
+        members,
+        "--first",
+        first,
+        "--source-range",
+        MEMBER_SOURCES,
+        "--source-count",
+        count,
+    ];
+    for n in nets {
+        a.extend(["--network", n.as_str()]);
+    }
+    a
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() {
+    if !loadbed::available() {
+        return;
+    }
+    let n: usize = std::env::var("LOADGEN_MEMBERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    std::fs::create_dir_all(Path::new(CACHE).parent().unwrap()).unwrap();
+    let out = Command::new(LOADGEN)
+        .args(["identities", "--file", CACHE, "--count", &n.to_string()])
+        .output()
+        .expect("ztcd-loadgen identities");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let validated = public_identities(Path::new(CACHE), n);
+    let bed = Bed::new("b", n, 1000, NETWORKS, &validated);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let pid = bed.pid();
+    println!(
+        "idle: VmRSS {} KiB, RssAnon {} KiB",
+        status_kib(pid, "VmRSS:"),
+        status_kib(pid, "RssAnon:")
+    );
+    let count = n.to_string();
+    let steady_members = (n / 2).min(4000);
+    let sm = steady_members.to_string();
+    let nets = bed.private.clone();
+
+    // Steady state: members in 10 private networks re-ask as fast as the repeat filter allows.
+    let mut a = args("0", &sm, &count, &nets);
+    a.extend(["--scenario", "steady", "--authorize", "--seconds", "20"]);
+    let r = bed.loadgen(&a);
+    line(
+        &format!("steady ({steady_members} members x {NETWORKS} networks)"),
+        &r,
+    );
+    let rss_anon = r["measured"]["target"]["rss_anon_kib"]["end"]
+        .as_u64()
+        .unwrap_or(0);
+    let memberships = steady_members * NETWORKS;
+    let anon_before = r["hello"]["target"]["rss_anon_kib"]["start"]
+        .as_u64()
+        .unwrap_or(0);
+    println!(
+        "steady: {memberships} memberships cached: RssAnon {anon_before} -> {rss_anon} KiB, {:.0} bytes per membership",
+        rss_anon.saturating_sub(anon_before) as f64 * 1024.0 / memberships as f64
+    );
+    println!("steady JSON: {r}");
+
+    // Cold start: members new to the controller ask a public network for the first time.
+    let cold = (n - steady_members).min(4000);
+    let (cf, cm) = (steady_members.to_string(), cold.to_string());
+    let public = [bed.public.clone()];
+    let mut a = args(&cf, &cm, &count, &public);
+    a.extend(["--scenario", "cold", "--rate", "2000"]);
+    let r = bed.loadgen(&a);
+    line(&format!("cold ({cold} new members, 2,000/s offered)"), &r);
+    println!("cold JSON: {r}");
+
+    // Change storm: every member online in one private network; the network is renamed.
+    let storm_nets = [nets[0].clone()];
+    let mut a = args("0", &count, &count, &storm_nets);
+    a.extend(["--scenario", "storm", "--authorize", "--seconds", "30"]);
+    let r = bed.loadgen(&a);
+    line(&format!("storm ({n} members online, one edit)"), &r);
+    println!("storm JSON: {r}");
+
+    // Identity flood: 2,000 fresh-identity HELLOs per second from 1,000 addresses while 2,000
+    // members in 10 networks keep re-asking.
+    let mut a = args("0", "2000", &count, &nets);
+    a.extend([
+        "--scenario",
+        "flood",
+        "--seconds",
+        "20",
+        "--flood-rate",
+        "2000",
+    ]);
+    a.extend([
+        "--flood-source-range",
+        FLOOD_SOURCES,
+        "--flood-source-count",
+        "1000",
+    ]);
+    let r = bed.loadgen(&a);
+    line(
+        "flood (2,000 members x 10 networks, 2,000 fresh HELLOs/s)",
+        &r,
+    );
+    println!("flood JSON: {r}");
+}
