@@ -10,6 +10,7 @@
 //! it again; a manual IP assignment that another member of the network holds is refused; a
 //! network ID outside this controller's range is refused (its members could never be served).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::net::IpAddr;
 
@@ -316,10 +317,15 @@ impl Controller {
     fn member_view<'a>(&'a self, mono: u64, m: &'a Member) -> MemberJson<'a> {
         let key = (m.network_id, m.address);
         let (seen, physical) = match self.seen.get(&key) {
-            Some((when, p)) if *when > m.last_seen => {
-                (*when, p.as_deref().or(m.physical_address.as_deref()))
-            }
-            _ => (m.last_seen, m.physical_address.as_deref()),
+            Some((when, p)) if *when > m.last_seen => (
+                *when,
+                p.map(|p| Cow::Owned(p.to_string()))
+                    .or_else(|| m.physical_address.as_deref().map(Cow::Borrowed)),
+            ),
+            _ => (
+                m.last_seen,
+                m.physical_address.as_deref().map(Cow::Borrowed),
+            ),
         };
         let online = self
             .recent

@@ -279,7 +279,7 @@ pub struct MemberJson<'a> {
     nwid: String,
     objtype: &'static str,
     online: bool,
-    physical_address: Option<&'a str>,
+    physical_address: Option<std::borrow::Cow<'a, str>>,
     remote_trace_level: u8,
     remote_trace_target: Option<String>,
     revision: u64,
@@ -294,7 +294,12 @@ pub struct MemberJson<'a> {
 impl<'a> MemberJson<'a> {
     /// Renders `m`; `last_seen` and `physical` override the stored values when newer ones are
     /// pending, `online` is whether it asked within the last 120 s.
-    pub fn new(m: &'a Member, last_seen: u64, physical: Option<&'a str>, online: bool) -> Self {
+    pub fn new(
+        m: &'a Member,
+        last_seen: u64,
+        physical: Option<std::borrow::Cow<'a, str>>,
+        online: bool,
+    ) -> Self {
         let v = |x: Option<i32>| x.unwrap_or(-1);
         Self {
             active_bridge: m.active_bridge,

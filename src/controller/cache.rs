@@ -8,10 +8,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::netconf::{ConfigInput, DnsConfig, RouteEntry};
 use crate::identity::Identity;
-use crate::wire::com::Com;
 use crate::wire::rules::Rule;
 use crate::wire::{Address, NetworkId};
 
@@ -24,13 +24,18 @@ pub const EVICT_FRACTION: usize = 8;
 /// Most addresses the index of assigned IPs holds over all networks; past it the index is
 /// emptied and rebuilt network by network as addresses are assigned.
 pub const MAX_INDEXED_IPS: usize = 262_144;
+/// Most networks whose shared configuration part is kept for sharing (entries keep theirs).
+pub const MAX_SHARED_PARTS: usize = 16_384;
+/// Estimated bytes of one entry beyond its size: hash table slack and allocations.
+const ENTRY_OVERHEAD: usize = 96;
 /// A cached COM is reused while younger than this (ms): well inside the 30 min credential
 /// window, so members' COMs always agree with each other.
 pub const COM_REUSE_MS: u64 = 5 * 60 * 1000;
 
-/// The owned parts of a [`ConfigInput`].
-#[derive(Debug, Clone)]
-pub struct OwnedInput {
+/// The parts of a configuration that every member of a network shares (for one kind of
+/// client): kept once per network and referenced by each member's entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetPart {
     pub(super) network_id: NetworkId,
     pub(super) revision: u64,
     pub(super) name: String,
@@ -40,44 +45,49 @@ pub struct OwnedInput {
     pub(super) mtu: u64,
     pub(super) credential_window: u64,
     pub(super) routes: Vec<RouteEntry>,
-    pub(super) static_ips: Vec<(IpAddr, u8)>,
     pub(super) rules: Vec<Rule>,
     pub(super) dns: Option<DnsConfig>,
     pub(super) specialists: Vec<u64>,
 }
 
+/// The owned inputs of a member's [`ConfigInput`]: the network's shared part and the
+/// member's addresses.
+#[derive(Debug, Clone)]
+pub struct OwnedInput {
+    pub(super) net: Arc<NetPart>,
+    pub(super) static_ips: Vec<(IpAddr, u8)>,
+}
+
 impl OwnedInput {
     /// Borrowed view for the dictionary builder.
     pub fn as_input(&self) -> ConfigInput<'_> {
+        let n = &*self.net;
         ConfigInput {
-            network_id: self.network_id,
-            revision: self.revision,
-            name: &self.name,
-            private: self.private,
-            flags: self.flags,
-            multicast_limit: self.multicast_limit,
-            mtu: self.mtu,
-            credential_window: self.credential_window,
-            routes: &self.routes,
+            network_id: n.network_id,
+            revision: n.revision,
+            name: &n.name,
+            private: n.private,
+            flags: n.flags,
+            multicast_limit: n.multicast_limit,
+            mtu: n.mtu,
+            credential_window: n.credential_window,
+            routes: &n.routes,
             static_ips: &self.static_ips,
-            rules: &self.rules,
-            dns: self.dns.as_ref(),
-            specialists: &self.specialists,
+            rules: &n.rules,
+            dns: n.dns.as_ref(),
+            specialists: &n.specialists,
         }
     }
+}
 
-    fn size(&self) -> usize {
-        std::mem::size_of::<Self>()
-            + self.name.len()
-            + self.routes.len() * std::mem::size_of::<RouteEntry>()
-            + self.static_ips.len() * 24
-            + self.rules.len() * 32
-            + self.specialists.len() * 8
-            + self
-                .dns
-                .as_ref()
-                .map_or(0, |d| d.domain.len() + d.servers.len() * 24)
-    }
+/// A cached COM: when it was issued and its signature (the rest follows from the member, the
+/// network and the credential window).
+#[derive(Debug, Clone)]
+pub struct CachedCom {
+    /// Issue time (ms), also its timestamp qualifier.
+    pub timestamp: u64,
+    /// The controller's signature.
+    pub signature: [u8; 96],
 }
 
 /// One cached member configuration.
@@ -89,8 +99,8 @@ pub struct Entry {
     pub rules_engine: bool,
     /// The inputs.
     pub input: OwnedInput,
-    /// The COM and when it was issued.
-    pub com: (Com, u64),
+    /// The COM's issue time and signature.
+    pub com: CachedCom,
     last_used: u64,
 }
 
@@ -121,6 +131,9 @@ pub struct ConfigCache {
     /// picked without reading every member. Emptied with the entries it belongs with.
     ips: HashMap<NetworkId, HashSet<IpAddr>>,
     ips_len: usize,
+    /// Per network, the shared parts current entries were made with (a few variants: with
+    /// and without a rules engine, with and without NDP emulation).
+    parts: HashMap<NetworkId, Vec<Arc<NetPart>>>,
     pub(super) stats: CacheStats,
 }
 
@@ -141,6 +154,7 @@ impl ConfigCache {
             max_bytes,
             ips: HashMap::new(),
             ips_len: 0,
+            parts: HashMap::new(),
             stats: CacheStats::default(),
         }
     }
@@ -173,12 +187,12 @@ impl ConfigCache {
         identity: Identity,
         rules_engine: bool,
         input: OwnedInput,
-        com: (Com, u64),
+        com: CachedCom,
         now: u64,
     ) {
-        let size = input.size() + 300;
+        let size = entry_size(&input);
         if let Some(old) = self.entries.remove(&key) {
-            self.bytes -= old.input.size() + 300;
+            self.bytes -= entry_size(&old.input);
         }
         if !self.entries.is_empty()
             && (self.entries.len() >= self.max_entries || self.bytes + size > self.max_bytes)
@@ -210,7 +224,7 @@ impl ConfigCache {
         self.entries.retain(|_, e| {
             if e.last_used <= cut && evicted < n {
                 evicted += 1;
-                freed += e.input.size() + 300;
+                freed += entry_size(&e.input);
                 false
             } else {
                 true
@@ -224,7 +238,7 @@ impl ConfigCache {
     pub fn invalidate(&mut self, key: (NetworkId, Address)) {
         self.drop_ips(key.0);
         if let Some(e) = self.entries.remove(&key) {
-            self.bytes -= e.input.size() + 300;
+            self.bytes -= entry_size(&e.input);
             self.stats.invalidations += 1;
         }
     }
@@ -233,12 +247,13 @@ impl ConfigCache {
     /// of its members' configurations list, such as an active bridge).
     pub fn invalidate_network(&mut self, network: NetworkId) {
         self.drop_ips(network);
+        self.parts.remove(&network);
         let before = self.entries.len();
         let mut freed = 0;
         self.entries.retain(|k, e| {
             let keep = k.0 != network;
             if !keep {
-                freed += e.input.size() + 300;
+                freed += entry_size(&e.input);
             }
             keep
         });
@@ -257,6 +272,23 @@ impl ConfigCache {
         self.bytes = 0;
         self.ips.clear();
         self.ips_len = 0;
+        self.parts.clear();
+    }
+
+    /// The shared part equal to `part` if one is kept, else `part` (kept from now on).
+    pub fn share(&mut self, part: NetPart) -> Arc<NetPart> {
+        if self.parts.len() >= MAX_SHARED_PARTS && !self.parts.contains_key(&part.network_id) {
+            self.parts.clear();
+        }
+        let list = self.parts.entry(part.network_id).or_default();
+        if let Some(p) = list.iter().find(|p| ***p == part) {
+            return p.clone();
+        }
+        // A newer revision replaces the variants made with older ones.
+        list.retain(|p| p.revision == part.revision);
+        let p = Arc::new(part);
+        list.push(p.clone());
+        p
     }
 
     fn drop_ips(&mut self, network: NetworkId) {
@@ -301,4 +333,9 @@ impl ConfigCache {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// What one entry is estimated to take (its shared network part is counted by the network).
+fn entry_size(input: &OwnedInput) -> usize {
+    std::mem::size_of::<Entry>() + input.static_ips.len() * 24 + ENTRY_OVERHEAD
 }

@@ -4,6 +4,9 @@
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use super::model::{Member, Network};
+use super::netconf::RouteEntry;
+use super::store::StoreError;
 use crate::wire::{Address, NetworkId};
 
 /// The rfc4193 address of a node on a network: `fd` ‖ nwid ‖ `99 93` ‖ address, /88.
@@ -100,6 +103,71 @@ pub fn contains(net: IpAddr, bits: u8, ip: IpAddr) -> bool {
             u128::from(n) & mask == u128::from(a) & mask
         }
         _ => false,
+    }
+}
+
+/// Picking a member's addresses needs the controller's store and address index.
+impl super::Controller {
+    /// The member's addresses with prefix lengths: derived IPv6, sendable assigned addresses,
+    /// and a new pool address if the network auto-assigns and the member has none.
+    pub(super) fn addresses(
+        &mut self,
+        network: &Network,
+        member: &mut Member,
+        routes: &[RouteEntry],
+    ) -> Result<Vec<(IpAddr, u8)>, StoreError> {
+        let mut out = Vec::new();
+        let auto = !member.no_auto_assign_ips;
+        if auto && network.v6_assign_rfc4193 {
+            let (a, bits) = rfc4193(network.id, member.address);
+            out.push((IpAddr::V6(a), bits));
+        }
+        if auto && network.v6_assign_6plane {
+            let (a, bits) = sixplane(network.id, member.address);
+            out.push((IpAddr::V6(a), bits));
+        }
+        let routes: Vec<(IpAddr, u8)> = routes.iter().map(|r| r.target).collect();
+        let most_specific = |ip: IpAddr| {
+            routes
+                .iter()
+                .filter(|(n, b)| contains(*n, *b, ip))
+                .map(|(_, b)| *b)
+                .max()
+        };
+        let mut have_v4 = false;
+        for ip in &member.ip_assignments {
+            if let Some(bits) = most_specific(*ip) {
+                have_v4 |= ip.is_ipv4();
+                out.push((*ip, bits));
+            }
+        }
+        if auto && network.v4_assign_zt && !have_v4 {
+            let pools: Vec<Pool4> = network
+                .ip_assignment_pools
+                .iter()
+                .filter_map(
+                    |p| match (p.ip_range_start.parse(), p.ip_range_end.parse()) {
+                        (Ok(IpAddr::V4(start)), Ok(IpAddr::V4(end))) => Some(Pool4 { start, end }),
+                        _ => None,
+                    },
+                )
+                .collect();
+            let store = &self.store;
+            let taken = self
+                .cache
+                .assigned_ips(network.id, || store.assigned_ips(network.id))?;
+            let v4_routes: Vec<(IpAddr, u8)> = routes
+                .iter()
+                .copied()
+                .filter(|(n, _)| n.is_ipv4())
+                .collect();
+            if let Some((ip, bits)) = assign_v4(member.address, &pools, &v4_routes, taken) {
+                self.cache.note_assigned(network.id, IpAddr::V4(ip));
+                member.ip_assignments.push(IpAddr::V4(ip));
+                out.push((IpAddr::V4(ip), bits));
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -18,17 +18,18 @@ pub mod store;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
-use self::cache::{COM_REUSE_MS, CacheStats, ConfigCache, OwnedInput};
-use self::ip_assign::{Pool4, assign_v4, contains, rfc4193, sixplane};
-use self::model::{Member, Network, parse_cidr};
+use self::cache::{COM_REUSE_MS, CacheStats, CachedCom, ConfigCache, NetPart, OwnedInput};
+use self::model::{Member, parse_cidr};
 use self::netconf::{
     DEFAULT_CREDENTIAL_WINDOW_MS, DnsConfig, FLAG_ENABLE_BROADCAST, FLAG_IPV6_NDP_EMULATION,
-    RouteEntry, SPECIALIST_ACTIVE_BRIDGE, build_dictionary, issue_com,
+    SPECIALIST_ACTIVE_BRIDGE, build_dictionary, issue_com, unsigned_com,
 };
 use self::store::{Store, StoreError};
 use crate::identity::{Identity, IdentitySecret};
 use crate::limits::MAX_METADATA_DICT_LEN;
+use crate::wire::com::Com;
 use crate::wire::dictionary::Dictionary;
 use crate::wire::rules::Rule;
 use crate::wire::verbs::ErrorCode;
@@ -39,6 +40,8 @@ use crate::wire::{Address, NetworkId};
 pub const MIN_REQUEST_INTERVAL_MS: u64 = 1000;
 /// (network, member) pairs remembered for the repeat filter and for pushes.
 pub const MAX_RECENT_REQUESTS: usize = 65_536;
+/// Most distinct client metadata dictionaries kept for sharing.
+pub const MAX_METADATA_VARIANTS: usize = 256;
 /// Members that asked within this many ms get changes pushed (zerotier-one uses 120 s).
 pub const PUSH_WINDOW_MS: u64 = 120_000;
 /// Revocations kept for members that ask later (each lives for a credential window).
@@ -60,7 +63,9 @@ struct Revoked {
 struct Recent {
     mono: u64,
     identity: Identity,
-    metadata: Vec<u8>,
+    /// Shared with every request that sent the same bytes (clients of one version send the
+    /// same metadata to every network).
+    metadata: Arc<[u8]>,
     physical: Option<SocketAddr>,
 }
 
@@ -124,7 +129,7 @@ pub struct Controller {
     recent: HashMap<(NetworkId, Address), Recent>,
     cache: ConfigCache,
     /// Last-seen times and addresses of cache hits, written to the store in batches.
-    seen: HashMap<(NetworkId, Address), (u64, Option<String>)>,
+    seen: HashMap<(NetworkId, Address), (u64, Option<SocketAddr>)>,
     data_version: i64,
     /// Pushes queued by API writes and revocations owed to members; drained by the runtime
     /// after every request or write ([`Controller::take_pushes`]).
@@ -134,6 +139,8 @@ pub struct Controller {
     stats: ControllerStats,
     /// Request batch: `Some(false)` armed, `Some(true)` with a transaction open.
     batch: Option<bool>,
+    /// Distinct metadata dictionaries of recent requests, bounded by [`MAX_METADATA_VARIANTS`].
+    metadata: HashSet<Arc<[u8]>>,
 }
 
 impl Controller {
@@ -151,6 +158,7 @@ impl Controller {
             revoked: Vec::new(),
             stats: ControllerStats::default(),
             batch: None,
+            metadata: HashSet::new(),
         }
     }
 
@@ -175,6 +183,18 @@ impl Controller {
         })
     }
 
+    fn intern_metadata(&mut self, bytes: &[u8]) -> Arc<[u8]> {
+        if let Some(m) = self.metadata.get(bytes) {
+            return m.clone();
+        }
+        if self.metadata.len() >= MAX_METADATA_VARIANTS {
+            self.metadata.clear();
+        }
+        let m: Arc<[u8]> = Arc::from(bytes);
+        self.metadata.insert(m.clone());
+        m
+    }
+
     fn put_member(&mut self, m: &Member) -> Result<(), StoreError> {
         if self.batch == Some(false) {
             self.store.begin()?;
@@ -196,7 +216,7 @@ impl Controller {
 
     /// Notes when and from where a member was seen, for the next batch; a full batch is written
     /// at once ([`MAX_RECENT_REQUESTS`] bounds it).
-    fn note_seen(&mut self, key: (NetworkId, Address), unix: u64, physical: Option<String>) {
+    fn note_seen(&mut self, key: (NetworkId, Address), unix: u64, physical: Option<SocketAddr>) {
         if self.seen.len() >= MAX_RECENT_REQUESTS && self.flush_seen().is_err() {
             self.stats.store_errors += 1;
             self.seen.clear();
@@ -214,6 +234,7 @@ impl Controller {
         let n = batch.len();
         self.store.transaction(|s| {
             for ((nwid, addr), (when, physical)) in &batch {
+                let physical = physical.map(|p| p.to_string());
                 s.touch_member(*nwid, *addr, *when, physical.as_deref())?;
             }
             Ok(())
@@ -256,7 +277,7 @@ impl Controller {
         let recent = Recent {
             mono,
             identity: req.from,
-            metadata: req.metadata.to_vec(),
+            metadata: self.intern_metadata(req.metadata),
             physical: req.physical,
         };
         self.recent.insert(key, recent);
@@ -384,16 +405,23 @@ impl Controller {
     ) -> Option<Reply> {
         let identity = &self.identity;
         let entry = self.cache.get(key, &req.from, rules_engine, unix)?;
-        let refresh = unix.saturating_sub(entry.com.1) >= COM_REUSE_MS;
-        if refresh {
-            let window = entry.input.credential_window;
-            entry.com = (issue_com(key.0, &req.from, unix, window, identity), unix);
-        }
-        let dict = build_dictionary(&entry.input.as_input(), &req.from, unix, &entry.com.0).ok();
+        let window = entry.input.net.credential_window;
+        let refresh = unix.saturating_sub(entry.com.timestamp) >= COM_REUSE_MS;
+        let com = if refresh {
+            let com = issue_com(key.0, &req.from, unix, window, identity);
+            entry.com = cached_com(&com, unix);
+            com
+        } else {
+            let t = entry.com.timestamp;
+            let mut com = unsigned_com(key.0, &req.from, t, window, identity.address());
+            com.signature = Some(entry.com.signature);
+            com
+        };
+        let dict = build_dictionary(&entry.input.as_input(), &req.from, unix, &com).ok();
         if refresh {
             self.cache.stats.com_refreshes += 1;
         }
-        self.note_seen(key, unix, req.physical.map(|p| p.to_string()));
+        self.note_seen(key, unix, req.physical);
         dict.map(Reply::Config)
     }
 
@@ -429,10 +457,10 @@ impl Controller {
             member.last_authorized_time = unix;
         }
         let meta = Dictionary::new(req.metadata, MAX_METADATA_DICT_LEN + 1).ok();
-        let physical = req.physical.map(|p| p.to_string());
+        let physical = req.physical;
         if existing.is_none() {
             member.last_seen = unix;
-            member.physical_address = physical;
+            member.physical_address = physical.map(|p| p.to_string());
         } else {
             // Last-seen times go to the store in batches, not as a write per request.
             self.note_seen(key, unix, physical);
@@ -483,7 +511,7 @@ impl Controller {
             domain: d.domain.clone(),
             servers: d.servers.iter().filter_map(|s| s.parse().ok()).collect(),
         });
-        let input = OwnedInput {
+        let net = self.cache.share(NetPart {
             network_id: network.id,
             revision: network.revision,
             name: network.name.chars().take(127).collect(),
@@ -493,11 +521,11 @@ impl Controller {
             mtu: u64::from(network.mtu.clamp(1280, 10_000)),
             credential_window: DEFAULT_CREDENTIAL_WINDOW_MS,
             routes,
-            static_ips,
             rules,
             dns,
             specialists,
-        };
+        });
+        let input = OwnedInput { net, static_ips };
         let com = issue_com(
             network.id,
             &req.from,
@@ -508,71 +536,10 @@ impl Controller {
         let Ok(dict) = build_dictionary(&input.as_input(), &req.from, unix, &com) else {
             return Ok(Reply::Error(ErrorCode::ObjNotFound));
         };
+        let cached = cached_com(&com, unix);
         self.cache
-            .insert(key, req.from, rules_engine, input, (com, unix), unix);
+            .insert(key, req.from, rules_engine, input, cached, unix);
         Ok(Reply::Config(dict))
-    }
-
-    /// The member's addresses with prefix lengths: derived IPv6, sendable assigned addresses,
-    /// and a new pool address if the network auto-assigns and the member has none.
-    fn addresses(
-        &mut self,
-        network: &Network,
-        member: &mut Member,
-        routes: &[RouteEntry],
-    ) -> Result<Vec<(IpAddr, u8)>, StoreError> {
-        let mut out = Vec::new();
-        let auto = !member.no_auto_assign_ips;
-        if auto && network.v6_assign_rfc4193 {
-            let (a, bits) = rfc4193(network.id, member.address);
-            out.push((IpAddr::V6(a), bits));
-        }
-        if auto && network.v6_assign_6plane {
-            let (a, bits) = sixplane(network.id, member.address);
-            out.push((IpAddr::V6(a), bits));
-        }
-        let routes: Vec<(IpAddr, u8)> = routes.iter().map(|r| r.target).collect();
-        let most_specific = |ip: IpAddr| {
-            routes
-                .iter()
-                .filter(|(n, b)| contains(*n, *b, ip))
-                .map(|(_, b)| *b)
-                .max()
-        };
-        let mut have_v4 = false;
-        for ip in &member.ip_assignments {
-            if let Some(bits) = most_specific(*ip) {
-                have_v4 |= ip.is_ipv4();
-                out.push((*ip, bits));
-            }
-        }
-        if auto && network.v4_assign_zt && !have_v4 {
-            let pools: Vec<Pool4> = network
-                .ip_assignment_pools
-                .iter()
-                .filter_map(
-                    |p| match (p.ip_range_start.parse(), p.ip_range_end.parse()) {
-                        (Ok(IpAddr::V4(start)), Ok(IpAddr::V4(end))) => Some(Pool4 { start, end }),
-                        _ => None,
-                    },
-                )
-                .collect();
-            let store = &self.store;
-            let taken = self
-                .cache
-                .assigned_ips(network.id, || store.assigned_ips(network.id))?;
-            let v4_routes: Vec<(IpAddr, u8)> = routes
-                .iter()
-                .copied()
-                .filter(|(n, _)| n.is_ipv4())
-                .collect();
-            if let Some((ip, bits)) = assign_v4(member.address, &pools, &v4_routes, taken) {
-                self.cache.note_assigned(network.id, IpAddr::V4(ip));
-                member.ip_assignments.push(IpAddr::V4(ip));
-                out.push((IpAddr::V4(ip), bits));
-            }
-        }
-        Ok(out)
     }
 }
 
@@ -585,3 +552,12 @@ pub fn cidr(text: &str) -> Option<(IpAddr, u8)> {
 mod api_tests;
 #[cfg(test)]
 mod tests;
+
+/// The parts of a signed COM the cache keeps.
+fn cached_com(com: &Com, issued: u64) -> CachedCom {
+    CachedCom {
+        timestamp: issued,
+        // A COM issued here is always signed.
+        signature: com.signature.unwrap_or([0; 96]),
+    }
+}

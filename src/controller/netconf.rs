@@ -82,6 +82,20 @@ pub fn issue_com(
     window: u64,
     controller: &IdentitySecret,
 ) -> Com {
+    let mut com = unsigned_com(network_id, member, timestamp, window, controller.address());
+    com.signature = Some(controller.sign(&com.signing_message()));
+    com
+}
+
+/// The certificate of membership for `member` as `signer` issues it, without the signature
+/// (the signed part: a cached signature completes it again).
+pub fn unsigned_com(
+    network_id: NetworkId,
+    member: &Identity,
+    timestamp: u64,
+    window: u64,
+    signer: Address,
+) -> Com {
     let hash = member.public_key_hash();
     let mut qualifiers = heapless::Vec::new();
     let mut push = |id, value, max_delta| {
@@ -104,13 +118,11 @@ pub fn issue_com(
             u64::MAX,
         );
     }
-    let mut com = Com {
+    Com {
         qualifiers,
-        signed_by: controller.address(),
+        signed_by: signer,
         signature: None,
-    };
-    com.signature = Some(controller.sign(&com.signing_message()));
-    com
+    }
 }
 
 fn inet(ip: IpAddr, port: u16) -> InetAddress {

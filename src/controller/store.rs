@@ -445,6 +445,11 @@ impl Store {
         }
     }
 
+    /// Whether no transaction is open.
+    pub fn conn_is_autocommit(&self) -> bool {
+        self.conn.is_autocommit()
+    }
+
     /// Starts a transaction that [`Store::commit`] ends (for batches of API writes; prefer
     /// [`Store::transaction`]).
     pub fn begin(&self) -> Result<(), StoreError> {

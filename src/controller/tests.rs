@@ -219,3 +219,72 @@ fn a_full_cache_evicts_its_least_recently_used_entries() {
     ask(&mut c, 5000, b, nwid);
     assert_eq!(c.cache_stats().hits, hits + 1, "b was evicted");
 }
+
+#[test]
+fn first_requests_batch_into_one_transaction_and_addresses_stay_unique() {
+    // The address member b gets when nothing is taken.
+    let b = &ids()[2];
+    let natural = {
+        let (mut c, nwid) = setup(false);
+        ask(&mut c, 0, b, nwid);
+        c.store
+            .member(nwid, b.address())
+            .unwrap()
+            .unwrap()
+            .ip_assignments[0]
+    };
+    let (mut c, nwid) = setup(false);
+    let a = &ids()[1];
+    // a's request loads the network's address index; nothing is committed before the end.
+    c.begin_requests();
+    let first = ask(&mut c, 0, a, nwid);
+    assert!(
+        !c.store.conn_is_autocommit(),
+        "the write opened the batch's transaction"
+    );
+    c.end_requests().unwrap();
+    assert!(c.store.conn_is_autocommit());
+    assert!(dict(&first).bytes("I").is_some());
+    // A batch answered from the cache opens no transaction.
+    c.begin_requests();
+    ask(&mut c, 5000, a, nwid);
+    assert!(c.store.conn_is_autocommit());
+    c.end_requests().unwrap();
+    // The API gives b's natural address to another member: the index must follow.
+    let other = crate::wire::Address::new(0x12_3456_7890);
+    let body = serde_json::json!({"authorized": true, "ipAssignments": [natural.to_string()]});
+    c.api_post_member(6000, 1_700_000_006_000, nwid, other, &body)
+        .unwrap();
+    c.begin_requests();
+    ask(&mut c, 7000, b, nwid);
+    c.end_requests().unwrap();
+    let got = c.store.member(nwid, b.address()).unwrap().unwrap();
+    assert_eq!(got.ip_assignments.len(), 1);
+    assert_ne!(
+        got.ip_assignments[0], natural,
+        "no address is handed out twice"
+    );
+}
+
+#[test]
+fn members_of_a_network_share_one_copy_of_its_configuration_part() {
+    let (mut c, nwid) = setup(false);
+    let (a, b) = (&ids()[1], &ids()[2]);
+    ask(&mut c, 0, a, nwid);
+    ask(&mut c, 0, b, nwid);
+    let (ea, eb) = (
+        c.cache
+            .get((nwid, a.address()), a.identity(), true, 1)
+            .unwrap()
+            .input
+            .net
+            .clone(),
+        c.cache
+            .get((nwid, b.address()), b.identity(), true, 1)
+            .unwrap()
+            .input
+            .net
+            .clone(),
+    );
+    assert!(std::sync::Arc::ptr_eq(&ea, &eb));
+}

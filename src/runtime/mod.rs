@@ -2,6 +2,7 @@
 //! and OS randomness.
 
 pub mod admin_exec;
+mod answers;
 pub mod daemon;
 pub mod home;
 pub mod log;

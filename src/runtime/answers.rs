@@ -1,0 +1,99 @@
+//! The owner loop's answers to members: configuration requests that arrived together are
+//! answered after one commit, and pushes the controller queued are sent.
+
+use super::daemon::Owner;
+use super::unix_millis;
+use crate::controller::{ConfigRequest, Reply};
+use crate::node::ConfigRequestEvent;
+use crate::warn;
+use crate::wire::Verb;
+
+impl Owner {
+    /// Answers configuration requests that arrived together: what they write is committed in
+    /// one transaction, and nothing is sent before it is durable.
+    pub(super) fn answer(&mut self, now: u64, requests: Vec<ConfigRequestEvent>) {
+        self.controller.begin_requests();
+        let unix = unix_millis();
+        let replies: Vec<Reply> = requests
+            .iter()
+            .map(|req| {
+                let request = ConfigRequest {
+                    from: req.from,
+                    network_id: req.network_id,
+                    metadata: &req.metadata,
+                    physical: req.physical,
+                };
+                self.controller.handle_request(now, unix, &request)
+            })
+            .collect();
+        if let Err(e) = self.controller.end_requests() {
+            warn!(
+                "cannot record members: {e}; {} answers withheld",
+                replies.len()
+            );
+            return;
+        }
+        for (req, reply) in requests.iter().zip(replies) {
+            let to = req.from.address();
+            match reply {
+                Reply::Config(dict) => {
+                    let id = Some(req.packet_id);
+                    self.node
+                        .send_config(now, to, id, req.network_id, &dict, false);
+                }
+                Reply::Error(code) => self.node.send_error(
+                    now,
+                    to,
+                    (Verb::NetworkConfigRequest, req.packet_id),
+                    code,
+                    Some(req.network_id),
+                ),
+                Reply::Ignore | Reply::Credentials(_) => {}
+            }
+        }
+        let owed = self.controller.take_pushes();
+        self.send_pushes(now, owed);
+    }
+
+    /// Pushes new configurations (or refusals) to recently seen members after the database
+    /// changed.
+    pub(super) fn push_changes(&mut self, now: u64) {
+        let mut pushes = self.controller.pushes_after_change(now, unix_millis());
+        pushes.extend(self.controller.take_pushes());
+        self.send_pushes(now, pushes);
+    }
+
+    /// Sends configurations, refusals and revocations the controller queued.
+    pub(super) fn send_pushes(&mut self, now: u64, pushes: Vec<crate::controller::Push>) {
+        for push in pushes {
+            match push.reply {
+                Reply::Config(dict) => {
+                    self.node
+                        .send_config(now, push.to, None, push.network_id, &dict, false);
+                }
+                Reply::Error(code) => self.node.send_error(
+                    now,
+                    push.to,
+                    (Verb::NetworkConfigRequest, 0),
+                    code,
+                    Some(push.network_id),
+                ),
+                Reply::Credentials(payload) => {
+                    let sent =
+                        self.node
+                            .send(now, push.to, Verb::NetworkCredentials, &payload, None);
+                    crate::debug!(
+                        "revocation for network {} {} {}",
+                        push.network_id,
+                        if sent { "sent to" } else { "could not reach" },
+                        push.to
+                    );
+                }
+                Reply::Ignore => {}
+            }
+        }
+        while let Some(t) = self.node.poll_transmit() {
+            self.transmit(&t);
+        }
+    }
+}
