@@ -48,6 +48,36 @@ pub struct NetPart {
     pub(super) rules: Vec<Rule>,
     pub(super) dns: Option<DnsConfig>,
     pub(super) specialists: Vec<u64>,
+    /// The dictionary entries these make ([`super::netconf::common_dictionary`]), rendered
+    /// once; a member's configuration adds its own few entries to them.
+    pub(super) common: Vec<u8>,
+}
+
+impl NetPart {
+    /// The builder's view with the member's `static_ips`.
+    pub fn as_input<'a>(&'a self, static_ips: &'a [(IpAddr, u8)]) -> ConfigInput<'a> {
+        ConfigInput {
+            network_id: self.network_id,
+            revision: self.revision,
+            name: &self.name,
+            private: self.private,
+            flags: self.flags,
+            multicast_limit: self.multicast_limit,
+            mtu: self.mtu,
+            credential_window: self.credential_window,
+            routes: &self.routes,
+            static_ips,
+            rules: &self.rules,
+            dns: self.dns.as_ref(),
+            specialists: &self.specialists,
+        }
+    }
+
+    /// Renders [`NetPart::common`].
+    pub fn render(mut self) -> crate::wire::Result<Self> {
+        self.common = super::netconf::common_dictionary(&self.as_input(&[]))?;
+        Ok(self)
+    }
 }
 
 /// The owned inputs of a member's [`ConfigInput`]: the network's shared part and the
@@ -61,22 +91,7 @@ pub struct OwnedInput {
 impl OwnedInput {
     /// Borrowed view for the dictionary builder.
     pub fn as_input(&self) -> ConfigInput<'_> {
-        let n = &*self.net;
-        ConfigInput {
-            network_id: n.network_id,
-            revision: n.revision,
-            name: &n.name,
-            private: n.private,
-            flags: n.flags,
-            multicast_limit: n.multicast_limit,
-            mtu: n.mtu,
-            credential_window: n.credential_window,
-            routes: &n.routes,
-            static_ips: &self.static_ips,
-            rules: &n.rules,
-            dns: n.dns.as_ref(),
-            specialists: &n.specialists,
-        }
+        self.net.as_input(&self.static_ips)
     }
 }
 

@@ -24,7 +24,7 @@ use self::cache::{COM_REUSE_MS, CacheStats, CachedCom, ConfigCache, NetPart, Own
 use self::model::{Member, parse_cidr};
 use self::netconf::{
     DEFAULT_CREDENTIAL_WINDOW_MS, DnsConfig, FLAG_ENABLE_BROADCAST, FLAG_IPV6_NDP_EMULATION,
-    SPECIALIST_ACTIVE_BRIDGE, build_dictionary, issue_com, unsigned_com,
+    SPECIALIST_ACTIVE_BRIDGE, issue_com, member_dictionary, unsigned_com,
 };
 use self::store::{Store, StoreError};
 use crate::identity::{Identity, IdentitySecret};
@@ -417,7 +417,9 @@ impl Controller {
             com.signature = Some(entry.com.signature);
             com
         };
-        let dict = build_dictionary(&entry.input.as_input(), &req.from, unix, &com).ok();
+        let input = &entry.input;
+        let dict = member_dictionary(&input.net.common, &req.from, unix, &com, &input.static_ips);
+        let dict = dict.ok();
         if refresh {
             self.cache.stats.com_refreshes += 1;
         }
@@ -511,7 +513,7 @@ impl Controller {
             domain: d.domain.clone(),
             servers: d.servers.iter().filter_map(|s| s.parse().ok()).collect(),
         });
-        let net = self.cache.share(NetPart {
+        let part = NetPart {
             network_id: network.id,
             revision: network.revision,
             name: network.name.chars().take(127).collect(),
@@ -524,7 +526,13 @@ impl Controller {
             rules,
             dns,
             specialists,
-        });
+            common: Vec::new(),
+        }
+        .render();
+        let Ok(part) = part else {
+            return Ok(Reply::Error(ErrorCode::ObjNotFound));
+        };
+        let net = self.cache.share(part);
         let input = OwnedInput { net, static_ips };
         let com = issue_com(
             network.id,
@@ -533,7 +541,8 @@ impl Controller {
             DEFAULT_CREDENTIAL_WINDOW_MS,
             &self.identity,
         );
-        let Ok(dict) = build_dictionary(&input.as_input(), &req.from, unix, &com) else {
+        let common = &input.net.common;
+        let Ok(dict) = member_dictionary(common, &req.from, unix, &com, &input.static_ips) else {
             return Ok(Reply::Error(ErrorCode::ObjNotFound));
         };
         let cached = cached_com(&com, unix);

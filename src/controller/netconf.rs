@@ -143,13 +143,45 @@ pub fn build_dictionary(
     timestamp: u64,
     com: &Com,
 ) -> Result<Vec<u8>> {
+    let common = common_dictionary(input)?;
+    member_dictionary(&common, member, timestamp, com, input.static_ips)
+}
+
+/// Completes a network's common entries ([`common_dictionary`]) with the member's own: the
+/// timestamp, its address, its COM and its addresses. Entry order does not matter to readers.
+pub fn member_dictionary(
+    common: &[u8],
+    member: &Identity,
+    timestamp: u64,
+    com: &Com,
+    static_ips: &[(IpAddr, u8)],
+) -> Result<Vec<u8>> {
+    let mut d = DictWriter::with_entries(common, MAX_NETCONF_DICT_LEN)?;
+    d.add_u64("ts", timestamp)?;
+    d.add_str("id", &member.address().to_string())?;
+    let com_bytes = blob(com.buffer_len(), |w| com.emit(w))?;
+    d.add_bytes("C", &com_bytes)?;
+    let ips: Vec<InetAddress> = static_ips
+        .iter()
+        .take(MAX_STATIC_IPS)
+        .map(|(ip, bits)| inet(*ip, u16::from(*bits)))
+        .collect();
+    if !ips.is_empty() {
+        let len = ips.iter().map(InetAddress::buffer_len).sum();
+        let bytes = blob(len, |w| ips.iter().try_for_each(|a| a.emit(w)))?;
+        d.add_bytes("I", &bytes)?;
+    }
+    Ok(d.into_bytes())
+}
+
+/// The entries every member of the network gets alike: all but `ts`, `id`, `C` and `I`
+/// (rendered once per network and kept by the cache).
+pub fn common_dictionary(input: &ConfigInput<'_>) -> Result<Vec<u8>> {
     let mut d = DictWriter::new(MAX_NETCONF_DICT_LEN);
     d.add_u64("v", NETCONF_VERSION)?;
     d.add_u64("nwid", input.network_id.0)?;
-    d.add_u64("ts", timestamp)?;
     d.add_u64("ctmd", input.credential_window)?;
     d.add_u64("r", input.revision)?;
-    d.add_str("id", &member.address().to_string())?;
     d.add_str("tt", "0000000000")?;
     d.add_u64("tl", 0)?;
     d.add_u64("f", input.flags)?;
@@ -158,8 +190,6 @@ pub fn build_dictionary(
     let name: String = input.name.chars().take(127).collect();
     d.add_str("n", &name)?;
     d.add_u64("mtu", input.mtu)?;
-    let com_bytes = blob(com.buffer_len(), |w| com.emit(w))?;
-    d.add_bytes("C", &com_bytes)?;
     if !input.specialists.is_empty() {
         let bytes: Vec<u8> = input
             .specialists
@@ -194,17 +224,6 @@ pub fn build_dictionary(
             Ok(())
         })?;
         d.add_bytes("RT", &bytes)?;
-    }
-    let ips: Vec<InetAddress> = input
-        .static_ips
-        .iter()
-        .take(MAX_STATIC_IPS)
-        .map(|(ip, bits)| inet(*ip, u16::from(*bits)))
-        .collect();
-    if !ips.is_empty() {
-        let len = ips.iter().map(InetAddress::buffer_len).sum();
-        let bytes = blob(len, |w| ips.iter().try_for_each(|a| a.emit(w)))?;
-        d.add_bytes("I", &bytes)?;
     }
     let rules = blob(rules_len(input.rules), |w| emit_rules(input.rules, w))?;
     d.add_bytes("R", &rules)?;

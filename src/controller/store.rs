@@ -83,6 +83,9 @@ pub const MIGRATIONS: &[&str] = &[
     // 2: member capabilities and tags.
     "ALTER TABLE members ADD COLUMN capabilities TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE members ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';",
+    // 3: a network's active bridges without reading all of its members (every new member's
+    // configuration lists them).
+    "CREATE INDEX members_active_bridges ON members(network_id) WHERE active_bridge = 1;",
 ];
 
 /// The open database.
@@ -378,7 +381,8 @@ impl Store {
     /// Authorized active bridges of a network.
     pub fn active_bridges(&self, network: NetworkId) -> Result<Vec<Address>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT address FROM members WHERE network_id = ?1 AND active_bridge = 1 AND authorized = 1",
+            "SELECT address FROM members INDEXED BY members_active_bridges \
+             WHERE network_id = ?1 AND active_bridge = 1 AND authorized = 1",
         )?;
         let rows = stmt.query_map([network.0 as i64], |r| r.get::<_, i64>(0))?;
         Ok(rows

@@ -24,6 +24,17 @@ impl DictWriter {
         }
     }
 
+    /// A dictionary that starts with `entries` (a dictionary's bytes, e.g. another writer's)
+    /// and refuses to grow beyond `cap` bytes.
+    pub fn with_entries(entries: &[u8], cap: usize) -> Result<Self> {
+        if entries.len() > cap {
+            return Err(Error::BadLength);
+        }
+        let mut buf = Vec::with_capacity(cap.min(entries.len() + 1024));
+        buf.extend_from_slice(entries);
+        Ok(Self { buf, cap })
+    }
+
     /// Adds an entry with a raw (binary or text) value, escaping it.
     pub fn add_bytes(&mut self, key: &str, value: &[u8]) -> Result<()> {
         if key.is_empty() || key.bytes().any(|c| matches!(c, b'=' | b'\n' | b'\r' | 0)) {
