@@ -316,7 +316,11 @@ impl Controller {
 
     fn member_view<'a>(&'a self, mono: u64, m: &'a Member) -> MemberJson<'a> {
         let key = (m.network_id, m.address);
-        let (seen, physical) = match self.seen.get(&key) {
+        let pending = self
+            .recent
+            .get(&key)
+            .and_then(|r| r.seen.map(|t| (t, r.physical)));
+        let (seen, physical) = match &pending {
             Some((when, p)) if *when > m.last_seen => (
                 *when,
                 p.map(|p| Cow::Owned(p.to_string()))

@@ -67,6 +67,9 @@ struct Recent {
     /// same metadata to every network).
     metadata: Arc<[u8]>,
     physical: Option<SocketAddr>,
+    /// When it was last seen (Unix ms), if not yet written to the store: last-seen times go
+    /// to the store in batches ([`Controller::flush_seen`]), not as a write per request.
+    seen: Option<u64>,
 }
 
 /// A configuration change to push to a member.
@@ -128,8 +131,6 @@ pub struct Controller {
     store: Store,
     recent: HashMap<(NetworkId, Address), Recent>,
     cache: ConfigCache,
-    /// Last-seen times and addresses of cache hits, written to the store in batches.
-    seen: HashMap<(NetworkId, Address), (u64, Option<SocketAddr>)>,
     data_version: i64,
     /// Pushes queued by API writes and revocations owed to members; drained by the runtime
     /// after every request or write ([`Controller::take_pushes`]).
@@ -152,7 +153,6 @@ impl Controller {
             store,
             recent: HashMap::new(),
             cache: ConfigCache::default(),
-            seen: HashMap::new(),
             data_version,
             outbox: Vec::new(),
             revoked: Vec::new(),
@@ -214,32 +214,32 @@ impl Controller {
         self.cache.stats
     }
 
-    /// Notes when and from where a member was seen, for the next batch; a full batch is written
-    /// at once ([`MAX_RECENT_REQUESTS`] bounds it).
-    fn note_seen(&mut self, key: (NetworkId, Address), unix: u64, physical: Option<SocketAddr>) {
-        if self.seen.len() >= MAX_RECENT_REQUESTS && self.flush_seen().is_err() {
-            self.stats.store_errors += 1;
-            self.seen.clear();
+    /// Notes when a member was seen (its address is the request's), for the next batch.
+    fn note_seen(&mut self, key: (NetworkId, Address), unix: u64) {
+        if let Some(r) = self.recent.get_mut(&key) {
+            r.seen = Some(unix);
         }
-        self.seen.insert(key, (unix, physical));
     }
 
     /// Writes batched last-seen times and addresses to the store (call every few tens of
     /// seconds and at shutdown). Returns how many members were updated.
     pub fn flush_seen(&mut self) -> Result<usize, StoreError> {
-        if self.seen.is_empty() {
+        let batch: Vec<_> = self
+            .recent
+            .iter_mut()
+            .filter_map(|(k, r)| r.seen.take().map(|t| (*k, t, r.physical)))
+            .collect();
+        if batch.is_empty() {
             return Ok(0);
         }
-        let batch: Vec<_> = self.seen.drain().collect();
-        let n = batch.len();
         self.store.transaction(|s| {
-            for ((nwid, addr), (when, physical)) in &batch {
+            for ((nwid, addr), when, physical) in &batch {
                 let physical = physical.map(|p| p.to_string());
                 s.touch_member(*nwid, *addr, *when, physical.as_deref())?;
             }
             Ok(())
         })?;
-        Ok(n)
+        Ok(batch.len())
     }
 
     /// Counters.
@@ -268,6 +268,10 @@ impl Controller {
             return Reply::Ignore;
         }
         if self.recent.len() >= MAX_RECENT_REQUESTS {
+            // Entries about to go may hold last-seen times not yet written.
+            if self.flush_seen().is_err() {
+                self.stats.store_errors += 1;
+            }
             self.recent
                 .retain(|_, r| mono.saturating_sub(r.mono) < PUSH_WINDOW_MS);
             if self.recent.len() >= MAX_RECENT_REQUESTS {
@@ -279,6 +283,7 @@ impl Controller {
             identity: req.from,
             metadata: self.intern_metadata(req.metadata),
             physical: req.physical,
+            seen: self.recent.get(&key).and_then(|r| r.seen),
         };
         self.recent.insert(key, recent);
         self.stats.requests += 1;
@@ -423,7 +428,7 @@ impl Controller {
         if refresh {
             self.cache.stats.com_refreshes += 1;
         }
-        self.note_seen(key, unix, req.physical);
+        self.note_seen(key, unix);
         dict.map(Reply::Config)
     }
 
@@ -464,8 +469,7 @@ impl Controller {
             member.last_seen = unix;
             member.physical_address = physical.map(|p| p.to_string());
         } else {
-            // Last-seen times go to the store in batches, not as a write per request.
-            self.note_seen(key, unix, physical);
+            self.note_seen(key, unix);
         }
         if !member.authorized {
             if existing.as_ref() != Some(&member) {
