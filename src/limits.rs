@@ -48,8 +48,10 @@ pub const MAX_WHOIS_IDENTITIES: usize = 64;
 /// Most addresses one OK(MULTICAST_GATHER) carries or is read with.
 pub const MAX_GATHER_RESULTS: usize = 256;
 
-/// Peers (identities with a session key) the node keeps; the least recently heard is evicted.
-pub const MAX_PEERS: usize = 8192;
+/// Peers (identities with a session key) the node keeps: every member of the controller's
+/// networks that is online is one (~0.3 KB each). When full, the least recently heard eighth
+/// is evicted.
+pub const MAX_PEERS: usize = 131_072;
 
 /// Physical paths remembered per peer; the least recently heard is replaced.
 pub const MAX_PATHS_PER_PEER: usize = 4;

@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::model::Network;
 use super::netconf::{ConfigInput, DnsConfig, RouteEntry};
 use crate::identity::Identity;
 use crate::wire::rules::Rule;
@@ -24,7 +25,7 @@ pub const EVICT_FRACTION: usize = 8;
 /// Most addresses the index of assigned IPs holds over all networks; past it the index is
 /// emptied and rebuilt network by network as addresses are assigned.
 pub const MAX_INDEXED_IPS: usize = 262_144;
-/// Most networks whose shared configuration part is kept for sharing (entries keep theirs).
+/// Most networks whose shared configuration part and row are kept (entries keep their parts).
 pub const MAX_SHARED_PARTS: usize = 16_384;
 /// Estimated bytes of one entry beyond its size: hash table slack and allocations.
 const ENTRY_OVERHEAD: usize = 96;
@@ -149,6 +150,8 @@ pub struct ConfigCache {
     /// Per network, the shared parts current entries were made with (a few variants: with
     /// and without a rules engine, with and without NDP emulation).
     parts: HashMap<NetworkId, Vec<Arc<NetPart>>>,
+    /// Network rows read for configurations (bounded by [`MAX_SHARED_PARTS`] too).
+    networks: HashMap<NetworkId, Arc<Network>>,
     pub(super) stats: CacheStats,
 }
 
@@ -170,6 +173,7 @@ impl ConfigCache {
             ips: HashMap::new(),
             ips_len: 0,
             parts: HashMap::new(),
+            networks: HashMap::new(),
             stats: CacheStats::default(),
         }
     }
@@ -263,6 +267,7 @@ impl ConfigCache {
     pub fn invalidate_network(&mut self, network: NetworkId) {
         self.drop_ips(network);
         self.parts.remove(&network);
+        self.networks.remove(&network);
         let before = self.entries.len();
         let mut freed = 0;
         self.entries.retain(|k, e| {
@@ -288,6 +293,27 @@ impl ConfigCache {
         self.ips.clear();
         self.ips_len = 0;
         self.parts.clear();
+        self.networks.clear();
+    }
+
+    /// The network's row, from `load` (the database) the first time; `None` if it has none.
+    pub fn network<E>(
+        &mut self,
+        id: NetworkId,
+        load: impl FnOnce() -> Result<Option<Network>, E>,
+    ) -> Result<Option<Arc<Network>>, E> {
+        if let Some(n) = self.networks.get(&id) {
+            return Ok(Some(n.clone()));
+        }
+        let Some(n) = load()? else {
+            return Ok(None);
+        };
+        if self.networks.len() >= MAX_SHARED_PARTS {
+            self.networks.clear();
+        }
+        let n = Arc::new(n);
+        self.networks.insert(id, n.clone());
+        Ok(Some(n))
     }
 
     /// The shared part equal to `part` if one is kept, else `part` (kept from now on).

@@ -442,7 +442,11 @@ impl Controller {
         if let Some(reply) = self.answer_from_cache(key, req, unix, rules_engine) {
             return Ok(reply);
         }
-        let Some(network) = self.store.network(req.network_id)? else {
+        let store = &self.store;
+        let network = self
+            .cache
+            .network(req.network_id, || store.network(req.network_id))?;
+        let Some(network) = network else {
             return Ok(Reply::Error(ErrorCode::ObjNotFound));
         };
         let address = req.from.address();

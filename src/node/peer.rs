@@ -128,19 +128,27 @@ impl PeerTable {
         self.peers.values()
     }
 
-    /// Adds (or replaces) a peer, evicting the least recently heard one when full.
+    /// Evicts the least recently heard eighth of the peers in one pass, so adding to a full
+    /// table costs amortized O(1) instead of a scan per new peer.
+    fn evict_oldest(&mut self) {
+        let mut ages: Vec<u64> = self.peers.values().map(|p| p.last_receive).collect();
+        let n = (ages.len() / 8).max(1);
+        let (_, cut, _) = ages.select_nth_unstable(n - 1);
+        let cut = *cut;
+        let mut evicted = 0;
+        self.peers.retain(|_, p| {
+            let keep = p.last_receive > cut || evicted >= n;
+            evicted += usize::from(!keep);
+            keep
+        });
+        self.evicted += evicted as u64;
+    }
+
+    /// Adds (or replaces) a peer, evicting the least recently heard ones when full.
     pub fn insert(&mut self, peer: Peer) -> &mut Peer {
         let a = peer.identity.address();
-        if !self.peers.contains_key(&a)
-            && self.peers.len() >= MAX_PEERS
-            && let Some(oldest) = self
-                .peers
-                .values()
-                .min_by_key(|p| p.last_receive)
-                .map(|p| p.identity.address())
-        {
-            self.peers.remove(&oldest);
-            self.evicted += 1;
+        if !self.peers.contains_key(&a) && self.peers.len() >= MAX_PEERS {
+            self.evict_oldest();
         }
         self.peers.insert(a, peer);
         // unwrap safety: inserted on the line above.
@@ -155,5 +163,41 @@ impl PeerTable {
         self.peers.retain(|_, p| {
             !p.paths.is_empty() || now.saturating_sub(p.last_receive) < PEER_TIMEOUT_MS
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::SymmetricKey;
+
+    fn peer(i: u64) -> Peer {
+        Peer {
+            identity: Identity::new(Address::new(0x10_0000_0000 + i), [0; 64]),
+            key: SymmetricKey::from_bytes([0; 48]),
+            paths: HVec::new(),
+            last_receive: i,
+            protocol_version: 12,
+            version: (1, 12, 0),
+        }
+    }
+
+    #[test]
+    fn a_full_table_evicts_the_least_recently_heard_eighth_at_once() {
+        let mut t = PeerTable::default();
+        for i in 0..MAX_PEERS as u64 {
+            t.insert(peer(i));
+        }
+        assert_eq!((t.len(), t.evicted()), (MAX_PEERS, 0));
+        t.insert(peer(MAX_PEERS as u64));
+        let n = MAX_PEERS / 8;
+        assert_eq!(t.evicted(), n as u64);
+        assert_eq!(t.len(), MAX_PEERS - n + 1);
+        assert!(t.get(Address::new(0x10_0000_0000)).is_none());
+        assert!(t.get(Address::new(0x10_0000_0000 + n as u64)).is_some());
+        assert!(
+            t.get(Address::new(0x10_0000_0000 + MAX_PEERS as u64))
+                .is_some()
+        );
     }
 }

@@ -91,9 +91,11 @@ impl Owner {
                 }
                 Reply::Ignore => {}
             }
-        }
-        while let Some(t) = self.node.poll_transmit() {
-            self.transmit(&t);
+            // Send as we go: the node's transmit queue is bounded (MAX_QUEUED_TRANSMITS) and a
+            // change to a large network pushes to thousands of members at once.
+            while let Some(t) = self.node.poll_transmit() {
+                self.transmit(&t);
+            }
         }
     }
 }
