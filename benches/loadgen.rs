@@ -165,4 +165,34 @@ fn main() {
         &r,
     );
     println!("flood JSON: {r}");
+    let trace = &r["measured"]["target"]["rss_anon_kib_each_second"];
+    println!("flood: ztcd RssAnon each second (KiB): {trace}");
+
+    // Memory at scale: every member in all 10 networks (100,000 memberships with 10,000
+    // members), asking at a rate the machine sustains; RSS per membership over the start.
+    let mut a = args("0", &count, &count, &nets);
+    a.extend([
+        "--scenario",
+        "steady",
+        "--authorize",
+        "--seconds",
+        "5",
+        "--rate",
+        "8000",
+    ]);
+    let r = bed.loadgen(&a);
+    let anon0 = r["hello"]["target"]["rss_anon_kib"]["start"]
+        .as_u64()
+        .unwrap_or(0);
+    let anon1 = r["measured"]["target"]["rss_anon_kib"]["end"]
+        .as_u64()
+        .unwrap_or(0);
+    let memberships = n * NETWORKS;
+    println!(
+        "scale: {memberships} memberships configured ({} with addresses): ztcd RssAnon {anon0} -> {anon1} KiB, {:.0} bytes per membership; VmRSS {} KiB",
+        r["configured_with_ips"],
+        anon1.saturating_sub(anon0) as f64 * 1024.0 / memberships as f64,
+        r["measured"]["target"]["rss_kib"]["end"]
+    );
+    line("scale (steady at 8,000/s)", &r);
 }

@@ -109,10 +109,15 @@ impl Setup {
 /// Measures of one phase.
 struct Measured {
     tally: Tally,
+    /// What throughput is over (for a storm: until the last push arrived).
     seconds: f64,
+    /// How long the phase ran (what CPU use is over).
+    wall: f64,
     target_cpu: Option<f64>,
     own_cpu: f64,
     rss: Option<[(u64, u64); 3]>,
+    /// RssAnon of the target once a second (KiB).
+    rss_trace: Vec<u64>,
 }
 
 /// Runs `phase` on every worker (its rate scaled to the worker's share of memberships) while
@@ -126,6 +131,7 @@ fn measure(s: &Setup, workers: &mut [Worker], phase: &Phase, during: impl FnOnce
     let start = Instant::now();
     let done = AtomicUsize::new(0);
     let mut rss_max = rss0;
+    let mut rss_trace = Vec::new();
     let mut tally = Tally::default();
     std::thread::scope(|scope| {
         let handles: Vec<_> = workers
@@ -157,9 +163,14 @@ fn measure(s: &Setup, workers: &mut [Worker], phase: &Phase, during: impl FnOnce
             })
             .collect();
         during();
+        let mut next_trace = Instant::now();
         while !handles.iter().all(|h| h.is_finished()) {
             if let Some(r) = pid.and_then(rss_kib) {
                 rss_max = Some(rss_max.map_or(r, |m| (m.0.max(r.0), m.1.max(r.1))));
+                if Instant::now() >= next_trace && rss_trace.len() < 3600 {
+                    rss_trace.push(r.1);
+                    next_trace += Duration::from_secs(1);
+                }
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -173,9 +184,11 @@ fn measure(s: &Setup, workers: &mut [Worker], phase: &Phase, during: impl FnOnce
     Measured {
         tally,
         seconds,
+        wall: seconds,
         target_cpu: cpu0.zip(pid.and_then(cpu_seconds)).map(|(a, b)| b - a),
         own_cpu: cpu_seconds("self").unwrap_or(0.0) - own0,
         rss: rss0.zip(rss_max).zip(rss1).map(|((a, b), c)| [a, b, c]),
+        rss_trace,
     }
 }
 
@@ -191,12 +204,20 @@ fn report(s: &Setup, m: &mut Measured) -> Value {
     let count = m.tally.answered;
     m.tally.latencies_us.sort_unstable();
     let l = &m.tally.latencies_us;
-    let threads = s.threads as f64;
-    let busy = m.own_cpu / (m.seconds * (threads + 1.0));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    // The workers and the reactor thread, on at most the machine's cores.
+    let usable = (s.threads as f64 + 1.0).min(cores);
+    let busy = m.own_cpu / (m.wall * usable);
     let late = m.tally.late_ticks as f64 / m.tally.ticks.max(1) as f64;
     let lost_share = m.tally.lost as f64 / m.tally.sent.max(1) as f64;
+    // With --pid the target runs here too: together they may use every core.
+    let machine = m
+        .target_cpu
+        .is_some_and(|t| (t + m.own_cpu) / (m.wall * cores) > 0.85);
     let saturated = if busy > 0.85 || late > 0.05 {
         "loadgen"
+    } else if lost_share > 0.01 && machine {
+        "machine"
     } else if lost_share > 0.01 {
         "target"
     } else {
@@ -227,6 +248,7 @@ fn report(s: &Setup, m: &mut Measured) -> Value {
     if let Some([a, b, c]) = m.rss {
         v["target"]["rss_kib"] = json!({"start": a.0, "max": b.0, "end": c.0});
         v["target"]["rss_anon_kib"] = json!({"start": a.1, "max": b.1, "end": c.1});
+        v["target"]["rss_anon_kib_each_second"] = json!(m.rss_trace);
     }
     v
 }
