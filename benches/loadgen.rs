@@ -168,22 +168,18 @@ fn main() {
     let trace = &r["measured"]["target"]["rss_anon_kib_each_second"];
     println!("flood: ztcd RssAnon each second (KiB): {trace}");
 
-    // Memory at scale: every member in all 10 networks (100,000 memberships with 10,000
-    // members), asking at a rate the machine sustains; RSS per membership over the start.
+    drop(bed);
+
+    // Memory at scale, on a fresh ztcd: every member in all 10 networks (100,000 memberships
+    // with 10,000 members), asking at a rate the machine sustains; RSS over the idle daemon.
+    let bed = Bed::new("s", n, 0, NETWORKS, &validated);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let anon0 = status_kib(bed.pid(), "RssAnon:");
+    let nets = bed.private.clone();
     let mut a = args("0", &count, &count, &nets);
-    a.extend([
-        "--scenario",
-        "steady",
-        "--authorize",
-        "--seconds",
-        "5",
-        "--rate",
-        "8000",
-    ]);
+    a.extend(["--scenario", "steady", "--authorize", "--seconds", "5"]);
+    a.extend(["--rate", "8000"]);
     let r = bed.loadgen(&a);
-    let anon0 = r["hello"]["target"]["rss_anon_kib"]["start"]
-        .as_u64()
-        .unwrap_or(0);
     let anon1 = r["measured"]["target"]["rss_anon_kib"]["end"]
         .as_u64()
         .unwrap_or(0);
