@@ -16,8 +16,8 @@ use crate::identity::Identity;
 use crate::wire::rules::Rule;
 use crate::wire::{Address, NetworkId};
 
-/// Most cached members.
-pub const MAX_CACHE_ENTRIES: usize = 100_000;
+/// Most cached (network, member) configurations.
+pub const MAX_CACHE_ENTRIES: usize = 262_144;
 /// Most bytes the cached entries may take (estimated).
 pub const MAX_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// A full cache evicts this fraction (1/N) of its entries, oldest first.

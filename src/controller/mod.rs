@@ -38,8 +38,9 @@ use crate::wire::{Address, NetworkId};
 /// Repeats from one member for one network within this many ms are ignored
 /// (`ZT_NETCONF_MIN_REQUEST_PERIOD`).
 pub const MIN_REQUEST_INTERVAL_MS: u64 = 1000;
-/// (network, member) pairs remembered for the repeat filter and for pushes.
-pub const MAX_RECENT_REQUESTS: usize = 65_536;
+/// (network, member) pairs remembered for the repeat filter, pushes and last-seen times
+/// (~250 bytes each): more memberships than this active within [`PUSH_WINDOW_MS`] empty it.
+pub const MAX_RECENT_REQUESTS: usize = 262_144;
 /// Most distinct client metadata dictionaries kept for sharing.
 pub const MAX_METADATA_VARIANTS: usize = 256;
 /// Members that asked within this many ms get changes pushed (zerotier-one uses 120 s).
