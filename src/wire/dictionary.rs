@@ -46,16 +46,23 @@ impl DictWriter {
         }
         self.buf.extend_from_slice(key.as_bytes());
         self.buf.push(b'=');
-        for &b in value {
-            match b {
-                0 => self.buf.extend_from_slice(b"\\0"),
-                b'\r' => self.buf.extend_from_slice(b"\\r"),
-                b'\n' => self.buf.extend_from_slice(b"\\n"),
-                b'\\' => self.buf.extend_from_slice(b"\\\\"),
-                b'=' => self.buf.extend_from_slice(b"\\e"),
-                other => self.buf.push(other),
-            }
+        // Copy runs that need no escape whole (most bytes of a binary value).
+        let mut rest = value;
+        while let Some(i) = rest
+            .iter()
+            .position(|b| matches!(b, 0 | b'\r' | b'\n' | b'\\' | b'='))
+        {
+            self.buf.extend_from_slice(&rest[..i]);
+            self.buf.extend_from_slice(match rest[i] {
+                0 => b"\\0",
+                b'\r' => b"\\r",
+                b'\n' => b"\\n",
+                b'\\' => b"\\\\",
+                _ => b"\\e",
+            });
+            rest = &rest[i + 1..];
         }
+        self.buf.extend_from_slice(rest);
         if self.buf.len() > self.cap {
             self.buf.truncate(start);
             return Err(Error::BadLength);

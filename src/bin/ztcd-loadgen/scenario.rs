@@ -121,8 +121,13 @@ struct Measured {
 }
 
 /// Runs `phase` on every worker (its rate scaled to the worker's share of memberships) while
-/// sampling the target; `during` runs on this thread meanwhile (API edits, a flood).
-fn measure(s: &Setup, workers: &mut [Worker], phase: &Phase, during: impl FnOnce()) -> Measured {
+/// sampling the target; `during` runs on a thread of its own meanwhile (API edits, a flood).
+fn measure(
+    s: &Setup,
+    workers: &mut [Worker],
+    phase: &Phase,
+    during: impl FnOnce() + Send,
+) -> Measured {
     let total: usize = workers.iter().map(Worker::pairs).sum::<usize>().max(1);
     let pid = s.pid.as_deref();
     let cpu0 = pid.and_then(cpu_seconds);
@@ -162,9 +167,9 @@ fn measure(s: &Setup, workers: &mut [Worker], phase: &Phase, during: impl FnOnce
                 scope.spawn(move || w.run(target, &phase, done))
             })
             .collect();
-        during();
+        let during = scope.spawn(during);
         let mut next_trace = Instant::now();
-        while !handles.iter().all(|h| h.is_finished()) {
+        while !handles.iter().all(|h| h.is_finished()) || !during.is_finished() {
             if let Some(r) = pid.and_then(rss_kib) {
                 rss_max = Some(rss_max.map_or(r, |m| (m.0.max(r.0), m.1.max(r.1))));
                 if Instant::now() >= next_trace && rss_trace.len() < 3600 {
