@@ -13,7 +13,6 @@
 //! saturated.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -134,7 +133,6 @@ fn measure(
     let own0 = cpu_seconds("self").unwrap_or(0.0);
     let rss0 = pid.and_then(rss_kib);
     let start = Instant::now();
-    let done = AtomicUsize::new(0);
     let mut rss_max = rss0;
     let mut rss_trace = Vec::new();
     let mut tally = Tally::default();
@@ -163,8 +161,8 @@ fn measure(
                     },
                     other => other.clone(),
                 };
-                let (target, done) = (s.target, &done);
-                scope.spawn(move || w.run(target, &phase, done))
+                let target = s.target;
+                scope.spawn(move || w.run(target, &phase))
             })
             .collect();
         let during = scope.spawn(during);
@@ -381,7 +379,7 @@ pub(crate) fn run(a: &Args) -> Result<String, String> {
             let t0 = edited.expect("edit time");
             let mut lat: Vec<u32> = workers
                 .iter()
-                .flat_map(Worker::push_times)
+                .flat_map(|w| w.push_times(&name))
                 .flatten()
                 .map(|t| t.saturating_duration_since(t0).as_micros() as u32)
                 .collect();

@@ -6,7 +6,6 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use smol::{Async, LocalExecutor, Timer};
@@ -118,7 +117,6 @@ struct State {
     controller: Option<Identity>,
     tally: Tally,
     metadata: Vec<u8>,
-    listen_name: Option<String>,
 }
 
 impl Worker {
@@ -184,12 +182,18 @@ impl Worker {
         (n, ips)
     }
 
-    /// Push arrival times of this worker's memberships (`None` where none arrived).
-    pub(crate) fn push_times(&self) -> Vec<Option<Instant>> {
+    /// When each membership of this worker received a pushed configuration naming the
+    /// network `name` (`None` where none arrived).
+    pub(crate) fn push_times(&self, name: &str) -> Vec<Option<Instant>> {
         self.state
             .pairs
             .iter()
-            .map(|p| p.push.as_ref().map(|(t, _)| *t))
+            .map(|p| {
+                p.push
+                    .as_ref()
+                    .filter(|(_, c)| c.name == name)
+                    .map(|(t, _)| *t)
+            })
             .collect()
     }
 
@@ -207,8 +211,8 @@ impl Worker {
         self.state.pairs.len()
     }
 
-    /// Runs `phase` against `target`; `done` counts memberships that finished (for Listen).
-    pub(crate) fn run(&mut self, target: SocketAddr, phase: &Phase, done: &AtomicUsize) -> Tally {
+    /// Runs `phase` against `target`.
+    pub(crate) fn run(&mut self, target: SocketAddr, phase: &Phase) -> Tally {
         let state = RefCell::new(std::mem::take(&mut self.state));
         let ex = LocalExecutor::new();
         for sock in &self.sockets {
@@ -216,12 +220,12 @@ impl Worker {
             ex.spawn(async move {
                 let mut buf = vec![0u8; 16384];
                 while let Ok((n, _)) = sock.recv_from(&mut buf).await {
-                    state.borrow_mut().on_datagram(&buf[..n], done);
+                    state.borrow_mut().on_datagram(&buf[..n]);
                 }
             })
             .detach();
         }
-        let driver = drive(&state, &self.sockets, target, phase, done);
+        let driver = drive(&state, &self.sockets, target, phase);
         smol::block_on(ex.run(driver));
         drop(ex);
         self.state = state.into_inner();
@@ -240,7 +244,6 @@ async fn drive(
     socks: &[Async<UdpSocket>],
     target: SocketAddr,
     phase: &Phase,
-    done: &AtomicUsize,
 ) {
     let tick = Duration::from_millis(1);
     match phase {
@@ -372,7 +375,6 @@ async fn drive(
             }
         }
         Phase::Listen { name, timeout } => {
-            state.borrow_mut().listen_name = Some(name.clone());
             let start = Instant::now();
             let total = state.borrow().pairs.len();
             let mine = || {
@@ -385,8 +387,6 @@ async fn drive(
             while start.elapsed() < *timeout && mine() < total {
                 Timer::after(Duration::from_millis(5)).await;
             }
-            let _ = done;
-            state.borrow_mut().listen_name = None;
         }
     }
 }
@@ -420,7 +420,7 @@ impl State {
         Some((member.socket, d))
     }
 
-    fn on_datagram(&mut self, d: &[u8], done: &AtomicUsize) {
+    fn on_datagram(&mut self, d: &[u8]) {
         let now_ms = unix_ms();
         let packet = if fragment::is_fragment(d) {
             match Fragment::new_checked(d) {
@@ -436,11 +436,11 @@ impl State {
         };
         self.reassembler.expire(now_ms);
         if let Some(p) = packet {
-            self.on_packet(p, done);
+            self.on_packet(p);
         }
     }
 
-    fn on_packet(&mut self, packet: Vec<u8>, done: &AtomicUsize) {
+    fn on_packet(&mut self, packet: Vec<u8>) {
         let Ok(view) = PacketView::new_checked(&packet[..]) else {
             return;
         };
@@ -470,7 +470,7 @@ impl State {
                     }
                     Verb::NetworkConfigRequest => {
                         if let Some(&p) = self.in_flight.get(&ok.in_re_packet_id) {
-                            self.on_chunk(p, body, true, done);
+                            self.on_chunk(p, body, true);
                         }
                     }
                     _ => {}
@@ -494,7 +494,7 @@ impl State {
                 let net = self.nets.iter().position(|n| *n == chunk.network_id);
                 if let Some(net) = net {
                     let p = m * self.nets.len() + net;
-                    self.on_chunk(p, &payload, false, done);
+                    self.on_chunk(p, &payload, false);
                 }
             }
             _ => {}
@@ -502,7 +502,7 @@ impl State {
     }
 
     /// A chunk for membership `p`, answering its request (`answer`) or pushed.
-    fn on_chunk(&mut self, p: usize, body: &[u8], answer: bool, done: &AtomicUsize) {
+    fn on_chunk(&mut self, p: usize, body: &[u8], answer: bool) {
         let Ok(chunk) = ConfigChunk::parse(body) else {
             return self.tally.error("malformed configuration chunk".into());
         };
@@ -567,15 +567,10 @@ impl State {
             }
             pair.config = Some(summary);
         } else {
-            if self.listen_name.as_ref() == Some(&summary.name)
-                && pair
-                    .push
-                    .as_ref()
-                    .is_none_or(|(_, c)| c.name != summary.name)
-            {
-                done.fetch_add(1, Ordering::Relaxed);
+            // The first push with a configuration keeps its arrival time.
+            if pair.push.as_ref().is_none_or(|(_, c)| *c != summary) {
+                pair.push = Some((Instant::now(), summary.clone()));
             }
-            pair.push = Some((Instant::now(), summary.clone()));
             pair.config = Some(summary);
         }
     }
