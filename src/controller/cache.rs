@@ -332,6 +332,11 @@ impl ConfigCache {
         p
     }
 
+    /// Forgets the network's address index (it is read from the database again when needed).
+    pub fn forget_ips(&mut self, network: NetworkId) {
+        self.drop_ips(network);
+    }
+
     fn drop_ips(&mut self, network: NetworkId) {
         if let Some(set) = self.ips.remove(&network) {
             self.ips_len -= set.len();

@@ -152,6 +152,11 @@ impl super::Controller {
                     },
                 )
                 .collect();
+            // Another writer (`ztcd member set`) may have assigned addresses since the index
+            // was loaded and before the change poll noticed: read them again then.
+            if self.store.data_version()? != self.data_version {
+                self.cache.forget_ips(network.id);
+            }
             let store = &self.store;
             let taken = self
                 .cache

@@ -50,6 +50,10 @@ impl Owner {
                 ),
                 Reply::Ignore | Reply::Credentials(_) => {}
             }
+            // Send as we go: the node's transmit queue is bounded.
+            while let Some(t) = self.node.poll_transmit() {
+                self.transmit(&t);
+            }
         }
         let owed = self.controller.take_pushes();
         self.send_pushes(now, owed);

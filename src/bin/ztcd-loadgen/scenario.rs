@@ -208,8 +208,9 @@ fn report(s: &Setup, m: &mut Measured) -> Value {
     m.tally.latencies_us.sort_unstable();
     let l = &m.tally.latencies_us;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    // The workers and the reactor thread, on at most the machine's cores.
-    let usable = (s.threads as f64 + 1.0).min(cores);
+    // The workers, the reactor thread and a flood thread, on at most the machine's cores.
+    let flood = f64::from(u8::from(s.scenario == "flood"));
+    let usable = (s.threads as f64 + 1.0 + flood).min(cores);
     let busy = m.own_cpu / (m.wall * usable);
     let late = m.tally.late_ticks as f64 / m.tally.ticks.max(1) as f64;
     let lost_share = m.tally.lost as f64 / m.tally.sent.max(1) as f64;
@@ -273,6 +274,7 @@ pub(crate) fn run(a: &Args) -> Result<String, String> {
     }
     let n_members = s.members.len();
     let threads = s.threads.min(s.sources.len());
+    s.threads = threads;
     let mut shares: Vec<Share> = vec![(Vec::new(), Vec::new()); threads];
     for (i, ip) in s.sources.iter().enumerate() {
         shares[i % threads].0.push(*ip);
@@ -334,6 +336,8 @@ pub(crate) fn run(a: &Args) -> Result<String, String> {
                     flooded = Some(crate::flood_run(f));
                 }
             });
+            // Answers in the grace period belong to requests sent within `--seconds`.
+            m.seconds = s.seconds;
             out["offered_per_second"] = json!(round(rate, 1));
             out["measured"] = report(&s, &mut m);
             if let Some(f) = flooded {

@@ -41,6 +41,7 @@ struct Pair {
     pending: Option<(u64, Instant)>,
     last_sent: Option<Instant>,
     config: Option<ConfigSummary>,
+    refused: bool,
     push: Option<(Instant, ConfigSummary)>,
 }
 
@@ -94,6 +95,7 @@ pub(crate) enum Phase {
     },
     /// Memberships ask in turn at `rate` per second for `seconds`, each no more often than
     /// [`MIN_REPEAT`]; a request still unanswered when its turn comes again is lost.
+    /// (In every phase `lost` counts attempts that got no reply at all.)
     Repeat { rate: f64, seconds: f64 },
     /// Listen for pushes until every membership has one whose network name is `name`.
     Listen { name: String, timeout: Duration },
@@ -296,13 +298,15 @@ async fn drive(
                 let mut k = 0usize;
                 let todo: Vec<usize> = {
                     let s = state.borrow();
-                    (0..n).filter(|&p| s.pairs[p].config.is_none()).collect()
+                    (0..n)
+                        .filter(|&p| s.pairs[p].config.is_none() && !s.pairs[p].refused)
+                        .collect()
                 };
                 if todo.is_empty() {
                     return;
                 }
                 if round > 0 {
-                    state.borrow_mut().tally.lost += todo.len() as u64;
+                    // Each unanswered attempt counts as lost when it is asked again.
                     // Respect the repeat filter before asking again.
                     Timer::at(last_round + MIN_REPEAT).await;
                 }
@@ -327,8 +331,11 @@ async fn drive(
                 }
             }
             let mut s = state.borrow_mut();
-            let unanswered = s.pairs.iter().filter(|p| p.config.is_none()).count();
-            s.tally.lost += unanswered as u64;
+            let mut unanswered = 0;
+            for p in &mut s.pairs {
+                unanswered += u64::from(p.pending.take().is_some());
+            }
+            s.tally.lost += unanswered;
             s.in_flight.clear();
         }
         Phase::Repeat { rate, seconds } => {
@@ -481,6 +488,7 @@ impl State {
                     && let Some(p) = self.in_flight.remove(&e.in_re_packet_id)
                 {
                     self.pairs[p].pending = None;
+                    self.pairs[p].refused = true;
                     self.tally.refused += 1;
                     self.tally
                         .first_error
