@@ -24,6 +24,8 @@ async function main() {
 
     await page.getByRole("button", { name: "Back up now" }).click();
     await page.getByRole("status").filter({ hasText: "Backup written" }).waitFor();
+    // The list is reloaded after the status changes: wait for the new file in it.
+    await page.locator("#backup-list li", { hasText: "ztcd-backup-" }).first().waitFor();
     result.backups = await page.locator("#backup-list").textContent();
     result.steps.push("backed up");
 
