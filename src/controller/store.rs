@@ -450,6 +450,7 @@ impl Store {
     }
 
     /// Whether no transaction is open.
+    #[cfg(test)]
     pub fn conn_is_autocommit(&self) -> bool {
         self.conn.is_autocommit()
     }

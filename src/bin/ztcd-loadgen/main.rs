@@ -330,10 +330,3 @@ fn relay(o: &FloodOptions, size: usize) -> Result<String, String> {
         got as f64 / secs
     ))
 }
-
-/// Wall-clock milliseconds since the Unix epoch.
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}

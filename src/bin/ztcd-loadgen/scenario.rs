@@ -360,7 +360,7 @@ pub(crate) fn run(a: &Args) -> Result<String, String> {
                 .ok_or("the storm scenario needs --api and --token")?;
             let mut w = measure(&s, &mut workers, &warm, || {});
             out["warm_up"] = report(&s, &mut w);
-            let name = format!("storm-{}", crate::unix_ms());
+            let name = format!("storm-{}", ztcd::runtime::unix_millis());
             let phase = Phase::Listen {
                 name: name.clone(),
                 timeout: Duration::from_secs_f64(s.seconds.max(5.0)),

@@ -16,7 +16,7 @@ use ztcd::wire::fragment::{self, Fragment};
 use ztcd::wire::verbs::{ConfigChunk, ConfigRequest, ErrorRepr, OkHeader};
 use ztcd::wire::{InetAddress, NetworkId, PacketView, Verb, Writer};
 
-use crate::unix_ms;
+use ztcd::runtime::unix_millis;
 
 /// A configuration request is sent again to the same network no sooner than this (controllers
 /// ignore repeats within 1 s).
@@ -267,7 +267,7 @@ async fn drive(
                         }
                         if m.hello
                             .is_none_or(|(_, t)| now - t >= Duration::from_secs(2))
-                            && let Ok((id, d)) = m.session.hello(unix_ms(), sent_to, (0, 0))
+                            && let Ok((id, d)) = m.session.hello(unix_millis(), sent_to, (0, 0))
                         {
                             m.hello = Some((id, now));
                             due.push((m.socket, d));
@@ -428,7 +428,7 @@ impl State {
     }
 
     fn on_datagram(&mut self, d: &[u8]) {
-        let now_ms = unix_ms();
+        let now_ms = unix_millis();
         let packet = if fragment::is_fragment(d) {
             match Fragment::new_checked(d) {
                 Ok(f) => self.reassembler.on_fragment(now_ms, &f),
