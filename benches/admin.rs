@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 /// One keep-alive HTTP/1.1 connection.
 struct Conn {
+    addr: SocketAddr,
     reader: BufReader<TcpStream>,
     writer: TcpStream,
     token: String,
@@ -21,6 +22,7 @@ impl Conn {
         let s = TcpStream::connect(addr).expect("connect");
         s.set_nodelay(true).unwrap();
         Self {
+            addr,
             reader: BufReader::new(s.try_clone().unwrap()),
             writer: s,
             token: token.to_owned(),
@@ -30,7 +32,7 @@ impl Conn {
     fn call(&mut self, method: &str, path: &str, body: &str) -> (u16, Vec<u8>) {
         write!(
             self.writer,
-            "{method} {path} HTTP/1.1\r\nHost: b\r\nX-ZT1-Auth: {}\r\nContent-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-ZT1-Auth: {}\r\nContent-Length: {}\r\n\r\n{body}",
             self.token,
             body.len()
         )
@@ -39,6 +41,7 @@ impl Conn {
         self.reader.read_line(&mut line).unwrap();
         let status: u16 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
         let mut len = 0;
+        let mut close = false;
         loop {
             line.clear();
             self.reader.read_line(&mut line).unwrap();
@@ -50,9 +53,18 @@ impl Conn {
             {
                 len = v.trim().parse().unwrap();
             }
+            if let Some((k, v)) = line.split_once(':')
+                && k.eq_ignore_ascii_case("connection")
+            {
+                close = v.trim().eq_ignore_ascii_case("close");
+            }
         }
         let mut body = vec![0; len];
         self.reader.read_exact(&mut body).unwrap();
+        if close {
+            // The server closes after a bounded number of requests per connection.
+            *self = Self::new(self.addr, &self.token);
+        }
         (status, body)
     }
 }

@@ -20,7 +20,7 @@ fn get(addr: SocketAddr, token: &str, path: &str) -> Option<(u16, usize)> {
     let mut s = TcpStream::connect(addr).ok()?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: b\r\nX-ZT1-Auth: {token}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-ZT1-Auth: {token}\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
     let mut out = Vec::new();

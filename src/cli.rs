@@ -17,7 +17,7 @@ ztcd — ZeroTier-compatible network controller and root node
 USAGE:
   ztcd run [--home DIR] [--port N] [--bind IP ...] [--endpoint IP/PORT ...] [--log-level L]
            [--admin-port N] [--admin-bind IP ...] [--admin-allow CIDR ...]
-           [--backup-to DIR [--backup-keep N]]
+           [--admin-host NAME ...] [--backup-to DIR [--backup-keep N]]
       Run the root node and network controller until SIGTERM/SIGINT. The first start
       creates the identity, the planet signing key and the planet, which lists this node at
       the --endpoint addresses (required then: the public address clients reach it at; a
@@ -69,6 +69,9 @@ OPTIONS:
   --admin-bind IP   also listen on this address (e.g. the router's LAN address), repeatable
   --admin-allow C   also accept requests from this network (CIDR), repeatable; loopback is
                     always allowed, every other source is refused (401)
+  --admin-host NAME the admin API also answers requests for this host name (e.g. router.lan),
+                    repeatable; IP addresses and localhost always work, other names get 421
+                    (a DNS-rebinding page cannot reach the API through a LAN browser)
   --backup-to DIR   where the admin API's backup button (POST /ztcd/backup) writes, keeping
                     the newest --backup-keep N (default 7); key: HOME/backup.key
 ";
@@ -108,6 +111,8 @@ pub enum Command {
         admin_bind: Vec<std::net::IpAddr>,
         /// Admin API source networks besides loopback.
         admin_allow: Vec<(std::net::IpAddr, u8)>,
+        /// Host names the admin API answers to besides IP literals and `localhost`.
+        admin_hosts: Vec<String>,
         /// Backup directory for the admin API's backup button, and how many to keep.
         backup_to: Option<PathBuf>,
         /// Backups to keep there.
@@ -268,6 +273,7 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
     let mut log_level = "info".to_owned();
     let (mut admin_port, mut admin_bind, mut admin_allow) = (None, Vec::new(), Vec::new());
     let (mut backup_to, mut backup_keep) = (None, 7);
+    let mut admin_hosts = Vec::new();
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
             Long("home") => home = value(p)?.into(),
@@ -313,6 +319,17 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
                     format!("--admin-allow {v:?}: expected a network such as 192.168.1.0/24")
                 })?);
             }
+            Long("admin-host") => {
+                let v = value(p)?;
+                let ok = !v.is_empty()
+                    && v.len() <= 253
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+                if !ok {
+                    return Err(format!("--admin-host {v:?}: expected a host name"));
+                }
+                admin_hosts.push(v);
+            }
             other => return Err(other.unexpected().to_string()),
         }
     }
@@ -325,6 +342,7 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
         admin_port,
         admin_bind,
         admin_allow,
+        admin_hosts,
         backup_to,
         backup_keep,
     })

@@ -113,3 +113,71 @@ pub const MAX_QUEUED_EVENTS: usize = 1024;
 
 /// How often the node runs its housekeeping (expiry of paths, subscriptions, fragments), ms.
 pub const HOUSEKEEPING_INTERVAL_MS: u64 = 10_000;
+
+// ---- Admin HTTP server (LAN and loopback). Worst case with every limit reached:
+// connections × (head buffer + read chunk) = 64 × 20 KiB = 1.25 MiB, plus request bodies in
+// flight (ADMIN_BODY_BUDGET, 4 MiB), plus one response per connection being written (sized by
+// the owner's answer, e.g. 5.7 MB for 10,000 members with details, to authenticated callers
+// only). Unauthenticated clients can hold at most the head buffers.
+
+/// Admin connections open at once, all listeners together; more are closed at once.
+pub const ADMIN_MAX_CONNECTIONS: usize = 64;
+
+/// Connections kept free for loopback clients (local scripts, UIs on the router itself): LAN
+/// sources together hold at most `ADMIN_MAX_CONNECTIONS - ADMIN_LOOPBACK_RESERVED`.
+pub const ADMIN_LOOPBACK_RESERVED: usize = 16;
+
+/// Admin connections one non-loopback source address may hold (a browser opens at most 6).
+pub const ADMIN_MAX_CONNECTIONS_PER_SOURCE: usize = 8;
+
+/// Connections from sources outside `--admin-allow` that may linger at once while their 401
+/// is delivered; past this they are closed without an answer.
+pub const ADMIN_MAX_REFUSING: usize = 32;
+
+/// How long a refused connection lingers so its 401 is delivered before the close, ms.
+pub const ADMIN_REFUSE_LINGER_MS: u64 = 1_000;
+
+/// Largest request head (request line and headers), bytes; larger → 431 and close.
+pub const ADMIN_MAX_HEAD: usize = 16 * 1024;
+
+/// Most header lines in one request head; more → 431 and close.
+pub const ADMIN_MAX_HEADERS: usize = 64;
+
+/// The whole request head must arrive within this time of the connection's start (or of the
+/// request's first byte on a kept-alive connection), ms: a deadline for the head, not for
+/// each read, so a client trickling bytes (slowloris) cannot hold a connection.
+pub const ADMIN_HEAD_TIMEOUT_MS: u64 = 10_000;
+
+/// Largest request body, bytes (a network with 1,024 rules in JSON is ~100 KB); a larger
+/// `Content-Length` → 413 and close without reading it; chunked bodies are counted the same.
+pub const ADMIN_MAX_BODY: usize = 1024 * 1024;
+
+/// Request body bytes buffered across all connections at once; a request that does not fit
+/// gets 503 (retry) instead of growing memory with the number of connections.
+pub const ADMIN_BODY_BUDGET: usize = 4 * 1024 * 1024;
+
+/// The whole request body must arrive within this time of the end of its head, ms.
+pub const ADMIN_BODY_TIMEOUT_MS: u64 = 30_000;
+
+/// How long a kept-alive connection may stay idle between requests, ms.
+pub const ADMIN_IDLE_TIMEOUT_MS: u64 = 30_000;
+
+/// Requests served on one connection; the last is answered with `Connection: close`.
+pub const ADMIN_MAX_REQUESTS_PER_CONNECTION: usize = 100;
+
+/// A response the client does not take in full within this time closes the connection, ms.
+pub const ADMIN_WRITE_TIMEOUT_MS: u64 = 30_000;
+
+/// Bytes read from a socket at a time (the head buffer grows by at most this much).
+pub const ADMIN_READ_CHUNK: usize = 4096;
+
+/// Pause after a failed accept (EMFILE, ENFILE, ECONNABORTED) before accepting again, ms:
+/// the listener keeps running, without spinning on an error that persists.
+pub const ADMIN_ACCEPT_BACKOFF_MS: u64 = 100;
+
+/// Requests that may wait for the owner loop; more get 503.
+pub const ADMIN_QUEUE: usize = 256;
+
+/// How long a request may wait for the owner loop to start it, ms; then it is dropped from the
+/// queue unapplied and answered 504. A request the loop has started gets its real answer.
+pub const ADMIN_REPLY_TIMEOUT_MS: u64 = 10_000;

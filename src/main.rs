@@ -40,6 +40,7 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
             admin_port,
             admin_bind,
             admin_allow,
+            admin_hosts,
             backup_to,
             backup_keep,
         } => {
@@ -56,6 +57,7 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
                     port: admin_port,
                     bind: admin_bind,
                     allow: admin_allow,
+                    hosts: admin_hosts,
                 },
                 backup: backup_to.map(|to| (to, backup_keep)),
             })

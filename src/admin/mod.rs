@@ -1,47 +1,42 @@
 //! The admin HTTP server: the zerotier-one JSON API, Prometheus metrics and the LAN page.
 //!
-//! tiny_http listens on loopback (IPv4 and IPv6) and on the addresses the user adds; a few
-//! worker threads per listener check the source address and the token, cap the body, map the
-//! request to an [`msg::AdminCommand`] and hand it to the owner loop over a bounded channel
-//! (full → 503). The answer comes back on a per-request channel (none in time → 504). The
-//! workers never touch state; the page's static files are served from the binary directly.
+//! It runs on the owner loop's smol executor: one task per listener (loopback IPv4 and IPv6
+//! and the addresses the user adds) and one per connection, no threads. Right after accept
+//! the source is checked and the connection caps applied; then each request's head, body and
+//! answer run under the deadlines and caps of `limits.rs` ([`http`] frames them, [`server`]
+//! drives the sockets). A request passes the Host check and the token, is mapped to an
+//! [`msg::AdminCommand`] and handed to the owner loop over a bounded channel (full → 503);
+//! one the loop has not started within the reply timeout is withdrawn and answered 504. The
+//! page's static files are served from the binary directly.
 
+pub mod http;
 pub mod msg;
+pub mod render;
 pub mod routes;
+mod server;
 
-use std::io::{self, Read};
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::sync::mpsc::{RecvTimeoutError, sync_channel};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::cell::Cell;
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use smol::channel::{Sender, TrySendError};
-use tiny_http::{Header, Request, Response, Server};
+use smol::{Async, LocalExecutor, Task};
 
 use self::msg::{AdminReply, AdminRequest};
+use self::server::{Conn, Shared};
 use crate::crypto::ct_eq;
+use crate::limits::ADMIN_REPLY_TIMEOUT_MS;
 use crate::wire::Address;
 
-/// Largest accepted request body (bytes); larger ones get 413.
-pub const MAX_BODY: usize = 1024 * 1024;
-/// Requests that may wait for the owner loop; more get 503.
-pub const ADMIN_QUEUE: usize = 256;
-/// How long a worker waits for the owner loop's answer before answering 504.
-pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Worker threads of the first (127.0.0.1) listener, where management UIs and scripts
-/// connect: requests in flight are batched into one commit, so more workers mean more writes
-/// per second. Other listeners (::1, the LAN page) get [`WORKERS_OTHER`].
-pub const WORKERS_PRIMARY: usize = 16;
-/// Worker threads of the other listeners.
-pub const WORKERS_OTHER: usize = 4;
+/// How long a request may wait for the owner loop to start it ([`ADMIN_REPLY_TIMEOUT_MS`]).
+pub const REPLY_TIMEOUT: Duration = Duration::from_millis(ADMIN_REPLY_TIMEOUT_MS);
 
 const PAGE_HTML: &str = include_str!("page/index.html");
 const PAGE_JS: &str = include_str!("page/app.js");
 const PAGE_CSS: &str = include_str!("page/style.css");
 const PAGE_ICON: &str = include_str!("page/icon.svg");
-const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
-     img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// Who may use the API and where it listens.
 #[derive(Debug, Clone)]
@@ -50,67 +45,87 @@ pub struct AdminConfig {
     pub listen: Vec<SocketAddr>,
     /// Source networks allowed besides loopback (`allowManagementFrom`).
     pub allow: Vec<(IpAddr, u8)>,
+    /// Host names (besides IP literals and `localhost`) the server answers to.
+    pub hosts: Vec<String>,
     /// The token (`authtoken.secret`).
     pub token: String,
     /// This controller's address (for `/controller/network/{address}______`).
     pub address: Address,
-    /// How long to wait for the owner loop ([`REPLY_TIMEOUT`] in the daemon).
+    /// How long a request may wait for the owner loop to start it ([`REPLY_TIMEOUT`]).
     pub reply_timeout: Duration,
-    /// Worker threads per listening address.
-    pub workers: usize,
 }
 
-/// The running server; dropping it stops the workers.
-pub struct AdminHandle {
-    servers: Vec<Arc<Server>>,
-    workers: usize,
-    threads: Vec<JoinHandle<()>>,
-    /// Addresses actually listened on.
-    pub listening: Vec<SocketAddr>,
+/// What the admin server counts (exported in `/metrics`).
+#[derive(Debug, Default)]
+pub struct AdminStats {
+    /// Failed accepts (EMFILE, ENFILE, ECONNABORTED…).
+    pub accept_errors: Cell<u64>,
+    /// Connections from sources outside `--admin-allow`.
+    pub refused_source: Cell<u64>,
+    /// Connections closed at once because a connection cap was reached.
+    pub refused_full: Cell<u64>,
+    /// Requests answered 400, 413, 431 or 501 for their framing.
+    pub bad_requests: Cell<u64>,
+    /// Requests refused for their Host header.
+    pub bad_hosts: Cell<u64>,
+    /// Requests withdrawn unapplied after waiting for the owner loop (504).
+    pub timeouts: Cell<u64>,
 }
 
-impl Drop for AdminHandle {
-    fn drop(&mut self) {
-        for s in &self.servers {
-            for _ in 0..self.workers {
-                s.unblock();
-            }
-        }
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+impl AdminStats {
+    fn bump(&self, c: &Cell<u64>) {
+        c.set(c.get() + 1);
+    }
+
+    /// `(name, value)` of every counter.
+    pub fn fields(&self) -> [(&'static str, u64); 6] {
+        [
+            ("accept_errors", self.accept_errors.get()),
+            ("refused_source", self.refused_source.get()),
+            ("refused_full", self.refused_full.get()),
+            ("bad_requests", self.bad_requests.get()),
+            ("bad_hosts", self.bad_hosts.get()),
+            ("timeouts", self.timeouts.get()),
+        ]
     }
 }
 
-/// Starts listening and the worker threads.
-pub fn spawn(cfg: AdminConfig, tx: Sender<AdminRequest>) -> io::Result<AdminHandle> {
-    let cfg = Arc::new(cfg);
+/// The running server: its listener tasks stop when it is dropped (connections end with the
+/// executor).
+pub struct AdminHandle {
+    _listeners: Vec<Task<()>>,
+    /// Addresses actually listened on.
+    pub listening: Vec<SocketAddr>,
+    /// The server's counters.
+    pub stats: Rc<AdminStats>,
+}
+
+/// Binds every address of `cfg.listen` and spawns the listeners on `ex`. An address that
+/// cannot be bound is an error, except `::1` (hosts without IPv6 still serve on 127.0.0.1).
+pub fn start(
+    ex: &Rc<LocalExecutor<'static>>,
+    cfg: AdminConfig,
+    tx: Sender<AdminRequest>,
+) -> io::Result<AdminHandle> {
+    let stats = Rc::new(AdminStats::default());
+    let shared = Rc::new(Shared::new(cfg, tx, stats.clone()));
     let mut handle = AdminHandle {
-        servers: Vec::new(),
-        workers: cfg.workers,
-        threads: Vec::new(),
+        _listeners: Vec::new(),
         listening: Vec::new(),
+        stats,
     };
-    for addr in &cfg.listen {
-        let server = Server::http(addr)
-            .map_err(|e| io::Error::other(format!("admin API on tcp {addr}: {e}")))?;
-        if let Some(a) = server.server_addr().to_ip() {
-            handle.listening.push(a);
-        }
-        let server = Arc::new(server);
-        for i in 0..cfg.workers {
-            let (server, cfg, tx) = (server.clone(), cfg.clone(), tx.clone());
-            handle.threads.push(
-                std::thread::Builder::new()
-                    .name(format!("ztcd-admin-{i}"))
-                    .spawn(move || {
-                        while let Ok(rq) = server.recv() {
-                            serve(&cfg, &tx, rq);
-                        }
-                    })?,
-            );
-        }
-        handle.servers.push(server);
+    for addr in &shared.cfg.listen {
+        let listener = match Async::<TcpListener>::bind(*addr) {
+            Ok(l) => l,
+            Err(e) if addr.ip() == IpAddr::V6(std::net::Ipv6Addr::LOCALHOST) => {
+                crate::warn!("admin API on tcp {addr}: {e}");
+                continue;
+            }
+            Err(e) => return Err(io::Error::other(format!("admin API on tcp {addr}: {e}"))),
+        };
+        handle.listening.push(listener.get_ref().local_addr()?);
+        let task = ex.spawn(server::listen(listener, shared.clone(), Rc::downgrade(ex)));
+        handle._listeners.push(task);
     }
     Ok(handle)
 }
@@ -129,13 +144,7 @@ pub fn source_allowed(from: Option<SocketAddr>, allow: &[(IpAddr, u8)]) -> bool 
     let Some(ip) = from.map(|a| a.ip()) else {
         return false;
     };
-    let loopback = match ip {
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-        IpAddr::V4(v4) => v4.is_loopback(),
-    };
-    loopback || allow.iter().any(|(net, bits)| in_cidr(ip, *net, *bits))
+    is_loopback(ip) || allow.iter().any(|(net, bits)| in_cidr(ip, *net, *bits))
 }
 
 /// The token a request carries, checked in zerotier-one's order: `X-ZT1-Auth`, then
@@ -160,29 +169,14 @@ pub fn token_ok(headers: &[(String, String)], query: &str, token: &str) -> bool 
     given.is_some_and(|g| ct_eq(g.as_bytes(), token.as_bytes()))
 }
 
-fn header(name: &str, value: &str) -> Header {
-    // unwrap safety: names and values here are ASCII constants or ASCII content types.
-    Header::from_bytes(name.as_bytes(), value.as_bytes())
-        .unwrap_or_else(|()| Header::from_bytes(&b"X-Invalid"[..], &b"1"[..]).expect("ascii"))
-}
-
-fn respond(rq: Request, reply: AdminReply, page: bool) {
-    // Always a Content-Length (tiny_http would switch large bodies to chunked encoding).
-    let mut resp = Response::from_data(reply.body)
-        .with_chunked_threshold(usize::MAX)
-        .with_status_code(reply.status)
-        .with_header(header("Content-Type", reply.content_type))
-        .with_header(header("X-Content-Type-Options", "nosniff"))
-        .with_header(header("X-Frame-Options", "DENY"))
-        .with_header(header("Referrer-Policy", "no-referrer"));
-    if page {
-        resp = resp
-            .with_header(header("Content-Security-Policy", PAGE_CSP))
-            .with_header(header("Cache-Control", "no-cache"));
-    } else {
-        resp = resp.with_header(header("Cache-Control", "no-store"));
+/// Whether `ip` is a loopback address (IPv4-mapped included).
+pub fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        IpAddr::V4(v4) => v4.is_loopback(),
     }
-    let _ = rq.respond(resp);
 }
 
 fn static_file(path: &str) -> Option<AdminReply> {
@@ -200,133 +194,211 @@ fn static_file(path: &str) -> Option<AdminReply> {
     })
 }
 
-/// Answers one request.
-fn serve(cfg: &AdminConfig, tx: &Sender<AdminRequest>, mut rq: Request) {
-    let from = rq.remote_addr().copied();
-    if !source_allowed(from, &cfg.allow) {
-        let who = from.map_or_else(|| "unknown".into(), |a| a.ip().to_string());
-        return respond(
-            rq,
-            AdminReply::error(
-                401,
-                &format!("source {who} is not allowed to manage this controller"),
-            ),
-            false,
-        );
-    }
-    let url = rq.url().to_owned();
-    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-    let method = rq.method().as_str().to_ascii_uppercase();
-    if method == "GET"
-        && let Some(page) = static_file(path)
-    {
-        return respond(rq, page, true);
-    }
-    let headers: Vec<(String, String)> = rq
-        .headers()
-        .iter()
-        .map(|h| {
-            (
-                h.field.as_str().as_str().to_owned(),
-                h.value.as_str().to_owned(),
-            )
-        })
-        .collect();
-    if !token_ok(&headers, query, &cfg.token) {
-        return respond(
-            rq,
-            AdminReply::error(
-                401,
-                "missing or wrong token (X-ZT1-Auth header, ?auth= or Authorization: Bearer)",
-            ),
-            false,
-        );
-    }
-    if rq.body_length().is_some_and(|n| n > MAX_BODY) {
-        return respond(
-            rq,
-            AdminReply::error(413, &format!("body larger than {MAX_BODY} bytes")),
-            false,
-        );
-    }
-    let mut body = Vec::new();
-    if rq
-        .as_reader()
-        .take(MAX_BODY as u64 + 1)
-        .read_to_end(&mut body)
-        .is_err()
-    {
-        return respond(rq, AdminReply::error(400, "body: could not be read"), false);
-    }
-    if body.len() > MAX_BODY {
-        return respond(
-            rq,
-            AdminReply::error(413, &format!("body larger than {MAX_BODY} bytes")),
-            false,
-        );
-    }
-    let cmd = match routes::route(&method, path, query, &body, cfg.address) {
-        Ok(cmd) => cmd,
-        Err(reply) => return respond(rq, reply, false),
+/// Answers one request whose head has been read: `(answer, is a page file, body consumed)`.
+/// When the body was not read (refused before it), the connection must close after the answer.
+async fn answer(
+    shared: &Rc<Shared>,
+    conn: &mut Conn,
+    head: &http::Head,
+) -> (AdminReply, bool, bool) {
+    let cfg = &shared.cfg;
+    let no_body = head.body == http::BodyKind::None;
+    let host_ok = match head.header("Host") {
+        Some(h) => http::host_allowed(h, &cfg.hosts),
+        None => head.http10,
     };
-    let (reply_tx, reply_rx) = sync_channel(1);
-    let reply = match tx.try_send(AdminRequest {
-        cmd,
-        reply: reply_tx,
-    }) {
-        Err(TrySendError::Full(_)) => {
-            AdminReply::error(503, "busy: too many requests waiting, retry")
+    if !host_ok {
+        shared.stats.bump(&shared.stats.bad_hosts);
+        let msg = "Host header: not an IP address, localhost or a configured --admin-host name";
+        return (AdminReply::error(421, msg), false, false);
+    }
+    if head.method == "GET"
+        && let Some(page) = static_file(&head.path)
+    {
+        return (page, true, no_body);
+    }
+    if !token_ok(&head.headers, &head.query, &cfg.token) {
+        let msg = "missing or wrong token (X-ZT1-Auth header, ?auth= or Authorization: Bearer)";
+        return (AdminReply::error(401, msg), false, no_body);
+    }
+    let mut budget = shared.reservation();
+    let body = match conn
+        .read_body(head.body, head.expect_continue, &mut budget)
+        .await
+    {
+        Ok(body) => body,
+        Err(Some(reply)) => return (reply, false, false),
+        Err(None) => {
+            return (
+                AdminReply::error(400, "body: incomplete in time"),
+                false,
+                false,
+            );
         }
-        Err(TrySendError::Closed(_)) => AdminReply::error(503, "shutting down"),
-        Ok(()) => match reply_rx.recv_timeout(cfg.reply_timeout) {
-            Ok(reply) => reply,
-            Err(RecvTimeoutError::Timeout) => AdminReply::error(504, "no answer in time"),
-            Err(RecvTimeoutError::Disconnected) => AdminReply::error(503, "shutting down"),
-        },
     };
-    respond(rq, reply, false);
+    let cmd = match routes::route(&head.method, &head.path, &head.query, &body, cfg.address) {
+        Ok(cmd) => cmd,
+        Err(reply) => return (reply, false, true),
+    };
+    drop((body, budget));
+    (ask_owner(shared, cmd).await, false, true)
+}
+
+/// Hands a command to the owner loop and waits for its answer. A command still queued when
+/// the reply timeout passes is withdrawn (504: not applied); a started one is answered.
+async fn ask_owner(shared: &Rc<Shared>, cmd: msg::AdminCommand) -> AdminReply {
+    let (reply_tx, reply_rx) = smol::channel::bounded(1);
+    let (request, ticket) = AdminRequest::new(cmd, reply_tx);
+    match shared.tx.try_send(request) {
+        Err(TrySendError::Full(_)) => {
+            return AdminReply::error(503, "busy: too many requests waiting, retry");
+        }
+        Err(TrySendError::Closed(_)) => return AdminReply::error(503, "shutting down"),
+        Ok(()) => {}
+    }
+    let deadline = Instant::now() + shared.cfg.reply_timeout;
+    let answered = smol::future::or(async { Some(reply_rx.recv().await) }, async {
+        smol::Timer::at(deadline).await;
+        None
+    })
+    .await;
+    let answered = match answered {
+        Some(a) => a,
+        None if ticket.abandon() => {
+            shared.stats.bump(&shared.stats.timeouts);
+            let msg = "not applied: the controller did not start this request in time; retry";
+            return AdminReply::error(504, msg);
+        }
+        None => reply_rx.recv().await,
+    };
+    answered.unwrap_or_else(|_| AdminReply::error(503, "shutting down"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn get(addr: SocketAddr, path: &str) -> String {
-        use std::io::Write;
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nX-ZT1-Auth: t\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
-    }
-
-    #[test]
-    fn a_full_queue_answers_503_and_a_silent_owner_504() {
-        // Nobody reads the queue of one: the first request waits and times out, the second
-        // finds the queue full.
-        let (tx, _rx) = smol::channel::bounded(1);
+    /// Serves `cfg` on an executor of its own thread (the daemon runs it on the owner's).
+    fn serve(reply_timeout: Duration, tx: Sender<AdminRequest>) -> SocketAddr {
         let cfg = AdminConfig {
             listen: vec!["127.0.0.1:0".parse().unwrap()],
             allow: Vec::new(),
+            hosts: Vec::new(),
             token: "t".into(),
             address: Address::new(0x11_2233_4455),
-            reply_timeout: Duration::from_millis(1500),
-            workers: 2,
+            reply_timeout,
         };
-        let handle = spawn(cfg, tx).unwrap();
-        let addr = handle.listening[0];
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let ex = Rc::new(LocalExecutor::new());
+            let handle = start(&ex, cfg, tx).unwrap();
+            addr_tx.send(handle.listening[0]).unwrap();
+            smol::block_on(ex.run(smol::future::pending::<()>()));
+        });
+        addr_rx.recv().unwrap()
+    }
+
+    fn raw(addr: SocketAddr, request: &[u8]) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let _ = s.write_all(request);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn get(addr: SocketAddr, path: &str) -> String {
+        let rq = format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-ZT1-Auth: t\r\nConnection: close\r\n\r\n"
+        );
+        raw(addr, rq.as_bytes())
+    }
+
+    fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn a_full_queue_answers_503_and_a_request_never_started_504_unapplied() {
+        // Nobody reads the queue of one: the first request waits and is withdrawn, the second
+        // finds the queue full.
+        let (tx, rx) = smol::channel::bounded(1);
+        let addr = serve(Duration::from_millis(1500), tx);
         let first = std::thread::spawn(move || get(addr, "/status"));
-        std::thread::sleep(Duration::from_millis(300));
+        wait_until("the first request to be queued", || !rx.is_empty());
         let second = get(addr, "/status");
         assert!(second.starts_with("HTTP/1.1 503"), "{second}");
         assert!(second.contains("too many requests waiting"), "{second}");
         let first = first.join().unwrap();
         assert!(first.starts_with("HTTP/1.1 504"), "{first}");
-        drop(handle);
+        assert!(first.contains("not applied"), "{first}");
+        let queued = smol::block_on(rx.recv()).unwrap();
+        assert!(
+            !queued.start(),
+            "a withdrawn request must never be carried out"
+        );
+    }
+
+    #[test]
+    fn a_started_request_gets_its_real_answer_after_the_timeout() {
+        let (tx, rx) = smol::channel::bounded(1);
+        let addr = serve(Duration::from_millis(300), tx);
+        let owner = std::thread::spawn(move || {
+            let r: AdminRequest = smol::block_on(rx.recv()).unwrap();
+            assert!(r.start());
+            std::thread::sleep(Duration::from_millis(900));
+            r.reply
+                .try_send(AdminReply::json("{\"late\":true}"))
+                .unwrap();
+        });
+        let answer = get(addr, "/status");
+        owner.join().unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("{\"late\":true}"), "{answer}");
+    }
+
+    #[test]
+    fn framing_attacks_are_answered_and_the_server_keeps_serving() {
+        let (tx, rx) = smol::channel::bounded::<AdminRequest>(8);
+        std::thread::spawn(move || {
+            while let Ok(r) = smol::block_on(rx.recv()) {
+                assert!(r.start());
+                let _ = r.reply.try_send(AdminReply::json("{}"));
+            }
+        });
+        let addr = serve(Duration::from_secs(10), tx);
+        for len in ["18446744073709551615", "99999999999", "1048577"] {
+            let rq =
+                format!("GET /status HTTP/1.1\r\nHost: 10.0.0.1\r\nContent-Length: {len}\r\n\r\n");
+            let a = raw(addr, rq.as_bytes());
+            assert!(a.starts_with("HTTP/1.1 413"), "{len}: {a}");
+        }
+        let mut big = b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: ".to_vec();
+        big.resize(big.len() + 64 * 1024, b'a');
+        let a = raw(addr, &big);
+        assert!(a.starts_with("HTTP/1.1 431"), "{a}");
+        let a = raw(
+            addr,
+            b"GET /status HTTP/1.1\r\nHost: evil.example\r\nX-ZT1-Auth: t\r\n\r\n",
+        );
+        assert!(a.starts_with("HTTP/1.1 421"), "{a}");
+        let a = raw(addr, b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-ZT1-Auth: x\r\nConnection: close\r\n\r\n");
+        assert!(a.starts_with("HTTP/1.1 401"), "{a}");
+        let chunked = b"POST /controller/network HTTP/1.1\r\nHost: [::1]:1\r\nX-ZT1-Auth: t\r\n\
+            Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
+        let a = raw(addr, chunked);
+        assert!(a.starts_with("HTTP/1.1 200"), "{a}");
+        // Three pipelined requests on one connection, answered in order; the last closes.
+        let three = "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-ZT1-Auth: t\r\n\r\n".repeat(2)
+            + "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-ZT1-Auth: t\r\nConnection: close\r\n\r\n";
+        let a = raw(addr, three.as_bytes());
+        assert_eq!(a.matches("HTTP/1.1 200").count(), 3, "{a}");
+        assert!(get(addr, "/status").starts_with("HTTP/1.1 200"));
     }
 
     #[test]

@@ -1,7 +1,10 @@
-//! The only types that cross from the HTTP threads to the owner loop: plain data, no
-//! tiny_http, rusqlite or node types.
+//! The only types that cross from the HTTP connections to the owner loop: plain data, no
+//! socket, rusqlite or node types.
 
-use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use smol::channel::Sender;
 
 use serde_json::Value;
 
@@ -106,5 +109,43 @@ pub struct AdminRequest {
     /// What to do.
     pub cmd: AdminCommand,
     /// Where to answer.
-    pub reply: SyncSender<AdminReply>,
+    pub reply: Sender<AdminReply>,
+    /// Queued, started or abandoned: shared with the connection that sent it.
+    state: Arc<AtomicU8>,
+}
+
+const QUEUED: u8 = 0;
+const STARTED: u8 = 1;
+const ABANDONED: u8 = 2;
+
+impl AdminRequest {
+    /// A request and the handle its connection keeps to abandon it.
+    pub fn new(cmd: AdminCommand, reply: Sender<AdminReply>) -> (Self, Ticket) {
+        let state = Arc::new(AtomicU8::new(QUEUED));
+        let ticket = Ticket(state.clone());
+        (Self { cmd, reply, state }, ticket)
+    }
+
+    /// Called by the owner loop before carrying the request out: `false` when the connection
+    /// gave up on it while it was queued (it must then not be applied).
+    pub fn start(&self) -> bool {
+        self.state
+            .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
+/// The connection's side of a queued request.
+#[derive(Debug)]
+pub struct Ticket(Arc<AtomicU8>);
+
+impl Ticket {
+    /// Withdraws the request if the owner loop has not started it: `true` means it never will
+    /// (so a 504 truthfully says "not applied"); `false` means it has started and its real
+    /// answer is coming.
+    pub fn abandon(&self) -> bool {
+        self.0
+            .compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
 }

@@ -97,6 +97,12 @@ counters! {
     fragments_expired,
 }
 
+impl Stats {
+    /// The values that are levels rather than running totals (exported as gauges).
+    pub const GAUGES: &'static [&'static str] =
+        &["peers", "validations_queued", "multicast_subscriptions"];
+}
+
 impl core::fmt::Display for Stats {
     /// `name=value` pairs separated by spaces, for logs.
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

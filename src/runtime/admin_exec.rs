@@ -1,8 +1,8 @@
 //! The owner loop's side of the admin API: carries out [`AdminCommand`]s against the
-//! controller and the node and renders zerotier-one's JSON (status, peers) and Prometheus
-//! metrics. A wake-up's batch of writes is committed once before any of them is answered.
+//! controller and the node, gathering what `/status`, `/peer` and `/metrics` show for the
+//! admin layer to render. A wake-up's batch of writes is committed once before any of them is
+//! answered.
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use serde_json::{Value, json};
@@ -10,8 +10,10 @@ use serde_json::{Value, json};
 use super::daemon::Owner;
 use super::{OsEntropy, unix_millis};
 use crate::admin::msg::{AdminCommand, AdminReply, AdminRequest};
+use crate::admin::render;
 use crate::controller::api::{ApiError, ApiResult};
 use crate::node::SOFTWARE_VERSION;
+use crate::node::Stats;
 
 /// Most admin requests carried out per wake-up (and per transaction).
 pub const ADMIN_BATCH: usize = 128;
@@ -53,6 +55,8 @@ impl Owner {
     /// Carries out a batch of admin requests and answers them. A backup runs on its own
     /// thread (it reads the database through its own connection) and answers from there.
     pub(super) fn handle_admin(&mut self, mut batch: Vec<AdminRequest>) {
+        // A request its connection withdrew (answered 504) is never carried out.
+        batch.retain(AdminRequest::start);
         batch.retain_mut(|r| {
             if r.cmd != AdminCommand::Backup {
                 return true;
@@ -188,184 +192,60 @@ impl Owner {
 
     fn status(&self, unix: u64) -> Value {
         let s = &self.status_info;
-        let (maj, min, rev) = SOFTWARE_VERSION;
-        let listening: Vec<String> = s.listening.iter().map(ToString::to_string).collect();
-        json!({
-            "address": self.node.address().to_string(),
-            "clock": unix,
-            "config": {"settings": {
-                "allowManagementFrom": s.allow,
-                "allowTcpFallbackRelay": false,
-                "listeningOn": listening,
-                "portMappingEnabled": false,
-                "primaryPort": s.port,
-                "softwareUpdate": "disable",
-            }},
-            "online": true,
-            "planetWorldId": s.planet.0,
-            "planetWorldTimestamp": s.planet.1,
-            "publicIdentity": s.public_identity,
-            "tcpFallbackActive": false,
-            "version": format!("{maj}.{min}.{rev}"),
-            "versionBuild": 0,
-            "versionMajor": maj,
-            "versionMinor": min,
-            "versionRev": rev,
-            "ztcdVersion": env!("CARGO_PKG_VERSION"),
+        render::status(&render::StatusView {
+            address: self.node.address().to_string(),
+            clock: unix,
+            public_identity: s.public_identity.clone(),
+            port: s.port,
+            planet: s.planet,
+            listening: s.listening.clone(),
+            allow: s.allow.clone(),
+            version: SOFTWARE_VERSION,
         })
     }
 
     fn peer_json(&self, p: &crate::node::peer::Peer, mono: u64, unix: u64) -> Value {
         let at = |t: u64| unix.saturating_sub(mono.saturating_sub(t));
-        let paths: Vec<Value> = p
-            .paths
-            .iter()
-            .enumerate()
-            .map(|(i, path)| {
-                let alive = path.is_alive(mono);
-                json!({
-                    "active": alive,
-                    "address": format!("{}/{}", path.remote.ip(), path.remote.port()),
-                    "expired": !alive,
-                    "lastReceive": at(path.last_receive),
-                    "lastSend": 0,
-                    "localSocket": path.local.0,
-                    "preferred": i == 0 && alive,
-                    "trustedPathId": 0,
+        render::peer(&render::PeerView {
+            address: p.identity.address().to_string(),
+            last_receive: at(p.last_receive),
+            version: p.version,
+            paths: p
+                .paths
+                .iter()
+                .map(|path| render::PathView {
+                    remote: path.remote,
+                    alive: path.is_alive(mono),
+                    last_receive: at(path.last_receive),
+                    local_socket: path.local.0,
                 })
-            })
-            .collect();
-        let (maj, min, rev) = p.version;
-        json!({
-            "address": p.identity.address().to_string(),
-            "isBonded": false,
-            "lastReceive": at(p.last_receive),
-            "latency": -1,
-            "paths": paths,
-            "role": "LEAF",
-            "tunneled": false,
-            "version": format!("{maj}.{min}.{rev}"),
-            "versionMajor": maj,
-            "versionMinor": min,
-            "versionRev": rev,
+                .collect(),
         })
     }
 
-    fn metrics(&self) -> String {
-        let mut out = String::new();
-        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-            let _ = write!(
-                out,
-                "# HELP ztcd_{name} {help}\n# TYPE ztcd_{name} {kind}\nztcd_{name} {value}\n"
-            );
+    fn metrics(&mut self) -> String {
+        let totals = match self.controller.api_totals() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                crate::warn!("metrics: cannot read the database totals: {e}");
+                self.metrics_store_errors += 1;
+                None
+            }
         };
-        let (networks, members, authorized) = self.controller.api_totals().unwrap_or_default();
-        metric("networks", "gauge", "Networks in the database.", networks);
-        metric(
-            "members",
-            "gauge",
-            "Members in the database (deleted ones excluded).",
-            members,
-        );
-        metric(
-            "members_authorized",
-            "gauge",
-            "Authorized members.",
-            authorized,
-        );
-        let c = self.controller.stats();
-        metric(
-            "config_requests_total",
-            "counter",
-            "Network configuration requests handled.",
-            c.requests,
-        );
-        metric(
-            "config_repeats_total",
-            "counter",
-            "Requests ignored as repeats within 1 s.",
-            c.repeats,
-        );
-        metric(
-            "configs_sent_total",
-            "counter",
-            "Configurations sent.",
-            c.configs,
-        );
-        metric(
-            "config_refusals_total",
-            "counter",
-            "Refusals (not found, access denied).",
-            c.refusals,
-        );
-        metric(
-            "store_errors_total",
-            "counter",
-            "Database failures.",
-            c.store_errors,
-        );
-        let k = self.controller.cache_stats();
-        metric(
-            "cache_hits_total",
-            "counter",
-            "Configuration requests answered from the cache.",
-            k.hits,
-        );
-        metric(
-            "cache_misses_total",
-            "counter",
-            "Configuration requests that needed the database.",
-            k.misses,
-        );
-        metric(
-            "cache_evictions_total",
-            "counter",
-            "Cache entries evicted for room.",
-            k.evictions,
-        );
-        metric(
-            "cache_invalidations_total",
-            "counter",
-            "Cache invalidations by writes.",
-            k.invalidations,
-        );
-        metric(
-            "admin_batches_total",
-            "counter",
-            "Admin request batches carried out.",
-            self.admin_requests,
-        );
-        let _ = writeln!(
-            out,
-            "# HELP ztcd_packets_dropped_total Packets dropped, by reason."
-        );
-        let _ = writeln!(out, "# TYPE ztcd_packets_dropped_total counter");
-        let fields = self.node.stats().fields();
-        for (name, value) in &fields {
-            if let Some(reason) = name.strip_prefix("dropped_") {
-                let _ = writeln!(
-                    out,
-                    "ztcd_packets_dropped_total{{reason=\"{reason}\"}} {value}"
-                );
-            }
-        }
-        for (name, value) in fields {
-            if name.starts_with("dropped_") {
-                continue;
-            }
-            let gauge = matches!(name, "peers" | "validations_queued")
-                || name.starts_with("multicast_groups");
-            let (kind, suffix) = if gauge {
-                ("gauge", "")
-            } else {
-                ("counter", "_total")
-            };
-            let _ = write!(
-                out,
-                "# TYPE ztcd_node_{name}{suffix} {kind}\nztcd_node_{name}{suffix} {value}\n"
-            );
-        }
-        out
+        render::metrics(&render::MetricsView {
+            totals,
+            totals_errors: self.metrics_store_errors,
+            controller: self.controller.stats(),
+            cache: self.controller.cache_stats(),
+            admin_batches: self.admin_requests,
+            node: self.node.stats().fields(),
+            node_gauges: Stats::GAUGES,
+            admin: self
+                .admin_stats
+                .as_ref()
+                .map(|s| s.fields().to_vec())
+                .unwrap_or_default(),
+        })
     }
 }
 

@@ -1,16 +1,18 @@
 //! `ztcd run`: the owner loop. One thread runs a single-threaded smol executor that owns the
-//! UDP sockets and the sans-IO [`Node`]; a validation thread checks new identities' proof of
-//! work so a slow board never stalls the packet path.
+//! UDP sockets, the sans-IO [`Node`] and the controller, and also runs the admin server's
+//! connection tasks; a validation thread checks new identities' proof of work so a slow board
+//! never stalls the packet path.
 
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use smol::Async;
 use smol::channel::{Receiver, Sender};
+use smol::{Async, LocalExecutor};
 
 use super::admin_exec::{ADMIN_BATCH, StatusInfo};
 use super::home::{Home, PlanetUpdate};
@@ -52,6 +54,8 @@ pub struct AdminSettings {
     pub bind: Vec<IpAddr>,
     /// Source networks allowed besides loopback.
     pub allow: Vec<(IpAddr, u8)>,
+    /// Host names the admin API answers to besides IP literals and `localhost`.
+    pub hosts: Vec<String>,
 }
 
 /// The controller's database in the home.
@@ -162,7 +166,9 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         .name("ztcd-validate".into())
         .spawn(move || validation_thread(validate_rx, result_tx))?;
 
-    let (admin_tx, admin_rx) = smol::channel::bounded::<AdminRequest>(crate::admin::ADMIN_QUEUE);
+    let (admin_tx, admin_rx) = smol::channel::bounded::<AdminRequest>(crate::limits::ADMIN_QUEUE);
+    // One executor on this thread runs the owner loop and the admin server's connections.
+    let ex = Rc::new(LocalExecutor::new());
     let admin_port = cfg.admin.port.unwrap_or(cfg.port);
     let admin = if admin_port == 0 {
         info!("admin API off");
@@ -180,33 +186,18 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
                 .map(|ip| SocketAddr::new(*ip, admin_port)),
         );
         listen.dedup();
-        // ::1 is optional: hosts without IPv6 still serve on 127.0.0.1.
-        let mut handles = Vec::new();
-        for (i, addr) in listen.iter().enumerate() {
-            let one = crate::admin::AdminConfig {
-                listen: vec![*addr],
-                allow: cfg.admin.allow.clone(),
-                token: token.clone(),
-                address,
-                reply_timeout: crate::admin::REPLY_TIMEOUT,
-                workers: if i == 0 {
-                    crate::admin::WORKERS_PRIMARY
-                } else {
-                    crate::admin::WORKERS_OTHER
-                },
-            };
-            match crate::admin::spawn(one, admin_tx.clone()) {
-                Ok(h) => handles.push(h),
-                Err(e) if i == 1 => warn!("{e}"),
-                Err(e) => return Err(e),
-            }
-        }
-        Some(handles)
+        let admin_cfg = crate::admin::AdminConfig {
+            listen,
+            allow: cfg.admin.allow.clone(),
+            hosts: cfg.admin.hosts.clone(),
+            token,
+            address,
+            reply_timeout: crate::admin::REPLY_TIMEOUT,
+        };
+        Some(crate::admin::start(&ex, admin_cfg, admin_tx)?)
     };
-    drop(admin_tx);
     let listening: Vec<SocketAddr> = admin
         .iter()
-        .flatten()
         .flat_map(|h| h.listening.iter().copied())
         .collect();
     for a in &listening {
@@ -239,6 +230,8 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         started,
         status_info,
         admin_requests: 0,
+        admin_stats: None,
+        metrics_store_errors: 0,
         backup: cfg
             .backup
             .clone()
@@ -250,8 +243,10 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
                 require_mount: false,
             }),
     };
-    smol::block_on(owner.run(signal_rx, result_rx, admin_rx))?;
+    owner.admin_stats = admin.as_ref().map(|h| h.stats.clone());
+    smol::block_on(ex.run(owner.run(signal_rx, result_rx, admin_rx)))?;
     drop(admin);
+    drop(ex);
     info!("stopping; stats: {}", owner.node.stats());
     if let Err(e) = owner.controller.flush_seen() {
         warn!("cannot record last-seen times: {e}");
@@ -282,6 +277,10 @@ pub(super) struct Owner {
     pub(super) status_info: StatusInfo,
     /// Admin request batches carried out.
     pub(super) admin_requests: u64,
+    /// The admin server's counters (for `/metrics`).
+    pub(super) admin_stats: Option<Rc<crate::admin::AdminStats>>,
+    /// `/metrics` scrapes whose database read failed.
+    pub(super) metrics_store_errors: u64,
     /// Backups the admin API may take.
     pub(super) backup: Option<crate::backup::BackupOptions>,
 }
@@ -411,6 +410,9 @@ impl Owner {
                 info!("stats: {}", self.node.stats());
             }
             self.drain(now);
+            // Under a flood the sockets are never empty and this future never waits: let the
+            // executor run the admin connections between wake-ups.
+            smol::future::yield_now().await;
         }
     }
 

@@ -1,0 +1,301 @@
+//! What the admin API renders from the owner loop's plain snapshots: zerotier-one's `/status`
+//! and `/peer` JSON and the Prometheus text of `/metrics`. The owner loop only gathers the
+//! values; their wire form lives here.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use serde_json::{Value, json};
+
+use crate::controller::ControllerStats;
+use crate::controller::cache::CacheStats;
+
+/// What `/status` reports.
+#[derive(Debug, Clone, Default)]
+pub struct StatusView {
+    /// This node's address (10 hex digits).
+    pub address: String,
+    /// Wall clock, ms since the epoch.
+    pub clock: u64,
+    /// Public identity text.
+    pub public_identity: String,
+    /// UDP port.
+    pub port: u16,
+    /// Planet world ID and timestamp.
+    pub planet: (u64, u64),
+    /// Admin listening addresses.
+    pub listening: Vec<SocketAddr>,
+    /// Allowed management sources (CIDR text).
+    pub allow: Vec<String>,
+    /// The protocol-level version ztcd announces (major, minor, revision).
+    pub version: (u8, u8, u16),
+}
+
+/// `GET /status`, as zerotier-one answers it.
+pub fn status(s: &StatusView) -> Value {
+    let (maj, min, rev) = s.version;
+    let listening: Vec<String> = s.listening.iter().map(ToString::to_string).collect();
+    json!({
+        "address": s.address,
+        "clock": s.clock,
+        "config": {"settings": {
+            "allowManagementFrom": s.allow,
+            "allowTcpFallbackRelay": false,
+            "listeningOn": listening,
+            "portMappingEnabled": false,
+            "primaryPort": s.port,
+            "softwareUpdate": "disable",
+        }},
+        "online": true,
+        "planetWorldId": s.planet.0,
+        "planetWorldTimestamp": s.planet.1,
+        "publicIdentity": s.public_identity,
+        "tcpFallbackActive": false,
+        "version": format!("{maj}.{min}.{rev}"),
+        "versionBuild": 0,
+        "versionMajor": maj,
+        "versionMinor": min,
+        "versionRev": rev,
+        "ztcdVersion": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// One physical path of a peer.
+#[derive(Debug, Clone)]
+pub struct PathView {
+    /// Remote address.
+    pub remote: SocketAddr,
+    /// Whether it is still usable.
+    pub alive: bool,
+    /// Last packet heard on it, ms since the epoch.
+    pub last_receive: u64,
+    /// Which local socket it was heard on.
+    pub local_socket: u16,
+}
+
+/// One peer, as `/peer` lists it.
+#[derive(Debug, Clone)]
+pub struct PeerView {
+    /// Address (10 hex digits).
+    pub address: String,
+    /// Last packet heard, ms since the epoch.
+    pub last_receive: u64,
+    /// Software version the peer announced.
+    pub version: (u8, u8, u16),
+    /// Paths, best first.
+    pub paths: Vec<PathView>,
+}
+
+/// `GET /peer/{address}` (and each element of `GET /peer`).
+pub fn peer(p: &PeerView) -> Value {
+    let paths: Vec<Value> = p
+        .paths
+        .iter()
+        .enumerate()
+        .map(|(i, path)| {
+            json!({
+                "active": path.alive,
+                "address": format!("{}/{}", path.remote.ip(), path.remote.port()),
+                "expired": !path.alive,
+                "lastReceive": path.last_receive,
+                "lastSend": 0,
+                "localSocket": path.local_socket,
+                "preferred": i == 0 && path.alive,
+                "trustedPathId": 0,
+            })
+        })
+        .collect();
+    let (maj, min, rev) = p.version;
+    json!({
+        "address": p.address,
+        "isBonded": false,
+        "lastReceive": p.last_receive,
+        "latency": -1,
+        "paths": paths,
+        "role": "LEAF",
+        "tunneled": false,
+        "version": format!("{maj}.{min}.{rev}"),
+        "versionMajor": maj,
+        "versionMinor": min,
+        "versionRev": rev,
+    })
+}
+
+/// Everything `/metrics` exports.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsView {
+    /// Networks, members and authorized members, or `None` when the database could not be
+    /// read for this scrape (then the gauges are left out, never reported as zeros).
+    pub totals: Option<(u64, u64, u64)>,
+    /// Scrapes whose database read failed.
+    pub totals_errors: u64,
+    /// The controller's counters.
+    pub controller: ControllerStats,
+    /// The response cache's counters.
+    pub cache: CacheStats,
+    /// Admin request batches carried out.
+    pub admin_batches: u64,
+    /// The node's counters and gauges, by name (`dropped_*` become one labelled counter).
+    pub node: Vec<(&'static str, u64)>,
+    /// Which of the node's values are gauges.
+    pub node_gauges: &'static [&'static str],
+    /// The admin server's counters, by name.
+    pub admin: Vec<(&'static str, u64)>,
+}
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    let _ = write!(
+        out,
+        "# HELP ztcd_{name} {help}\n# TYPE ztcd_{name} {kind}\nztcd_{name} {value}\n"
+    );
+}
+
+/// `GET /metrics` in the Prometheus text format (0.0.4).
+pub fn metrics(m: &MetricsView) -> String {
+    let mut out = String::new();
+    let o = &mut out;
+    if let Some((networks, members, authorized)) = m.totals {
+        metric(
+            o,
+            "networks",
+            "gauge",
+            "Networks in the database.",
+            networks,
+        );
+        let help = "Members in the database (deleted ones excluded).";
+        metric(o, "members", "gauge", help, members);
+        metric(
+            o,
+            "members_authorized",
+            "gauge",
+            "Authorized members.",
+            authorized,
+        );
+    }
+    let help = "Scrapes whose database read failed (the database gauges were left out).";
+    metric(
+        o,
+        "metrics_store_errors_total",
+        "counter",
+        help,
+        m.totals_errors,
+    );
+    let c = &m.controller;
+    let k = &m.cache;
+    let counters = [
+        (
+            "config_requests_total",
+            "Network configuration requests handled.",
+            c.requests,
+        ),
+        (
+            "config_repeats_total",
+            "Requests ignored as repeats within 1 s.",
+            c.repeats,
+        ),
+        ("configs_sent_total", "Configurations sent.", c.configs),
+        (
+            "config_refusals_total",
+            "Refusals (not found, access denied).",
+            c.refusals,
+        ),
+        ("store_errors_total", "Database failures.", c.store_errors),
+        (
+            "cache_hits_total",
+            "Configuration requests answered from the cache.",
+            k.hits,
+        ),
+        (
+            "cache_misses_total",
+            "Configuration requests that needed the database.",
+            k.misses,
+        ),
+        (
+            "cache_evictions_total",
+            "Cache entries evicted for room.",
+            k.evictions,
+        ),
+        (
+            "cache_invalidations_total",
+            "Cache invalidations by writes.",
+            k.invalidations,
+        ),
+        (
+            "admin_batches_total",
+            "Admin request batches carried out.",
+            m.admin_batches,
+        ),
+    ];
+    for (name, help, value) in counters {
+        metric(o, name, "counter", help, value);
+    }
+    for (name, value) in &m.admin {
+        let help = "Admin server events (see the admin server's limits).";
+        metric(o, &format!("admin_{name}_total"), "counter", help, *value);
+    }
+    let _ = writeln!(
+        o,
+        "# HELP ztcd_packets_dropped_total Packets dropped, by reason."
+    );
+    let _ = writeln!(o, "# TYPE ztcd_packets_dropped_total counter");
+    for (name, value) in &m.node {
+        if let Some(reason) = name.strip_prefix("dropped_") {
+            let _ = writeln!(
+                o,
+                "ztcd_packets_dropped_total{{reason=\"{reason}\"}} {value}"
+            );
+        }
+    }
+    for (name, value) in &m.node {
+        if name.starts_with("dropped_") {
+            continue;
+        }
+        let (kind, suffix) = if m.node_gauges.contains(name) {
+            ("gauge", "")
+        } else {
+            ("counter", "_total")
+        };
+        let _ = write!(
+            o,
+            "# TYPE ztcd_node_{name}{suffix} {kind}\nztcd_node_{name}{suffix} {value}\n"
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gauges_are_gauges_and_a_failed_read_is_not_zero() {
+        let m = MetricsView {
+            totals: None,
+            totals_errors: 3,
+            node: vec![("multicast_subscriptions", 7), ("hellos_answered", 2)],
+            node_gauges: &["multicast_subscriptions"],
+            admin: vec![("timeouts", 1)],
+            ..MetricsView::default()
+        };
+        let text = metrics(&m);
+        assert!(
+            text.contains("# TYPE ztcd_node_multicast_subscriptions gauge\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ztcd_node_hellos_answered_total 2\n"),
+            "{text}"
+        );
+        assert!(!text.contains("ztcd_members "), "{text}");
+        assert!(
+            text.contains("ztcd_metrics_store_errors_total 3\n"),
+            "{text}"
+        );
+        assert!(text.contains("ztcd_admin_timeouts_total 1\n"), "{text}");
+        let m = MetricsView {
+            totals: Some((1, 2, 3)),
+            ..m
+        };
+        assert!(metrics(&m).contains("ztcd_members_authorized 3\n"));
+    }
+}
