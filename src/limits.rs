@@ -181,3 +181,48 @@ pub const ADMIN_QUEUE: usize = 256;
 /// How long a request may wait for the owner loop to start it, ms; then it is dropped from the
 /// queue unapplied and answered 504. A request the loop has started gets its real answer.
 pub const ADMIN_REPLY_TIMEOUT_MS: u64 = 10_000;
+
+// ---- UDP abuse: quotas and gates checked before any costly work or any reply.
+
+/// Packet IDs remembered per peer to drop replays (8 bytes each).
+pub const REPLAY_WINDOW: usize = 16;
+
+/// Least spacing of ECHO probes on one unconfirmed path, ms.
+pub const PROBE_INTERVAL_MS: u64 = 1_000;
+
+/// Key agreements (X25519 + SHA-512, ~80 µs on x86-64, several ms on a MIPS router) started
+/// per second for HELLOs from identities without a cached key, across all sources: a flood of
+/// random-key HELLOs is refused before it costs an agreement.
+pub const AGREEMENTS_PER_SECOND: u32 = 200;
+
+/// Key agreements per second for one source prefix (IPv4 /24, IPv6 /48), burst twice that.
+pub const AGREEMENTS_PER_PREFIX_PER_SECOND: u32 = 10;
+
+/// Source prefixes tracked by the agreement gate; when full the table restarts (each entry
+/// ~24 bytes).
+pub const MAX_AGREEMENT_PREFIXES: usize = 4096;
+
+/// Agreed keys cached per identity (address, public key → key; ~180 bytes each), so an
+/// identity that left the peer table never pays the agreement twice.
+pub const MAX_CACHED_KEYS: usize = 4096;
+
+/// Per peer: WHOIS requests per second (clients retry every 500 ms), burst twice that.
+pub const WHOIS_PER_SECOND: u32 = 10;
+
+/// Per peer: MULTICAST_GATHER requests per second, burst twice that.
+pub const GATHER_PER_SECOND: u32 = 10;
+
+/// Per peer: ECHO requests per second (clients send one per path every 14–60 s), burst 4.
+pub const ECHO_PER_SECOND: u32 = 2;
+
+/// Per peer: NETWORK_CONFIG_REQUESTs per second (every network it is in asks), burst twice.
+pub const CONFIG_REQUESTS_PER_SECOND: u32 = 20;
+
+/// Bytes of OK replies (HELLO, ECHO, WHOIS, GATHER) sent per second across all peers.
+pub const REPLY_BYTES_PER_SECOND: u32 = 4 * 1024 * 1024;
+
+/// Multicast subscriptions one member may hold (a member LIKEs ~4 groups per network).
+pub const MAX_SUBSCRIPTIONS_PER_MEMBER: usize = 256;
+
+/// Multicast subscriptions one network may hold.
+pub const MAX_SUBSCRIPTIONS_PER_NETWORK: usize = 16_384;

@@ -95,24 +95,57 @@ impl Sim {
         }
     }
 
-    /// Completes a HELLO exchange for peer `which` (0 = A, 1 = B); returns the OK body.
+    /// Delivers what the node sent peer `which`, answering its path probes (ECHO with OK, as
+    /// clients do) until nothing more comes; returns the other packets, opened.
+    fn exchange(&mut self, which: usize) -> Vec<(ztcd::wire::Header, Vec<u8>)> {
+        let root = self.root;
+        let mut out = Vec::new();
+        loop {
+            let tx = drain(&mut self.node);
+            let peer = if which == 0 { &mut self.a } else { &mut self.b };
+            let packets = packets_to(&tx, peer.addr);
+            if packets.is_empty() {
+                return out;
+            }
+            for p in packets {
+                let (h, payload) = peer
+                    .open(&root, p)
+                    .expect("packets from the root authenticate");
+                if h.verb != Verb::Echo {
+                    out.push((h, payload));
+                    continue;
+                }
+                let mut ok = vec![0u8; OkHeader::LEN];
+                let header = OkHeader {
+                    in_re_verb: Verb::Echo,
+                    in_re_packet_id: h.packet_id,
+                };
+                header.emit(&mut Writer::new(&mut ok)).unwrap();
+                ok.extend_from_slice(&payload);
+                let (_, d) = peer.packet(&root, Verb::Ok, &ok);
+                peer.deliver(&mut self.node, self.now, &d);
+            }
+        }
+    }
+
+    /// Completes a HELLO exchange for peer `which` (0 = A, 1 = B), answering the path probe;
+    /// returns the last OK(HELLO) body (the one with worlds, when some were owed).
     fn hello(&mut self, which: usize) -> Vec<u8> {
         let root = self.root;
         let peer = if which == 0 { &mut self.a } else { &mut self.b };
         let (id, d) = peer.hello(&root, (77, 1000));
         peer.deliver(&mut self.node, self.now, &[d]);
         self.settle_validations();
-        let peer = if which == 0 { &self.a } else { &self.b };
-        let tx = drain(&mut self.node);
-        let packets = packets_to(&tx, peer.addr);
-        assert_eq!(packets.len(), 1, "one OK(HELLO)");
-        let (h, payload) = peer
-            .open(&root, packets[0].clone())
-            .expect("OK(HELLO) authenticates");
-        assert_eq!(h.verb, Verb::Ok);
-        let (ok, body) = OkHeader::parse(&payload).unwrap();
-        assert_eq!((ok.in_re_verb, ok.in_re_packet_id), (Verb::Hello, id));
-        body.to_vec()
+        let got = self.exchange(which);
+        assert!(!got.is_empty(), "an OK(HELLO)");
+        let mut last = None;
+        for (h, payload) in got {
+            assert_eq!(h.verb, Verb::Ok);
+            let (ok, body) = OkHeader::parse(&payload).unwrap();
+            assert_eq!((ok.in_re_verb, ok.in_re_packet_id), (Verb::Hello, id));
+            last = Some(body.to_vec());
+        }
+        last.unwrap()
     }
 }
 
@@ -265,6 +298,8 @@ fn fragmented_requests_and_replies_with_loss_and_reordering() {
     let big: Vec<u8> = (0..5000u32).map(|i| (i % 253) as u8).collect();
     let mut rng = SeededEntropy::new(5);
     for round in 0..20 {
+        // ECHO is rate-limited per peer (ECHO_PER_SECOND): one per second of virtual time.
+        sim.now += 1000;
         let (id, mut d) = sim.a.packet(&root, Verb::Echo, &big);
         assert!(d.len() >= 4);
         for i in (1..d.len()).rev() {
@@ -282,8 +317,7 @@ fn fragmented_requests_and_replies_with_loss_and_reordering() {
         let (ok, body) = OkHeader::parse(&payload).unwrap();
         assert_eq!((ok.in_re_packet_id, body), (id, &big[..]));
     }
-    sim.now += 6000;
-    sim.node.handle_timeout(sim.now);
+    sim.node.handle_timeout(sim.now + 6000);
     assert_eq!(sim.node.stats().fragments_expired, 5);
 }
 
@@ -389,7 +423,12 @@ fn identity_flood_is_gated_and_bounded() {
         "{requested}"
     );
     assert_eq!(s.dropped_invalid_identity as usize, requested);
-    assert!(s.dropped_rate_limited >= 2900);
+    // Refused before any key agreement (the agreement gate) or before validation (the
+    // validation gate).
+    assert!(
+        s.dropped_rate_limited + s.dropped_agreement_gate >= 2900,
+        "{s:?}"
+    );
     assert!(sim.node.stats().peers == 0);
     // A legitimate client still gets through right after the flood.
     sim.now += 1000;
@@ -405,6 +444,7 @@ fn malformed_datagrams_never_panic() {
     let mut rng = SeededEntropy::new(11);
     let root = sim.root;
     let (_, valid) = sim.a.packet(&root, Verb::Echo, &[7u8; 3000]);
+    let before = sim.node.stats().datagrams_received;
     for i in 0..20_000usize {
         let mut d = if i % 2 == 0 {
             valid[i % valid.len()].clone()
@@ -427,9 +467,186 @@ fn malformed_datagrams_never_panic() {
         while sim.node.poll_event().is_some() {}
     }
     let s = sim.node.stats();
-    assert_eq!(s.datagrams_received, 20_000 + 1);
+    assert_eq!(s.datagrams_received, before + 20_000);
     assert!(
         s.dropped_bad_mac + s.dropped_unknown_source + s.dropped_too_short + s.dropped_malformed
             > 0
     );
+}
+
+/// Bytes the node queued for `to`.
+fn bytes_to(tx: &[ztcd::node::Transmit], to: std::net::SocketAddr) -> usize {
+    tx.iter().filter(|t| t.to == to).map(|t| t.data.len()).sum()
+}
+
+/// Every request verb, sent with A's identity from a forged source address and replayed
+/// there: the forged address (the victim) never gets more bytes than were sent from it, A's
+/// traffic keeps going to A, and the replays are dropped.
+#[test]
+fn forged_sources_are_not_amplified_and_replays_move_nothing() {
+    let mut sim = Sim::new();
+    sim.hello(0);
+    sim.hello(1);
+    let root = sim.root;
+    let victim: std::net::SocketAddr = "192.0.2.77:5555".parse().unwrap();
+    let whois_root_64: Vec<u8> = (0..64).flat_map(|_| root.address().to_bytes()).collect();
+    let group = ztcd::wire::verbs::MulticastSub {
+        network_id: NetworkId(0x1122_3344_5566_7788),
+        mac: Mac::BROADCAST,
+        adi: 7,
+    };
+    let mut gather = vec![0u8; 23];
+    ztcd::wire::verbs::GatherRepr {
+        group,
+        flags: 0,
+        limit: 256,
+        com: None,
+    }
+    .emit(&mut Writer::new(&mut gather))
+    .unwrap();
+    let mut like = vec![0u8; 18];
+    ztcd::wire::verbs::LikeRepr::emit(&[group], &mut Writer::new(&mut like)).unwrap();
+    let (_, d) = sim.b.packet(&root, Verb::MulticastLike, &like);
+    sim.b.deliver(&mut sim.node, sim.now, &d);
+    let attacks: Vec<(&str, Vec<Vec<u8>>)> = vec![
+        (
+            "WHOIS ×64, LZ4",
+            sim.a
+                .packet_compressed(&root, Verb::Whois, &whois_root_64)
+                .1,
+        ),
+        ("ECHO", sim.a.packet(&root, Verb::Echo, b"x").1),
+        (
+            "GATHER",
+            sim.a.packet(&root, Verb::MulticastGather, &gather).1,
+        ),
+        ("HELLO, old planet", vec![sim.a.hello(&root, (77, 1)).1]),
+    ];
+    let mut report = Vec::new();
+    for (name, datagrams) in attacks {
+        let (mut sent, mut got) = (0, 0);
+        for round in 0..5 {
+            sim.now += 1000;
+            for d in &datagrams {
+                sim.node.handle_datagram(sim.now, LocalSocket(0), victim, d);
+                sent += d.len();
+            }
+            let tx = drain(&mut sim.node);
+            got += bytes_to(&tx, victim);
+            if round == 0 {
+                // The real A gets the answer (or nothing): the path did not move.
+                assert_eq!(
+                    tx.iter()
+                        .filter(|t| t.to != victim && t.to != sim.a.addr)
+                        .count(),
+                    0
+                );
+            }
+        }
+        report.push(format!("{name}: {sent} B sent, {got} B to the victim"));
+        assert!(got <= sent, "{name}: {got} bytes to the victim for {sent}");
+    }
+    eprintln!("{}", report.join("; "));
+    let s = sim.node.stats();
+    assert!(s.dropped_replayed >= 16, "{s:?}");
+    // B's packets for A still reach A's real address.
+    let a_id = *sim.a.id.identity();
+    let (_, d) = sim.b.packet(&a_id, Verb::Echo, b"for a");
+    sim.b.deliver(&mut sim.node, sim.now, &d);
+    let tx = drain(&mut sim.node);
+    assert!(bytes_to(&tx, sim.a.addr) > 0 && bytes_to(&tx, victim) == 0);
+}
+
+/// A packet of A captured and replayed later from another address is dropped as a replay;
+/// a fresh packet of A from a new address (A moved) gets the path only once A answers the
+/// probe there.
+#[test]
+fn a_new_path_is_used_only_after_the_peer_answers_on_it() {
+    let mut sim = Sim::new();
+    sim.hello(0);
+    sim.hello(1);
+    let root = sim.root;
+    let (_, captured) = sim.a.packet(&root, Verb::Echo, b"captured");
+    sim.a.deliver(&mut sim.node, sim.now, &captured);
+    let _ = drain(&mut sim.node);
+    let forged: std::net::SocketAddr = "198.51.100.9:9993".parse().unwrap();
+    for d in &captured {
+        sim.node
+            .handle_datagram(sim.now + 5, LocalSocket(0), forged, d);
+    }
+    assert!(
+        drain(&mut sim.node).is_empty(),
+        "a replay gets nothing, not even a probe"
+    );
+    assert_eq!(
+        sim.node
+            .peer(sim.a.address())
+            .unwrap()
+            .best_path(sim.now, None)
+            .unwrap()
+            .remote,
+        sim.a.addr
+    );
+
+    // A really moves: its fresh ECHO from the new address is answered on the old path
+    // until the probe on the new one is answered.
+    let old = sim.a.addr;
+    sim.a.addr = "198.51.100.10:4000".parse().unwrap();
+    sim.now += 1000;
+    let (_, d) = sim.a.packet(&root, Verb::Echo, b"moved");
+    sim.a.deliver(&mut sim.node, sim.now, &d);
+    let tx = drain(&mut sim.node);
+    assert!(
+        bytes_to(&tx, old) > 0,
+        "the answer goes to the confirmed path"
+    );
+    let probe = packets_to(&tx, sim.a.addr);
+    assert_eq!(probe.len(), 1, "one probe on the new path");
+    let (h, payload) = sim.a.open(&root, probe[0].clone()).unwrap();
+    assert_eq!(h.verb, Verb::Echo);
+    let mut ok = vec![0u8; OkHeader::LEN];
+    OkHeader {
+        in_re_verb: Verb::Echo,
+        in_re_packet_id: h.packet_id,
+    }
+    .emit(&mut Writer::new(&mut ok))
+    .unwrap();
+    ok.extend_from_slice(&payload);
+    let (_, d) = sim.a.packet(&root, Verb::Ok, &ok);
+    sim.a.deliver(&mut sim.node, sim.now, &d);
+    let peer = sim.node.peer(sim.a.address()).unwrap();
+    assert_eq!(peer.best_path(sim.now, None).unwrap().remote, sim.a.addr);
+    assert_eq!(sim.node.stats().paths_confirmed, 3);
+}
+
+/// A flood of HELLOs with fresh random keys is refused by the agreement gate before any key
+/// agreement: at most the gate's rate of agreements is computed.
+#[test]
+fn random_key_hellos_are_refused_before_key_agreement() {
+    let mut sim = Sim::new();
+    let root = sim.root;
+    let mut rng = SeededEntropy::new(77);
+    let mut hellos = Vec::new();
+    for i in 0..2000u32 {
+        let keys = KeyPair::generate(&mut rng);
+        let text = format!(
+            "{}:0:{}:{}",
+            Address::new(0x20_0000_0000 + u64::from(i)),
+            ztcd::hex::encode(keys.public()),
+            ztcd::hex::encode(keys.secret().as_bytes())
+        );
+        let ip = format!("10.{}.{}.7:9993", i % 250, (i / 250) % 250 + 1);
+        let mut p = SimPeer::new(IdentitySecret::parse(&text).unwrap(), &ip);
+        hellos.push((p.addr, p.hello(&root, (77, 5000)).1));
+    }
+    // 2,000 HELLOs within one virtual second.
+    for (i, (from, d)) in hellos.iter().enumerate() {
+        sim.node
+            .handle_datagram(sim.now + i as u64 / 2, LocalSocket(0), *from, d);
+    }
+    let s = sim.node.stats();
+    let rate = ztcd::limits::AGREEMENTS_PER_SECOND as u64;
+    // A full bucket (one second's worth) plus one second of refill.
+    assert!(s.agreements <= 2 * rate, "{s:?}");
+    assert_eq!(s.agreements + s.dropped_agreement_gate, 2000, "{s:?}");
 }

@@ -238,6 +238,6 @@ fn a_changed_endpoint_reissues_the_planet_and_clients_take_it_in_band() {
     assert_eq!(
         c2["roots_hex"],
         ztcd::hex::encode(&v2),
-        "the client did not store the re-issued planet: {c2}"
+        "the client did not store the re-issued planet: {c2}\n{log}"
     );
 }

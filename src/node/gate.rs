@@ -14,7 +14,9 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use super::peer::Bucket;
 use crate::limits::{
+    AGREEMENTS_PER_PREFIX_PER_SECOND, AGREEMENTS_PER_SECOND, MAX_AGREEMENT_PREFIXES,
     MAX_PENDING_VALIDATIONS, MAX_VALIDATION_SOURCES, MAX_VALIDATIONS_IN_FLIGHT,
     VALIDATION_SOURCE_INTERVAL_MS, VALIDATION_WAIT_MS, VALIDATIONS_PER_SECOND,
 };
@@ -201,6 +203,34 @@ impl<T> ValidationQueue<T> {
     /// Entries waiting or running.
     pub(super) fn len(&self) -> usize {
         self.entries.len()
+    }
+}
+
+/// The gate in front of key agreement for HELLOs from identities without a cached key: a
+/// token bucket per source prefix and one for everyone, checked before any X25519 or SHA-512
+/// work, so a flood of random-key HELLOs costs a hash-map lookup each.
+#[derive(Debug, Default)]
+pub(super) struct AgreementGate {
+    global: Bucket,
+    prefixes: HashMap<u64, Bucket>,
+}
+
+impl AgreementGate {
+    /// Whether a HELLO from `ip` may cost a key agreement now.
+    pub(super) fn allow(&mut self, now: u64, ip: IpAddr) -> bool {
+        let key = prefix(ip);
+        if self.prefixes.len() >= MAX_AGREEMENT_PREFIXES && !self.prefixes.contains_key(&key) {
+            // Bounded: forgetting every prefix at once only forgives a burst.
+            self.prefixes.clear();
+        }
+        let per = AGREEMENTS_PER_PREFIX_PER_SECOND;
+        self.prefixes
+            .entry(key)
+            .or_default()
+            .take(now, per, 2 * per)
+            && self
+                .global
+                .take(now, AGREEMENTS_PER_SECOND, AGREEMENTS_PER_SECOND)
     }
 }
 

@@ -4,10 +4,15 @@
 use std::net::SocketAddr;
 
 use super::gate::Offer;
+use super::peer::DeferredHello;
 use super::{ConfigRequestEvent, Event, Node, PROTOCOL_VERSION, PendingHello, SOFTWARE_VERSION};
 use crate::crypto::armor;
 use crate::identity::Identity;
-use crate::limits::{MAX_GATHER_RESULTS, MAX_PACKET_LEN, MAX_WHOIS_IDENTITIES};
+use crate::limits::{
+    CONFIG_REQUESTS_PER_SECOND, ECHO_PER_SECOND, GATHER_PER_SECOND, MAX_GATHER_RESULTS,
+    MAX_PACKET_LEN, MAX_WHOIS_IDENTITIES, PROBE_INTERVAL_MS, REPLY_BYTES_PER_SECOND,
+    WHOIS_PER_SECOND,
+};
 use crate::node::peer::{LocalSocket, Path};
 use crate::wire::packet::{HEADER_LEN, VERB_FLAG_COMPRESSED, decompress_payload};
 use crate::wire::verbs::{
@@ -15,6 +20,14 @@ use crate::wire::verbs::{
     OkHelloRepr, WhoisRepr,
 };
 use crate::wire::{Address, IdentityRepr, InetAddress, PacketView, Reader, Verb, Writer};
+
+/// Who asked, which packet, and the path it came on (direct packets only).
+#[derive(Clone, Copy, Debug)]
+struct Request {
+    source: Address,
+    packet_id: u64,
+    arrival: Option<Path>,
+}
 
 impl Node {
     /// A complete packet addressed to us (reassembled if it was fragmented).
@@ -81,11 +94,15 @@ impl Node {
             self.stats.dropped_invalid_identity += 1;
             return;
         }
-        let key = self.identity.agree(&identity);
+        // Cheap checks first: a cached key, or the agreement gate, before any X25519 work.
+        let Some(key) = self.key_for(now, &identity, from) else {
+            return;
+        };
         if armor::dearmor(&mut packet, &key).is_err() {
             self.stats.dropped_bad_mac += 1;
             return;
         }
+        self.remember_key(identity, &key);
         if collision {
             self.stats.identity_collisions += 1;
             let packet_id = u64::from_be_bytes(packet[..8].try_into().unwrap_or_default());
@@ -131,16 +148,14 @@ impl Node {
         };
         let mut payload = vec![0u8; repr.buffer_len()];
         if repr.emit(&mut Writer::new(&mut payload)).is_ok() {
-            let path = Path {
-                local,
-                remote: from,
-                last_receive: 0,
-            };
+            let path = Path::new(local, from, 0, 0);
             self.send_with_key(identity.address(), &key, path, Verb::Error, &payload);
         }
     }
 
-    /// A dearmored packet from a known peer.
+    /// A dearmored packet from a known peer. Replays are dropped; a direct packet records
+    /// its path (unconfirmed if new, and probed), and answers go to confirmed paths only, or
+    /// within the credit of the path they came on.
     pub(super) fn handle_authenticated(
         &mut self,
         now: u64,
@@ -154,15 +169,21 @@ impl Node {
         let source = view.source();
         let hops = view.hops();
         let packet_id = view.packet_id();
+        let verb = view.verb();
         let Some(peer) = self.peers.get_mut(source) else {
             return;
         };
-        if hops == 0 {
-            peer.heard_on(now, local, from);
+        if !peer.window.accept(packet_id) {
+            self.stats.dropped_replayed += 1;
+            return;
+        }
+        let arrival = if hops == 0 {
+            peer.heard_on(now, local, from, packet.len())
         } else {
             peer.last_receive = now;
-        }
-        let Ok(verb) = view.verb() else {
+            None
+        };
+        let Ok(verb) = verb else {
             self.stats.dropped_unknown_verb += 1;
             return;
         };
@@ -181,51 +202,193 @@ impl Node {
                 }
             }
         }
-        let physical = (hops == 0).then_some(from);
+        let rq = Request {
+            source,
+            packet_id,
+            arrival,
+        };
+        self.dispatch(now, rq, verb, payload, (hops == 0).then_some(from));
+        if let Some(path) = arrival
+            && !path.confirmed
+        {
+            self.probe(now, source, path);
+        }
+    }
+
+    /// Hands an authenticated request to its verb's handler, within the peer's quotas.
+    fn dispatch(
+        &mut self,
+        now: u64,
+        rq: Request,
+        verb: Verb,
+        payload: &[u8],
+        physical: Option<SocketAddr>,
+    ) {
+        let source = rq.source;
+        if matches!(
+            verb,
+            Verb::Echo | Verb::Whois | Verb::MulticastGather | Verb::NetworkConfigRequest
+        ) && !self.quota(now, source, verb)
+        {
+            return;
+        }
         match verb {
-            Verb::Hello => self.on_hello(now, source, packet_id, payload, from),
+            Verb::Hello => self.on_hello(now, rq, payload, physical),
             Verb::Echo => {
                 self.stats.echos_answered += 1;
-                self.send_ok(now, source, Verb::Echo, packet_id, payload);
+                self.reply(now, rq, Verb::Echo, payload);
             }
-            Verb::Whois => self.on_whois(now, source, packet_id, payload),
+            Verb::Whois => self.on_whois(now, rq, payload),
             Verb::MulticastLike => self.on_like(now, source, payload),
-            Verb::MulticastGather => self.on_gather(now, source, packet_id, payload),
+            Verb::MulticastGather => self.on_gather(now, rq, payload),
             Verb::NetworkConfigRequest => {
-                self.on_config_request(source, packet_id, payload, physical)
+                self.on_config_request(source, rq.packet_id, payload, physical)
             }
+            Verb::Ok => self.on_ok(now, rq, payload),
             _ => self.stats.ignored_verbs += 1,
         }
     }
 
-    /// Sends OK(in re `verb`, `packet_id`) with `body`.
-    fn send_ok(&mut self, now: u64, to: Address, verb: Verb, packet_id: u64, body: &[u8]) {
-        let mut payload = vec![0u8; OkHeader::LEN + body.len()];
-        let header = OkHeader {
-            in_re_verb: verb,
-            in_re_packet_id: packet_id,
+    /// Takes a token from `source`'s quota for `verb`; counts a refusal.
+    fn quota(&mut self, now: u64, source: Address, verb: Verb) -> bool {
+        let Some(peer) = self.peers.get_mut(source) else {
+            return false;
         };
-        if header.emit(&mut Writer::new(&mut payload)).is_ok() {
-            payload[OkHeader::LEN..].copy_from_slice(body);
-            self.send(now, to, Verb::Ok, &payload, None);
+        let q = &mut peer.quotas;
+        let (bucket, rate) = match verb {
+            Verb::Whois => (&mut q.whois, WHOIS_PER_SECOND),
+            Verb::MulticastGather => (&mut q.gather, GATHER_PER_SECOND),
+            Verb::Echo => (&mut q.echo, ECHO_PER_SECOND),
+            _ => (&mut q.config, CONFIG_REQUESTS_PER_SECOND),
+        };
+        let ok = bucket.take(now, rate, 2 * rate);
+        if !ok {
+            self.stats.dropped_peer_quota += 1;
+        }
+        ok
+    }
+
+    /// Sends an ECHO with a fresh packet ID to an unconfirmed path (at most one per
+    /// [`PROBE_INTERVAL_MS`], within the path's credit); the peer's OK confirms the path.
+    fn probe(&mut self, now: u64, to: Address, path: Path) {
+        let current = self
+            .peers
+            .get(to)
+            .and_then(|p| {
+                p.paths
+                    .iter()
+                    .find(|x| x.remote == path.remote && x.local == path.local)
+            })
+            .copied();
+        let Some(path) = current.filter(|p| !p.confirmed) else {
+            return;
+        };
+        if path
+            .probe
+            .is_some_and(|(_, at)| now.saturating_sub(at) < PROBE_INTERVAL_MS)
+        {
+            return;
+        }
+        // An empty ECHO (a bare header, the smallest packet there is): its OK is matched by
+        // the packet ID alone.
+        let Some(id) = self.send_metered(to, path, Verb::Echo, &[]) else {
+            return;
+        };
+        self.stats.probes_sent += 1;
+        if let Some(p) = self
+            .peers
+            .get_mut(to)
+            .and_then(|p| p.path_mut(path.local, path.remote))
+        {
+            p.probe = Some((id, now));
         }
     }
 
-    fn on_hello(
-        &mut self,
-        now: u64,
-        source: Address,
-        packet_id: u64,
-        payload: &[u8],
-        from: SocketAddr,
-    ) {
+    /// An OK from a peer: one answering a probe confirms the path it came on (and sends the
+    /// worlds an earlier OK(HELLO) on it had to leave out).
+    fn on_ok(&mut self, now: u64, rq: Request, payload: &[u8]) {
+        let Ok((ok, _)) = OkHeader::parse(payload) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        let Some(path) = rq.arrival else {
+            self.stats.ignored_verbs += 1;
+            return;
+        };
+        let Some(peer) = self.peers.get_mut(rq.source) else {
+            return;
+        };
+        if ok.in_re_verb != Verb::Echo || !peer.confirm(path.local, path.remote, ok.in_re_packet_id)
+        {
+            self.stats.ignored_verbs += 1;
+            return;
+        }
+        self.stats.paths_confirmed += 1;
+        if let Some(d) = peer.deferred.take() {
+            let confirmed = peer.best_path(now, None);
+            self.answer_hello(now, rq.source, d, confirmed);
+        }
+    }
+
+    /// Sends OK(in re `verb`, `rq.packet_id`) with `body`: on the arrival path if confirmed,
+    /// else on the peer's best confirmed path, else (OK(HELLO) and OK(ECHO) only) on the
+    /// arrival path within its credit. Counted against the global reply budget.
+    fn reply(&mut self, now: u64, rq: Request, verb: Verb, body: &[u8]) {
+        let mut payload = vec![0u8; OkHeader::LEN + body.len()];
+        let header = OkHeader {
+            in_re_verb: verb,
+            in_re_packet_id: rq.packet_id,
+        };
+        if header.emit(&mut Writer::new(&mut payload)).is_err() {
+            return;
+        }
+        payload[OkHeader::LEN..].copy_from_slice(body);
+        let bytes = u32::try_from(HEADER_LEN + payload.len()).unwrap_or(u32::MAX);
+        let rate = REPLY_BYTES_PER_SECOND;
+        if !self.reply_budget.take_n(now, rate, rate, bytes) {
+            self.stats.dropped_reply_budget += 1;
+            return;
+        }
+        let arrival = rq.arrival.and_then(|a| {
+            let p = self.peers.get(rq.source)?;
+            p.paths
+                .iter()
+                .find(|x| x.local == a.local && x.remote == a.remote)
+                .copied()
+        });
+        let best = self
+            .peers
+            .get(rq.source)
+            .and_then(|p| p.best_path(now, None));
+        let size = HEADER_LEN + payload.len();
+        let path = match (arrival, best) {
+            (Some(a), _) if a.confirmed => Some(a),
+            // The answer to a HELLO or ECHO may go where it came from, within that path's
+            // credit; anything else only to a confirmed path.
+            (Some(a), _)
+                if matches!(verb, Verb::Hello | Verb::Echo) && a.credit as usize >= size =>
+            {
+                self.send_metered(rq.source, a, Verb::Ok, &payload);
+                return;
+            }
+            (_, b) => b,
+        };
+        match path {
+            Some(p) => {
+                self.send(now, rq.source, Verb::Ok, &payload, Some(p));
+            }
+            None => self.stats.dropped_unconfirmed_path += 1,
+        }
+    }
+
+    fn on_hello(&mut self, now: u64, rq: Request, payload: &[u8], physical: Option<SocketAddr>) {
         let mut plain = payload.to_vec();
         match HelloRepr::tail_offset(&plain) {
             Ok(Some(off)) => {
-                let Some(peer) = self.peers.get(source) else {
+                let Some(peer) = self.peers.get(rq.source) else {
                     return;
                 };
-                let id = packet_id.to_be_bytes();
+                let id = rq.packet_id.to_be_bytes();
                 armor::crypt_field(&peer.key, id, &mut plain[off..]);
             }
             Ok(None) => {}
@@ -242,27 +405,54 @@ impl Node {
             self.stats.dropped_malformed += 1;
             return;
         }
-        if let Some(peer) = self.peers.get_mut(source) {
-            peer.protocol_version = hello.protocol_version;
-            peer.version = (hello.major, hello.minor, hello.revision);
-        }
-        let mut worlds = Vec::new();
-        if let (Some((planet, bytes)), Some((id, ts))) = (&self.planet, hello.planet)
-            && planet.id == id
-            && planet.timestamp > ts
-        {
-            worlds.extend_from_slice(bytes);
-        }
-        if let Some((moon, bytes)) = &self.moon
-            && hello
+        let planet = matches!((&self.planet, hello.planet),
+            (Some((p, _)), Some((id, ts))) if p.id == id && p.timestamp > ts);
+        let moon = self.moon.as_ref().is_some_and(|(m, _)| {
+            hello
                 .moons
                 .iter()
-                .any(|m| m.id == moon.id && m.timestamp < moon.timestamp)
-        {
+                .any(|h| h.id == m.id && h.timestamp < m.timestamp)
+        });
+        let mut owed = DeferredHello {
+            packet_id: rq.packet_id,
+            timestamp: hello.timestamp,
+            protocol_version: hello.protocol_version,
+            planet,
+            moon,
+        };
+        let Some(peer) = self.peers.get_mut(rq.source) else {
+            return;
+        };
+        peer.protocol_version = hello.protocol_version;
+        peer.version = (hello.major, hello.minor, hello.revision);
+        // Worlds are larger than a HELLO: they go only to a confirmed path, so an unconfirmed
+        // one gets the short answer now and the worlds once the probe is answered.
+        if (planet || moon) && rq.arrival.is_some_and(|a| !a.confirmed) {
+            peer.deferred = Some(owed);
+            owed.planet = false;
+            owed.moon = false;
+        }
+        let Some(observed) = physical.or_else(|| peer.best_path(now, None).map(|p| p.remote))
+        else {
+            return;
+        };
+        let body = self.hello_body(owed, observed);
+        self.stats.hellos_answered += 1;
+        self.reply(now, rq, Verb::Hello, &body);
+    }
+
+    /// The body of OK(HELLO): the echoed timestamp, our versions, the address the HELLO came
+    /// from, and the worlds the peer lacks.
+    fn hello_body(&self, h: DeferredHello, from: SocketAddr) -> Vec<u8> {
+        let mut worlds = Vec::new();
+        if let (true, Some((_, bytes))) = (h.planet, &self.planet) {
+            worlds.extend_from_slice(bytes);
+        }
+        if let (true, Some((_, bytes))) = (h.moon, &self.moon) {
             worlds.extend_from_slice(bytes);
         }
         let mut observed = InetAddress::from_socket(from);
-        if hello.protocol_version < 5 {
+        if h.protocol_version < 5 {
             observed = match observed {
                 InetAddress::V4(ip, _) => InetAddress::V4(ip, 0),
                 InetAddress::V6(ip, _) => InetAddress::V6(ip, 0),
@@ -271,7 +461,7 @@ impl Node {
         }
         let (major, minor, revision) = SOFTWARE_VERSION;
         let ok = OkHelloRepr {
-            timestamp: hello.timestamp,
+            timestamp: h.timestamp,
             protocol_version: PROTOCOL_VERSION,
             major,
             minor,
@@ -280,19 +470,42 @@ impl Node {
             worlds: &worlds,
         };
         let mut body = vec![0u8; ok.buffer_len()];
-        if ok.emit(&mut Writer::new(&mut body)).is_ok() {
-            self.stats.hellos_answered += 1;
-            self.send_ok(now, source, Verb::Hello, packet_id, &body);
+        match ok.emit(&mut Writer::new(&mut body)) {
+            Ok(_) => body,
+            Err(_) => Vec::new(),
         }
     }
 
-    fn on_whois(&mut self, now: u64, source: Address, packet_id: u64, payload: &[u8]) {
+    /// Sends the OK(HELLO) with worlds that was owed until a path was confirmed (clients
+    /// accept a second OK for a HELLO they sent moments ago).
+    fn answer_hello(&mut self, now: u64, to: Address, h: DeferredHello, path: Option<Path>) {
+        let Some(path) = path else { return };
+        let body = self.hello_body(h, path.remote);
+        let rq = Request {
+            source: to,
+            packet_id: h.packet_id,
+            arrival: Some(path),
+        };
+        self.reply(now, rq, Verb::Hello, &body);
+    }
+
+    fn on_whois(&mut self, now: u64, rq: Request, payload: &[u8]) {
         let Ok(req) = WhoisRepr::parse_request(payload) else {
             self.stats.dropped_malformed += 1;
             return;
         };
+        // Each address answered once, however often it is asked for.
+        let mut asked: Vec<Address> = Vec::new();
+        for a in req.addresses() {
+            if asked.len() >= MAX_WHOIS_IDENTITIES {
+                break;
+            }
+            if !asked.contains(&a) {
+                asked.push(a);
+            }
+        }
         let mut body = Vec::new();
-        for a in req.addresses().take(MAX_WHOIS_IDENTITIES) {
+        for a in asked {
             let id = if a == self.address {
                 Some(*self.identity.identity())
             } else {
@@ -310,7 +523,7 @@ impl Node {
         }
         if !body.is_empty() {
             self.stats.whois_answered += 1;
-            self.send_ok(now, source, Verb::Whois, packet_id, &body);
+            self.reply(now, rq, Verb::Whois, &body);
         }
     }
 
@@ -325,7 +538,8 @@ impl Node {
         }
     }
 
-    fn on_gather(&mut self, now: u64, source: Address, packet_id: u64, payload: &[u8]) {
+    fn on_gather(&mut self, now: u64, rq: Request, payload: &[u8]) {
+        let source = rq.source;
         let Ok(gather) = GatherRepr::parse(payload) else {
             self.stats.dropped_malformed += 1;
             return;
@@ -344,7 +558,7 @@ impl Node {
         let mut body = vec![0u8; ok.buffer_len()];
         if ok.emit(&mut Writer::new(&mut body)).is_ok() {
             self.stats.multicast_gathers += 1;
-            self.send_ok(now, source, Verb::MulticastGather, packet_id, &body);
+            self.reply(now, rq, Verb::MulticastGather, &body);
         }
     }
 

@@ -22,16 +22,16 @@ use std::net::SocketAddr;
 pub use peer::{LocalSocket, Path, Peer};
 pub use stats::Stats;
 
-use self::gate::ValidationQueue;
+use self::gate::{AgreementGate, ValidationQueue};
 use self::multicast::MulticastTable;
-use self::peer::PeerTable;
+use self::peer::{Bucket, PeerTable};
 use self::reassembly::Reassembler;
 use crate::crypto::armor::{self, Cipher};
 use crate::crypto::{Entropy, SeededEntropy, SymmetricKey};
 use crate::identity::{Identity, IdentitySecret};
 use crate::limits::{
-    HOUSEKEEPING_INTERVAL_MS, MAX_INVALID_IDENTITIES, MAX_QUEUED_EVENTS, MAX_QUEUED_TRANSMITS,
-    MAX_RENDEZVOUS_PAIRS, MAX_VALIDATED_IDENTITIES, PHYSICAL_MTU,
+    HOUSEKEEPING_INTERVAL_MS, MAX_CACHED_KEYS, MAX_INVALID_IDENTITIES, MAX_QUEUED_EVENTS,
+    MAX_QUEUED_TRANSMITS, MAX_RENDEZVOUS_PAIRS, MAX_VALIDATED_IDENTITIES, PHYSICAL_MTU,
 };
 use crate::wire::fragment::{self, Fragment};
 use crate::wire::packet::{FLAG_FRAGMENTED, HEADER_LEN, MAX_HOPS};
@@ -116,6 +116,12 @@ pub struct Node {
     validated: HashMap<Address, [u8; 64]>,
     invalid: HashMap<Address, [u8; 64]>,
     pending: ValidationQueue<PendingHello>,
+    /// Gate in front of key agreement for identities without a cached key.
+    agreement_gate: AgreementGate,
+    /// Keys agreed with identities (address → public key, key), bounded.
+    keys: HashMap<Address, ([u8; 64], SymmetricKey)>,
+    /// Bytes of OK replies per second, all peers together.
+    reply_budget: Bucket,
     reassembly: Reassembler,
     multicast: MulticastTable,
     rendezvous: HashMap<(Address, Address), u64>,
@@ -139,6 +145,9 @@ impl Node {
             validated: HashMap::new(),
             invalid: HashMap::new(),
             pending: ValidationQueue::default(),
+            agreement_gate: AgreementGate::default(),
+            keys: HashMap::new(),
+            reply_budget: Bucket::default(),
             reassembly: Reassembler::new(),
             multicast: MulticastTable::default(),
             rendezvous: HashMap::new(),
@@ -356,10 +365,23 @@ impl Node {
             return false;
         };
         let key = peer.key.clone();
+        self.send_with_key(to, &key, path, verb, payload).is_some()
+    }
+
+    /// Sends to a peer over one of its paths even if unconfirmed, metered by the path's
+    /// credit (never more bytes than came from it). Returns the packet ID sent.
+    fn send_metered(&mut self, to: Address, path: Path, verb: Verb, payload: &[u8]) -> Option<u64> {
+        let peer = self.peers.get_mut(to)?;
+        if !peer.spend(path.local, path.remote, HEADER_LEN + payload.len()) {
+            self.stats.dropped_unconfirmed_path += 1;
+            return None;
+        }
+        let key = peer.key.clone();
         self.send_with_key(to, &key, path, verb, payload)
     }
 
-    /// Builds, armors (cipher 1) and fragments a packet to `to` under `key` over `path`.
+    /// Builds, armors (cipher 1) and fragments a packet to `to` under `key` over `path`;
+    /// returns its packet ID.
     fn send_with_key(
         &mut self,
         to: Address,
@@ -367,28 +389,29 @@ impl Node {
         path: Path,
         verb: Verb,
         payload: &[u8],
-    ) -> bool {
+    ) -> Option<u64> {
         let mut packet = vec![0u8; HEADER_LEN + payload.len()];
+        let packet_id = self.rng.next_u64();
         let header = Header {
-            packet_id: self.rng.next_u64(),
+            packet_id,
             destination: to,
             source: self.address,
             verb,
         };
         if header.emit(&mut packet).is_err() {
-            return false;
+            return None;
         }
         packet[HEADER_LEN..].copy_from_slice(payload);
         if packet.len() > PHYSICAL_MTU {
             packet[crate::wire::packet::FLAGS_OFFSET] |= FLAG_FRAGMENTED;
         }
         if armor::armor(&mut packet, key, Cipher::Salsa2012Poly1305).is_err() {
-            return false;
+            return None;
         }
         let mut out = Vec::new();
         if fragment::split(&packet, PHYSICAL_MTU, |d| out.push(d.to_vec())).is_err() {
             self.stats.send_too_large += 1;
-            return false;
+            return None;
         }
         for data in out {
             self.push_transmit(Transmit {
@@ -397,7 +420,7 @@ impl Node {
                 data,
             });
         }
-        true
+        Some(packet_id)
     }
 
     fn push_transmit(&mut self, t: Transmit) {
@@ -417,15 +440,33 @@ impl Node {
     }
 
     fn learn(&mut self, now: u64, identity: Identity, key: SymmetricKey) {
-        let peer = Peer {
-            identity,
-            key,
-            paths: heapless::Vec::new(),
-            last_receive: now,
-            protocol_version: 0,
-            version: (0, 0, 0),
-        };
-        self.peers.insert(peer);
+        self.remember_key(identity, &key);
+        self.peers.insert(Peer::new(identity, key, now));
+    }
+
+    /// Caches the key agreed with `identity` (bounded: the cache restarts when full).
+    fn remember_key(&mut self, identity: Identity, key: &SymmetricKey) {
+        if self.keys.len() >= MAX_CACHED_KEYS && !self.keys.contains_key(&identity.address()) {
+            self.keys.clear();
+        }
+        self.keys
+            .insert(identity.address(), (*identity.public_key(), key.clone()));
+    }
+
+    /// The key for `identity`: cached, or agreed now if the agreement gate lets a HELLO from
+    /// `from` pay for it (`None` otherwise, counted).
+    fn key_for(&mut self, now: u64, identity: &Identity, from: SocketAddr) -> Option<SymmetricKey> {
+        if let Some((public, key)) = self.keys.get(&identity.address())
+            && public == identity.public_key()
+        {
+            return Some(key.clone());
+        }
+        if !self.agreement_gate.allow(now, from.ip()) {
+            self.stats.dropped_agreement_gate += 1;
+            return None;
+        }
+        self.stats.agreements += 1;
+        Some(self.identity.agree(identity))
     }
 
     /// Relays a packet or fragment addressed to someone else.

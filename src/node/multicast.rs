@@ -3,14 +3,21 @@
 
 use std::collections::HashMap;
 
-use crate::limits::{MAX_MULTICAST_SUBSCRIPTIONS, MULTICAST_LIKE_TIMEOUT_MS};
-use crate::wire::Address;
+use crate::limits::{
+    MAX_MULTICAST_SUBSCRIPTIONS, MAX_SUBSCRIPTIONS_PER_MEMBER, MAX_SUBSCRIPTIONS_PER_NETWORK,
+    MULTICAST_LIKE_TIMEOUT_MS,
+};
 use crate::wire::verbs::MulticastSub;
+use crate::wire::{Address, NetworkId};
 
-/// Subscribers per group, with the time each last renewed.
+/// Subscribers per group, with the time each last renewed. One member holds at most
+/// [`MAX_SUBSCRIPTIONS_PER_MEMBER`], one network [`MAX_SUBSCRIPTIONS_PER_NETWORK`], all
+/// together [`MAX_MULTICAST_SUBSCRIPTIONS`]: one peer cannot fill the table for the others.
 #[derive(Debug, Default)]
 pub struct MulticastTable {
     groups: HashMap<MulticastSub, Vec<(Address, u64)>>,
+    per_member: HashMap<Address, usize>,
+    per_network: HashMap<NetworkId, usize>,
     total: usize,
     refused: u64,
 }
@@ -39,11 +46,22 @@ impl MulticastTable {
             entry.1 = now;
             return;
         }
-        if self.total >= MAX_MULTICAST_SUBSCRIPTIONS {
+        let mine = self.per_member.get(&member).copied().unwrap_or(0);
+        let network = self
+            .per_network
+            .get(&group.network_id)
+            .copied()
+            .unwrap_or(0);
+        if self.total >= MAX_MULTICAST_SUBSCRIPTIONS
+            || mine >= MAX_SUBSCRIPTIONS_PER_MEMBER
+            || network >= MAX_SUBSCRIPTIONS_PER_NETWORK
+        {
             self.refused += 1;
             return;
         }
         self.groups.entry(group).or_default().push((member, now));
+        self.per_member.insert(member, mine + 1);
+        self.per_network.insert(group.network_id, network + 1);
         self.total += 1;
     }
 
@@ -82,11 +100,19 @@ impl MulticastTable {
     /// Drops subscriptions not renewed within [`MULTICAST_LIKE_TIMEOUT_MS`].
     pub fn expire(&mut self, now: u64) {
         let mut total = 0;
-        self.groups.retain(|_, list| {
+        self.per_member.clear();
+        self.per_network.clear();
+        for (group, list) in self.groups.iter_mut() {
             list.retain(|(_, t)| now.saturating_sub(*t) < MULTICAST_LIKE_TIMEOUT_MS);
             total += list.len();
-            !list.is_empty()
-        });
+            for (a, _) in list.iter() {
+                *self.per_member.entry(*a).or_default() += 1;
+            }
+            if !list.is_empty() {
+                *self.per_network.entry(group.network_id).or_default() += list.len();
+            }
+        }
+        self.groups.retain(|_, list| !list.is_empty());
         self.total = total;
     }
 }
@@ -94,7 +120,7 @@ impl MulticastTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Mac, NetworkId};
+    use crate::wire::Mac;
 
     #[test]
     fn like_gather_expire() {
@@ -114,5 +140,29 @@ mod tests {
         assert!(!got.contains(&Address::new(1)));
         t.expire(MULTICAST_LIKE_TIMEOUT_MS + 50);
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn one_member_cannot_fill_the_table() {
+        let mut t = MulticastTable::default();
+        let sub = |adi: u32| MulticastSub {
+            network_id: NetworkId(1),
+            mac: Mac::BROADCAST,
+            adi,
+        };
+        for adi in 0..10_000 {
+            t.like(0, sub(adi), Address::new(7));
+        }
+        assert_eq!(t.len(), MAX_SUBSCRIPTIONS_PER_MEMBER);
+        t.like(0, sub(1), Address::new(8));
+        let (got, _) = t.gather(&sub(1), Address::new(9), 10, 0);
+        assert_eq!(got.len(), 2, "another member still subscribes");
+        t.expire(MULTICAST_LIKE_TIMEOUT_MS - 1);
+        t.like(1, sub(20_000), Address::new(7));
+        assert_eq!(
+            t.len(),
+            MAX_SUBSCRIPTIONS_PER_MEMBER + 1,
+            "counts survive expiry"
+        );
     }
 }

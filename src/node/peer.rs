@@ -8,7 +8,9 @@ use heapless::Vec as HVec;
 
 use crate::crypto::SymmetricKey;
 use crate::identity::Identity;
-use crate::limits::{MAX_PATHS_PER_PEER, MAX_PEERS, PATH_TIMEOUT_MS, PEER_TIMEOUT_MS};
+use crate::limits::{
+    MAX_PATHS_PER_PEER, MAX_PEERS, PATH_TIMEOUT_MS, PEER_TIMEOUT_MS, REPLAY_WINDOW,
+};
 use crate::wire::Address;
 
 /// Which of the runtime's sockets a datagram came in on or goes out of.
@@ -16,6 +18,12 @@ use crate::wire::Address;
 pub struct LocalSocket(pub u16);
 
 /// A physical path to a peer.
+///
+/// A path is *confirmed* once the peer answered on it (an OK to the ECHO probe ztcd sent
+/// there with a fresh packet ID), which a replayed or forged packet cannot do. Until then the
+/// path carries only OK(HELLO), OK(ECHO) and probes, and never more bytes than were received
+/// on it (`credit`): a forged source address cannot turn the node into an amplifier, and a
+/// replayed packet cannot move a peer's traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Path {
     /// Our socket.
@@ -24,13 +32,118 @@ pub struct Path {
     pub remote: SocketAddr,
     /// When we last heard an authenticated packet on it (ms, monotonic).
     pub last_receive: u64,
+    /// Whether the peer answered our probe on this path.
+    pub confirmed: bool,
+    /// While unconfirmed: bytes received on the path not yet matched by bytes sent to it.
+    pub credit: u32,
+    /// Our last probe on this path: its packet ID and when it was sent.
+    pub probe: Option<(u64, u64)>,
 }
 
 impl Path {
+    /// A path first heard now, with `len` bytes of credit.
+    pub fn new(local: LocalSocket, remote: SocketAddr, now: u64, len: usize) -> Self {
+        Self {
+            local,
+            remote,
+            last_receive: now,
+            confirmed: false,
+            credit: u32::try_from(len).unwrap_or(u32::MAX),
+            probe: None,
+        }
+    }
+
     /// Whether the path was heard recently enough to use.
     pub fn is_alive(&self, now: u64) -> bool {
         now.saturating_sub(self.last_receive) < PATH_TIMEOUT_MS
     }
+}
+
+/// The packet IDs a peer sent most recently ([`REPLAY_WINDOW`] of them): a packet whose ID
+/// is among them is a replay. IDs are compared exactly, with no assumption about their order
+/// (clients mix a per-path counter into an ID's low bits). An older packet replayed later
+/// passes this window, but it cannot move a path or draw a reply to a new address: paths are
+/// confirmed by probe answers only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplayWindow {
+    ids: [u64; REPLAY_WINDOW],
+    next: u8,
+    len: u8,
+}
+
+impl ReplayWindow {
+    /// Records `id`; `false` when it is among the recent ones (a replay).
+    pub fn accept(&mut self, id: u64) -> bool {
+        if self.ids[..usize::from(self.len)].contains(&id) {
+            return false;
+        }
+        self.ids[usize::from(self.next)] = id;
+        self.next = ((usize::from(self.next) + 1) % REPLAY_WINDOW) as u8;
+        self.len = (usize::from(self.len) + 1).min(REPLAY_WINDOW) as u8;
+        true
+    }
+}
+
+/// A token bucket: `rate` tokens per second, at most `burst`, in thousandths of a token.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bucket {
+    milli: u32,
+    at: u64,
+}
+
+impl Bucket {
+    /// Takes one token if there is one (a new bucket starts full).
+    pub fn take(&mut self, now: u64, rate: u32, burst: u32) -> bool {
+        self.take_n(now, rate, burst, 1)
+    }
+
+    /// Takes `n` tokens if there are that many.
+    pub fn take_n(&mut self, now: u64, rate: u32, burst: u32, n: u32) -> bool {
+        let cap = u64::from(burst) * 1000;
+        let level = if self.at == 0 && self.milli == 0 {
+            cap
+        } else {
+            let refill = now.saturating_sub(self.at).saturating_mul(u64::from(rate));
+            (u64::from(self.milli) + refill).min(cap)
+        };
+        self.at = now.max(1);
+        let need = u64::from(n) * 1000;
+        if level < need {
+            self.milli = level as u32;
+            return false;
+        }
+        self.milli = (level - need) as u32;
+        true
+    }
+}
+
+/// A peer's per-verb request quotas.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Quotas {
+    /// WHOIS.
+    pub whois: Bucket,
+    /// MULTICAST_GATHER.
+    pub gather: Bucket,
+    /// ECHO.
+    pub echo: Bucket,
+    /// NETWORK_CONFIG_REQUEST.
+    pub config: Bucket,
+}
+
+/// An OK(HELLO) owed a peer with the worlds it lacks, sent once its path is confirmed (the
+/// first answer on an unconfirmed path goes without them: they are larger than the HELLO).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeferredHello {
+    /// The HELLO's packet ID.
+    pub packet_id: u64,
+    /// The HELLO's timestamp (echoed).
+    pub timestamp: u64,
+    /// Its protocol version.
+    pub protocol_version: u8,
+    /// Whether it needs our planet.
+    pub planet: bool,
+    /// Whether it needs our moon.
+    pub moon: bool,
 }
 
 /// A peer.
@@ -48,41 +161,129 @@ pub struct Peer {
     pub protocol_version: u8,
     /// Software version from its HELLO.
     pub version: (u8, u8, u16),
+    /// Packet IDs seen (replays are dropped).
+    pub window: ReplayWindow,
+    /// Request quotas.
+    pub quotas: Quotas,
+    /// Worlds to send once a path is confirmed.
+    pub deferred: Option<DeferredHello>,
 }
 
 impl Peer {
-    /// Records a packet heard on a path (direct packets only: hops = 0).
-    pub fn heard_on(&mut self, now: u64, local: LocalSocket, remote: SocketAddr) {
-        self.last_receive = now;
-        if let Some(i) = self
-            .paths
-            .iter()
-            .position(|p| p.local == local && p.remote == remote)
-        {
-            self.paths.remove(i);
-        } else if self.paths.is_full() {
-            self.paths.pop();
+    /// A peer with no paths, last heard `now`.
+    pub fn new(identity: Identity, key: SymmetricKey, now: u64) -> Self {
+        Self {
+            identity,
+            key,
+            paths: HVec::new(),
+            last_receive: now,
+            protocol_version: 0,
+            version: (0, 0, 0),
+            window: ReplayWindow::default(),
+            quotas: Quotas::default(),
+            deferred: None,
         }
-        // unwrap safety: a slot was freed above when the vector was full.
-        let _ = self.paths.insert(
-            0,
-            Path {
-                local,
-                remote,
-                last_receive: now,
-            },
-        );
     }
 
-    /// The most recently heard live path, preferring the address family `family_v4` if given.
+    /// Records `len` bytes heard on a path (direct packets only: hops = 0) and returns the
+    /// path as it now stands. A confirmed path moves to the front; a new path is tracked
+    /// unconfirmed in place of the oldest unconfirmed one (or of a dead one), never in place
+    /// of a live confirmed path: `None` then.
+    pub fn heard_on(
+        &mut self,
+        now: u64,
+        local: LocalSocket,
+        remote: SocketAddr,
+        len: usize,
+    ) -> Option<Path> {
+        self.last_receive = now;
+        if let Some(i) = self.path_index(local, remote) {
+            let p = &mut self.paths[i];
+            p.last_receive = now;
+            if !p.confirmed {
+                p.credit = p
+                    .credit
+                    .saturating_add(u32::try_from(len).unwrap_or(u32::MAX));
+                return Some(*p);
+            }
+            let p = self.paths.remove(i);
+            // A slot was freed on the line above.
+            let _ = self.paths.insert(0, p);
+            return Some(p);
+        }
+        if self.paths.is_full() {
+            let victim = (0..self.paths.len())
+                .rev()
+                .find(|&i| !self.paths[i].confirmed || !self.paths[i].is_alive(now))?;
+            self.paths.remove(victim);
+        }
+        let p = Path::new(local, remote, now, len);
+        // A slot is free here.
+        let _ = self.paths.insert(0, p);
+        Some(p)
+    }
+
+    fn path_index(&self, local: LocalSocket, remote: SocketAddr) -> Option<usize> {
+        self.paths
+            .iter()
+            .position(|p| p.local == local && p.remote == remote)
+    }
+
+    /// The path `(local, remote)`, writable.
+    pub fn path_mut(&mut self, local: LocalSocket, remote: SocketAddr) -> Option<&mut Path> {
+        let i = self.path_index(local, remote)?;
+        self.paths.get_mut(i)
+    }
+
+    /// An OK to our probe `probe_id` arrived on `(local, remote)`: confirms that path (and
+    /// moves it to the front). `false` when it answers no probe of that path.
+    pub fn confirm(&mut self, local: LocalSocket, remote: SocketAddr, probe_id: u64) -> bool {
+        let Some(i) = self.path_index(local, remote) else {
+            return false;
+        };
+        if self.paths[i].probe.map(|(id, _)| id) != Some(probe_id) {
+            return false;
+        }
+        let mut p = self.paths.remove(i);
+        p.confirmed = true;
+        p.probe = None;
+        p.credit = 0;
+        let _ = self.paths.insert(0, p);
+        true
+    }
+
+    /// Takes `bytes` from an unconfirmed path's credit; `false` (nothing taken) when it has
+    /// less. Confirmed paths are not metered.
+    pub fn spend(&mut self, local: LocalSocket, remote: SocketAddr, bytes: usize) -> bool {
+        let Some(p) = self.path_mut(local, remote) else {
+            return false;
+        };
+        if p.confirmed {
+            return true;
+        }
+        match p
+            .credit
+            .checked_sub(u32::try_from(bytes).unwrap_or(u32::MAX))
+        {
+            Some(left) => {
+                p.credit = left;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The most recently heard live confirmed path, preferring the address family
+    /// `family_v4` if given.
     pub fn best_path(&self, now: u64, family_v4: Option<bool>) -> Option<Path> {
-        let mut alive = self.paths.iter().filter(|p| p.is_alive(now));
+        let usable = |p: &&Path| p.confirmed && p.is_alive(now);
+        let mut alive = self.paths.iter().filter(usable);
         match family_v4 {
             Some(v4) => {
                 let mut same = self
                     .paths
                     .iter()
-                    .filter(|p| p.is_alive(now) && p.remote.is_ipv4() == v4);
+                    .filter(|p| usable(p) && p.remote.is_ipv4() == v4);
                 same.next().or_else(|| alive.next()).copied()
             }
             None => alive.next().copied(),
@@ -172,14 +373,73 @@ mod tests {
     use crate::crypto::SymmetricKey;
 
     fn peer(i: u64) -> Peer {
-        Peer {
-            identity: Identity::new(Address::new(0x10_0000_0000 + i), [0; 64]),
-            key: SymmetricKey::from_bytes([0; 48]),
-            paths: HVec::new(),
-            last_receive: i,
-            protocol_version: 12,
-            version: (1, 12, 0),
+        Peer::new(
+            Identity::new(Address::new(0x10_0000_0000 + i), [0; 64]),
+            SymmetricKey::from_bytes([0; 48]),
+            i,
+        )
+    }
+
+    fn at(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_recent_packet_ids_are_refused_in_any_order() {
+        let mut w = ReplayWindow::default();
+        let base = 1_700_000_000u64 << 33;
+        assert!(w.accept(base + 10));
+        assert!(!w.accept(base + 10), "the same packet again");
+        assert!(w.accept(base + 12) && w.accept(base + 3), "any order");
+        assert!(!w.accept(base + 3));
+        for i in 0..REPLAY_WINDOW as u64 {
+            assert!(w.accept(base + 100 + i));
         }
+        assert!(w.accept(base + 10), "forgotten once out of the window");
+    }
+
+    #[test]
+    fn only_an_answered_probe_confirms_and_forged_paths_never_displace_live_ones() {
+        let mut p = peer(1);
+        let (home, forged) = (at("10.0.0.2:9993"), at("192.0.2.1:1"));
+        let seen = p.heard_on(5, LocalSocket(0), home, 150).unwrap();
+        assert!(!seen.confirmed && seen.credit == 150);
+        assert_eq!(
+            p.best_path(5, None),
+            None,
+            "unconfirmed paths carry no traffic"
+        );
+        assert!(p.spend(LocalSocket(0), home, 100));
+        assert!(
+            !p.spend(LocalSocket(0), home, 51),
+            "never more than came from it"
+        );
+        assert!(!p.confirm(LocalSocket(0), home, 7), "no probe was sent");
+        p.path_mut(LocalSocket(0), home).unwrap().probe = Some((7, 5));
+        assert!(!p.confirm(LocalSocket(0), forged, 7));
+        assert!(p.confirm(LocalSocket(0), home, 7));
+        assert_eq!(p.best_path(6, None).unwrap().remote, home);
+        for port in 1..10 {
+            let f = SocketAddr::new(forged.ip(), port);
+            p.heard_on(7, LocalSocket(0), f, 40);
+        }
+        assert_eq!(
+            p.best_path(8, None).unwrap().remote,
+            home,
+            "replays move nothing"
+        );
+        assert_eq!(p.paths.len(), MAX_PATHS_PER_PEER);
+        assert!(p.paths.iter().any(|x| x.remote == home));
+    }
+
+    #[test]
+    fn buckets_refill_at_their_rate_up_to_the_burst() {
+        let mut b = Bucket::default();
+        assert!((0..5).all(|_| b.take(1000, 2, 5)));
+        assert!(!b.take(1000, 2, 5));
+        assert!(b.take(1500, 2, 5), "2 per second: one after 500 ms");
+        assert!(!b.take(1500, 2, 5));
+        assert!(b.take_n(100_000, 2, 5, 5) && !b.take(100_000, 2, 5));
     }
 
     #[test]

@@ -39,6 +39,18 @@ counters! {
     dropped_invalid_identity,
     /// Dropped: unknown verb code.
     dropped_unknown_verb,
+    /// Dropped: a packet ID already seen from that peer, or older than its window.
+    dropped_replayed,
+    /// Dropped: a HELLO from an identity without a cached key, refused by the agreement gate
+    /// before any key agreement.
+    dropped_agreement_gate,
+    /// Dropped: over the peer's quota for its verb (WHOIS, GATHER, ECHO, config requests).
+    dropped_peer_quota,
+    /// Dropped: the global reply budget per second was spent.
+    dropped_reply_budget,
+    /// Replies not sent to an unconfirmed path: larger than what came from it, or not a
+    /// HELLO/ECHO answer.
+    dropped_unconfirmed_path,
     /// HELLOs with an identity different from the one we know at that address.
     identity_collisions,
     /// Identity validations completed.
@@ -47,6 +59,12 @@ counters! {
     validations_queued,
     /// Parked HELLOs given up because validation took too long.
     validations_abandoned,
+    /// Key agreements computed for HELLOs of identities without a cached key.
+    agreements,
+    /// Probes (ECHO) sent to confirm new paths.
+    probes_sent,
+    /// Paths confirmed by an answered probe.
+    paths_confirmed,
     /// HELLOs answered.
     hellos_answered,
     /// ECHOs answered.

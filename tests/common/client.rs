@@ -51,6 +51,16 @@ impl SimPeer {
         self.session(to).packet(verb, payload, false).unwrap()
     }
 
+    /// Like [`SimPeer::packet`], LZ4-compressing the payload as clients do.
+    pub(crate) fn packet_compressed(
+        &mut self,
+        to: &Identity,
+        verb: Verb,
+        payload: &[u8],
+    ) -> (u64, Vec<Vec<u8>>) {
+        self.session(to).packet(verb, payload, true).unwrap()
+    }
+
     /// Dearmors a whole packet from `from`; returns its header and payload.
     pub(crate) fn open(&self, from: &Identity, packet: Vec<u8>) -> Option<(Header, Vec<u8>)> {
         ClientSession::new(self.id.clone(), *from, 0).open(packet)

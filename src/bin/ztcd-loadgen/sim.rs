@@ -221,8 +221,12 @@ impl Worker {
             let state = &state;
             ex.spawn(async move {
                 let mut buf = vec![0u8; 16384];
-                while let Ok((n, _)) = sock.recv_from(&mut buf).await {
-                    state.borrow_mut().on_datagram(&buf[..n]);
+                while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+                    let answers = state.borrow_mut().on_datagram(&buf[..n]);
+                    for d in answers {
+                        // The root's path probe (ECHO), answered as clients do.
+                        let _ = sock.send_to(&d, from).await;
+                    }
                 }
             })
             .detach();
@@ -427,7 +431,8 @@ impl State {
         Some((member.socket, d))
     }
 
-    fn on_datagram(&mut self, d: &[u8]) {
+    /// Handles one datagram; returns datagrams to send back (answers to path probes).
+    fn on_datagram(&mut self, d: &[u8]) -> Vec<Vec<u8>> {
         let now_ms = unix_millis();
         let packet = if fragment::is_fragment(d) {
             match Fragment::new_checked(d) {
@@ -442,25 +447,46 @@ impl State {
             }
         };
         self.reassembler.expire(now_ms);
-        if let Some(p) = packet {
-            self.on_packet(p);
+        match packet {
+            Some(p) => self.on_packet(p),
+            None => Vec::new(),
         }
     }
 
-    fn on_packet(&mut self, packet: Vec<u8>) {
+    fn on_packet(&mut self, packet: Vec<u8>) -> Vec<Vec<u8>> {
         let Ok(view) = PacketView::new_checked(&packet[..]) else {
-            return;
+            return Vec::new();
         };
         let Some(&m) = self.by_address.get(&view.destination().to_u64()) else {
-            return;
+            return Vec::new();
         };
         let Some((header, payload)) = self.members[m].session.open(packet) else {
             self.tally.error("a packet failed authentication".into());
-            return;
+            return Vec::new();
         };
-        match header.verb {
+        if header.verb == Verb::Echo {
+            let mut ok = vec![0u8; OkHeader::LEN];
+            let in_re = OkHeader {
+                in_re_verb: Verb::Echo,
+                in_re_packet_id: header.packet_id,
+            };
+            if in_re.emit(&mut Writer::new(&mut ok)).is_err() {
+                return Vec::new();
+            }
+            ok.extend_from_slice(&payload);
+            return match self.members[m].session.packet(Verb::Ok, &ok, false) {
+                Ok((_, d)) => d,
+                Err(_) => Vec::new(),
+            };
+        }
+        self.on_packet_verb(m, header.verb, &payload);
+        Vec::new()
+    }
+
+    fn on_packet_verb(&mut self, m: usize, verb: Verb, payload: &[u8]) {
+        match verb {
             Verb::Ok => {
-                let Ok((ok, body)) = OkHeader::parse(&payload) else {
+                let Ok((ok, body)) = OkHeader::parse(payload) else {
                     return self.tally.error("malformed OK".into());
                 };
                 match ok.in_re_verb {
@@ -484,7 +510,7 @@ impl State {
                 }
             }
             Verb::Error => {
-                if let Ok(e) = ErrorRepr::parse(&payload)
+                if let Ok(e) = ErrorRepr::parse(payload)
                     && let Some(p) = self.in_flight.remove(&e.in_re_packet_id)
                 {
                     self.pairs[p].pending = None;
@@ -496,13 +522,13 @@ impl State {
                 }
             }
             Verb::NetworkConfig => {
-                let Ok(chunk) = ConfigChunk::parse(&payload) else {
+                let Ok(chunk) = ConfigChunk::parse(payload) else {
                     return self.tally.error("malformed pushed chunk".into());
                 };
                 let net = self.nets.iter().position(|n| *n == chunk.network_id);
                 if let Some(net) = net {
                     let p = m * self.nets.len() + net;
-                    self.on_chunk(p, &payload, false);
+                    self.on_chunk(p, payload, false);
                 }
             }
             _ => {}
