@@ -86,8 +86,10 @@ fn identity_flood_does_not_starve_a_real_client() {
 
     eprintln!(
         "flood: {flood_report}; ztcd cpu {cpu:.2}s over {elapsed:.1}s, rss {rss_before} → {rss_during} → {rss_after} KiB; \
-         validations {} rate-limited {} invalid {}; client online after {}",
+         validations {} agreements {} agreement-gated {} rate-limited {} invalid {}; client online after {}",
         stat(&log, "validations"),
+        stat(&log, "agreements"),
+        stat(&log, "dropped_agreement_gate"),
         stat(&log, "dropped_rate_limited"),
         stat(&log, "dropped_invalid_identity"),
         c["online_after_s"]
@@ -107,7 +109,9 @@ fn identity_flood_does_not_starve_a_real_client() {
         stat(&log, "validations") <= bound,
         "validations beyond the gate: {log}"
     );
-    assert!(stat(&log, "dropped_rate_limited") > sent / 2, "{log}");
+    // Refused by the agreement gate (before any key agreement) or the validation gate.
+    let refused = stat(&log, "dropped_rate_limited") + stat(&log, "dropped_agreement_gate");
+    assert!(refused > sent / 2, "{log}");
     assert!(
         rss_after < rss_during.max(rss_before) + 1024,
         "RSS grew during the flood: {rss_before} KiB idle, {rss_during} KiB 3 s in, {rss_after} KiB at the end"

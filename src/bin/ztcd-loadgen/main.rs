@@ -7,6 +7,13 @@
 //!                    [--rate N] [--valid-every K]
 //!     HELLOs from fresh identities (most with a failing proof of work, every K-th a valid
 //!     one), spread over the source addresses; prints what was sent.
+//! ztcd-loadgen flood ... --cheap
+//!     The same HELLOs made without key agreement (random keys, wrong MACs): as fast as a
+//!     flood can be made, to measure what the root spends refusing them.
+//! ztcd-loadgen amplify --target IP:PORT --root IDENTITY --source IP --victim IP --helper IP
+//!                      [--planet-id ID] [--network NWID]
+//!     Bytes a forged source (the victim) receives per request verb sent and replayed with a
+//!     joined member's identity, and whether relayed traffic still reaches the member.
 //! ztcd-loadgen relay --target IP:PORT --root IDENTITY [--seconds S] [--size BYTES]
 //!     Two members HELLO the root, then A streams packets to B through it; prints the rate
 //!     B receives at.
@@ -31,13 +38,14 @@ use ztcd::runtime::OsEntropy;
 use ztcd::wire::verbs::OkHeader;
 use ztcd::wire::{Address, InetAddress, Verb};
 
+mod attack;
 mod identities;
 mod probe;
 mod scenario;
 mod sim;
 
 /// Options that take no value.
-const FLAGS: &[&str] = &["authorize"];
+const FLAGS: &[&str] = &["authorize", "cheap"];
 
 /// Command-line options: `--name value` pairs (repeatable) after the mode.
 struct Args {
@@ -116,6 +124,8 @@ struct FloodOptions {
     seconds: f64,
     rate: u64,
     valid_every: u64,
+    /// HELLOs without key agreement (random keys, wrong MACs).
+    cheap: bool,
 }
 
 impl FloodOptions {
@@ -132,12 +142,12 @@ impl FloodOptions {
             seconds: a.or("seconds", 5.0)?,
             rate: a.or("rate", 1000)?,
             valid_every: a.or("valid-every", 0)?,
+            cheap: a.values.contains_key("cheap"),
         })
     }
 }
 
-const USAGE: &str =
-    "usage: ztcd-loadgen identities|config|flood|relay [--option value ...] (see the crate docs)";
+const USAGE: &str = "usage: ztcd-loadgen identities|config|flood|relay|amplify [--option value ...] (see the crate docs)";
 
 fn main() -> ExitCode {
     let result = Args::parse().and_then(|a| match a.mode.as_str() {
@@ -148,6 +158,7 @@ fn main() -> ExitCode {
         ),
         "config" => scenario::run(&a),
         "flood" => flood_run(&FloodOptions::from_args(&a)?).map(|v| v.to_string()),
+        "amplify" => attack::amplify(&a).map(|v| v.to_string()),
         "relay" => relay(
             &FloodOptions::from_args(&a)?,
             a.or("size", 100usize)?.clamp(29, 1400),
@@ -190,6 +201,19 @@ fn bogus_identity(rng: &mut impl Entropy) -> IdentitySecret {
     IdentitySecret::parse(&text).expect("well-formed identity")
 }
 
+/// A HELLO from a random identity made from `template` without key agreement: new packet
+/// ID, address and public key (so the MAC is wrong, which only the agreement would show).
+fn cheap_hello(template: &[u8], rng: &mut impl Entropy) -> Vec<u8> {
+    let mut h = template.to_vec();
+    rng.fill(&mut h[0..8]);
+    let address = (0x10_0000_0000 | (rng.next_u64() % 0xef_ffff_ffff)).to_be_bytes();
+    // The address is the header's source (13..18) and the identity's first field (41..46).
+    h[13..18].copy_from_slice(&address[3..]);
+    h[41..46].copy_from_slice(&address[3..]);
+    rng.fill(&mut h[47..111]);
+    h
+}
+
 /// Sends fresh-identity HELLOs as `o` says; returns the report.
 fn flood_run(o: &FloodOptions) -> Result<serde_json::Value, String> {
     let sockets: Vec<UdpSocket> = if o.sources.is_empty() {
@@ -206,7 +230,24 @@ fn flood_run(o: &FloodOptions) -> Result<serde_json::Value, String> {
     let start = Instant::now();
     let (mut sent, mut valid) = (0u64, 0u64);
     let interval = Duration::from_secs_f64(1.0 / o.rate.max(1) as f64);
+    let template = bogus_identity(&mut rng);
+    let (_, template) = ClientSession::new(template, o.root, 1)
+        .hello(1, sent_to, (0, 0))
+        .map_err(|e| e.to_string())?;
     while start.elapsed().as_secs_f64() < o.seconds {
+        if o.cheap {
+            let hello = cheap_hello(&template, &mut rng);
+            let sock = &sockets[(sent as usize) % sockets.len()];
+            let _ = sock.send_to(&hello, o.target);
+            sent += 1;
+            if sent % 64 == 0 {
+                let due = interval * sent as u32;
+                if let Some(wait) = due.checked_sub(start.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            continue;
+        }
         let id = if o.valid_every > 0 && sent % o.valid_every == o.valid_every - 1 {
             valid += 1;
             IdentitySecret::generate(&mut rng, &mut scratch)
@@ -236,8 +277,9 @@ fn flood_run(o: &FloodOptions) -> Result<serde_json::Value, String> {
     }))
 }
 
-/// HELLOs the root until it answers; returns the session.
-fn join(
+/// HELLOs the root until it answers, and answers the root's path probe (an ECHO) as clients
+/// do so the root uses this path; returns the session.
+pub(crate) fn join(
     root: Identity,
     sock: &UdpSocket,
     target: SocketAddr,
@@ -248,18 +290,43 @@ fn join(
     let mut buf = [0u8; 2048];
     sock.set_read_timeout(Some(Duration::from_millis(500)))
         .map_err(|e| e.to_string())?;
+    let (mut answered, mut probed) = (false, false);
     for _ in 0..20 {
         let (pid, hello) = session
             .hello(1, sent_to, (0, 0))
             .map_err(|e| e.to_string())?;
         sock.send_to(&hello, target).map_err(|e| e.to_string())?;
         while let Ok((n, _)) = sock.recv_from(&mut buf) {
-            if let Some((h, payload)) = session.open(buf[..n].to_vec())
-                && h.verb == Verb::Ok
-                && OkHeader::parse(&payload).is_ok_and(|(ok, _)| ok.in_re_packet_id == pid)
-            {
+            let Some((h, payload)) = session.open(buf[..n].to_vec()) else {
+                continue;
+            };
+            if h.verb == Verb::Echo {
+                let mut ok = vec![0u8; OkHeader::LEN];
+                let in_re = OkHeader {
+                    in_re_verb: Verb::Echo,
+                    in_re_packet_id: h.packet_id,
+                };
+                in_re
+                    .emit(&mut ztcd::wire::Writer::new(&mut ok))
+                    .map_err(|e| e.to_string())?;
+                ok.extend_from_slice(&payload);
+                let (_, d) = session
+                    .packet(Verb::Ok, &ok, false)
+                    .map_err(|e| e.to_string())?;
+                for x in d {
+                    sock.send_to(&x, target).map_err(|e| e.to_string())?;
+                }
+                probed = true;
+            }
+            answered |= h.verb == Verb::Ok
+                && OkHeader::parse(&payload).is_ok_and(|(ok, _)| ok.in_re_packet_id == pid);
+            if answered && probed {
                 return Ok(session);
             }
+        }
+        if answered {
+            // Answered without a probe: the path was confirmed before.
+            return Ok(session);
         }
     }
     Err("the root never answered HELLO".into())

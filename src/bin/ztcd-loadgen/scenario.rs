@@ -452,5 +452,6 @@ fn flood_options(a: &Args) -> Result<crate::FloodOptions, String> {
         seconds: a.or("seconds", 10.0)?,
         rate: a.or("flood-rate", 1000)?,
         valid_every: a.or("flood-valid-every", 0)?,
+        cheap: false,
     })
 }

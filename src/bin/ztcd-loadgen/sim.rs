@@ -30,6 +30,9 @@ struct Member {
     socket: usize,
     hello: Option<(u64, Instant)>,
     online: bool,
+    /// Answered the root's path probe (ztcd confirms a path before it sends more than the
+    /// answer to HELLO there).
+    probed: bool,
     verified_com: Vec<u8>,
 }
 
@@ -162,6 +165,7 @@ impl Worker {
                 socket,
                 hello: None,
                 online: false,
+                probed: false,
                 verified_com: Vec::new(),
             });
         }
@@ -286,6 +290,14 @@ async fn drive(
                     send(socks, i, target, &[d]).await;
                 }
                 if state.borrow().members.iter().all(|m| m.online) {
+                    // Give the root's path probes, sent right after OK(HELLO), a moment to
+                    // arrive and be answered (a root that does not probe sends none).
+                    let linger = Instant::now();
+                    while linger.elapsed() < Duration::from_millis(500)
+                        && !state.borrow().members.iter().all(|m| m.probed)
+                    {
+                        Timer::after(tick).await;
+                    }
                     return;
                 }
                 Timer::after(tick).await;
@@ -474,6 +486,7 @@ impl State {
                 return Vec::new();
             }
             ok.extend_from_slice(&payload);
+            self.members[m].probed = true;
             return match self.members[m].session.packet(Verb::Ok, &ok, false) {
                 Ok((_, d)) => d,
                 Err(_) => Vec::new(),
