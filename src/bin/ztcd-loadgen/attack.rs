@@ -40,6 +40,9 @@ fn drain(sock: &UdpSocket, wait: Duration) -> (usize, usize) {
     (bytes, datagrams)
 }
 
+/// A named attack: the datagrams of one packet.
+type Attack = (&'static str, Vec<Vec<u8>>);
+
 /// The attack packets, each as datagrams, with their names.
 fn attacks(
     a: &mut ClientSession,
@@ -47,7 +50,7 @@ fn attacks(
     target: SocketAddr,
     planet: Option<u64>,
     network: Option<NetworkId>,
-) -> Result<Vec<(&'static str, Vec<Vec<u8>>)>, String> {
+) -> Result<Vec<Attack>, String> {
     let e = |e: ztcd::wire::Error| e.to_string();
     let whois: Vec<u8> = (0..64).flat_map(|_| root.address().to_bytes()).collect();
     let group = MulticastSub {
