@@ -46,6 +46,7 @@ fn main() {
         planet: None,
         moon: None,
         rng_seed: 3,
+        limits: ztcd::limits::TableLimits::default(),
     });
     let (addr_a, addr_b): (SocketAddr, SocketAddr) = (
         "10.1.0.2:9993".parse().unwrap(),

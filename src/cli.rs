@@ -17,7 +17,7 @@ ztcd — ZeroTier-compatible network controller and root node
 USAGE:
   ztcd run [--home DIR] [--port N] [--bind IP ...] [--endpoint IP/PORT ...] [--log-level L]
            [--admin-port N] [--admin-bind IP ...] [--admin-allow CIDR ...]
-           [--admin-host NAME ...] [--backup-to DIR [--backup-keep N]]
+           [--admin-host NAME ...] [--memory-budget MIB] [--backup-to DIR [--backup-keep N]]
       Run the root node and network controller until SIGTERM/SIGINT. The first start
       creates the identity, the planet signing key and the planet, which lists this node at
       the --endpoint addresses (required then: the public address clients reach it at; a
@@ -72,6 +72,10 @@ OPTIONS:
   --admin-host NAME the admin API also answers requests for this host name (e.g. router.lan),
                     repeatable; IP addresses and localhost always work, other names get 421
                     (a DNS-rebinding page cannot reach the API through a LAN browser)
+  --memory-budget M the RAM (MiB) ztcd may plan for (default 128, a small router): its tables
+                    together stay under a quarter of it when full (peers, multicast groups,
+                    recent requests, cached configurations); raise it on a larger machine
+                    serving thousands of online members
   --backup-to DIR   where the admin API's backup button (POST /ztcd/backup) writes, keeping
                     the newest --backup-keep N (default 7); key: HOME/backup.key
 ";
@@ -113,6 +117,8 @@ pub enum Command {
         admin_allow: Vec<(std::net::IpAddr, u8)>,
         /// Host names the admin API answers to besides IP literals and `localhost`.
         admin_hosts: Vec<String>,
+        /// Memory budget, MiB.
+        memory_budget: u32,
         /// Backup directory for the admin API's backup button, and how many to keep.
         backup_to: Option<PathBuf>,
         /// Backups to keep there.
@@ -274,6 +280,7 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
     let (mut admin_port, mut admin_bind, mut admin_allow) = (None, Vec::new(), Vec::new());
     let (mut backup_to, mut backup_keep) = (None, 7);
     let mut admin_hosts = Vec::new();
+    let mut memory_budget = crate::limits::DEFAULT_MEMORY_BUDGET_MIB;
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
             Long("home") => home = value(p)?.into(),
@@ -319,6 +326,12 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
                     format!("--admin-allow {v:?}: expected a network such as 192.168.1.0/24")
                 })?);
             }
+            Long("memory-budget") => {
+                let v = value(p)?;
+                memory_budget = v.parse().ok().filter(|m| (16..=1 << 20).contains(m)).ok_or_else(
+                    || format!("--memory-budget {v:?}: expected MiB of RAM, 16 or more"),
+                )?;
+            }
             Long("admin-host") => {
                 let v = value(p)?;
                 let ok = !v.is_empty()
@@ -343,6 +356,7 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
         admin_bind,
         admin_allow,
         admin_hosts,
+        memory_budget,
         backup_to,
         backup_keep,
     })

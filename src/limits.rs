@@ -48,10 +48,6 @@ pub const MAX_WHOIS_IDENTITIES: usize = 64;
 /// Most addresses one OK(MULTICAST_GATHER) carries or is read with.
 pub const MAX_GATHER_RESULTS: usize = 256;
 
-/// Peers (identities with a session key) the node keeps: every member of the controller's
-/// networks that is online is one (~0.3 KB each). When full, the least recently heard eighth
-/// is evicted.
-pub const MAX_PEERS: usize = 131_072;
 
 /// Physical paths remembered per peer; the least recently heard is replaced.
 pub const MAX_PATHS_PER_PEER: usize = 4;
@@ -99,8 +95,6 @@ pub const RENDEZVOUS_INTERVAL_MS: u64 = 30_000;
 /// Pairs remembered for RENDEZVOUS rate limiting.
 pub const MAX_RENDEZVOUS_PAIRS: usize = 8192;
 
-/// Multicast subscriptions (network, group, member) stored; new ones are refused when full.
-pub const MAX_MULTICAST_SUBSCRIPTIONS: usize = 65_536;
 
 /// How long a multicast subscription lasts without renewal (`ZT_MULTICAST_LIKE_EXPIRE`), ms.
 pub const MULTICAST_LIKE_TIMEOUT_MS: u64 = 600_000;
@@ -226,3 +220,118 @@ pub const MAX_SUBSCRIPTIONS_PER_MEMBER: usize = 256;
 
 /// Multicast subscriptions one network may hold.
 pub const MAX_SUBSCRIPTIONS_PER_NETWORK: usize = 16_384;
+
+// ---- One memory budget for the large tables.
+
+/// The default memory budget, MiB: the RAM of a small router (`--memory-budget`).
+pub const DEFAULT_MEMORY_BUDGET_MIB: u32 = 128;
+
+/// ztcd's large tables together may fill this fraction (1/N) of the budget; the rest is the
+/// system's, the binary's and SQLite's (its page cache is bounded separately).
+pub const BUDGET_FRACTION: usize = 4;
+
+/// Worst-case bytes of one peer-table entry (`(Address, Peer)` in a hash map at its 7/8 load
+/// factor, with four paths, its replay window and quotas; checked against `size_of` in the
+/// node's tests).
+pub const PEER_ENTRY_BYTES: usize = 800;
+
+/// Worst-case bytes of one multicast subscription (each in a group of its own, plus its
+/// member's and network's counters).
+pub const SUBSCRIPTION_ENTRY_BYTES: usize = 128;
+
+/// Worst-case bytes of one recent-request entry of the controller (key, identity, time,
+/// physical address; the metadata is shared; checked against `size_of` in its tests).
+pub const RECENT_ENTRY_BYTES: usize = 192;
+
+/// Bytes counted per cached configuration besides its rendered bytes (the entry itself).
+pub const CACHE_ENTRY_OVERHEAD: usize = 256;
+
+/// Bytes of the tables bounded by constants alone (validated, invalid and key caches,
+/// rendezvous pairs, reassembly slots, validation queue, transmit and event queues, the
+/// admin server at its connection cap): all full.
+pub const FIXED_TABLES_BYTES: usize = MAX_VALIDATED_IDENTITIES * 96
+    + MAX_INVALID_IDENTITIES * 96
+    + MAX_CACHED_KEYS * 160
+    + MAX_RENDEZVOUS_PAIRS * 48
+    + REASSEMBLY_SLOTS * MAX_PACKET_LEN
+    + MAX_PENDING_VALIDATIONS * (MAX_PACKET_LEN + 256)
+    + MAX_QUEUED_TRANSMITS * (PHYSICAL_MTU + 64)
+    + ADMIN_MAX_CONNECTIONS * (ADMIN_MAX_HEAD + ADMIN_READ_CHUNK)
+    + ADMIN_BODY_BUDGET;
+
+/// The bounds of the large tables, derived from one memory budget so that all of ztcd's
+/// tables full take at most `budget / BUDGET_FRACTION`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableLimits {
+    /// Peers the node keeps (the least recently heard eighth is evicted when full).
+    pub peers: usize,
+    /// Multicast subscriptions stored.
+    pub subscriptions: usize,
+    /// Recent configuration requests the controller remembers (repeat filter, pushes).
+    pub recent_requests: usize,
+    /// Configurations cached.
+    pub cache_entries: usize,
+    /// Bytes of cached configurations.
+    pub cache_bytes: usize,
+}
+
+impl TableLimits {
+    /// The bounds for a budget of `mib` MiB: after the fixed tables, 35% of ztcd's share goes
+    /// to peers, 35% to the configuration cache, 20% to recent requests, 10% to multicast.
+    pub fn for_budget(mib: u32) -> Self {
+        let share = (mib as usize * 1024 * 1024 / BUDGET_FRACTION).saturating_sub(FIXED_TABLES_BYTES);
+        let part = |percent: usize| share / 100 * percent;
+        // The cache's 35%: rendered bytes plus each entry's overhead (1 per KiB).
+        let cache_bytes = part(35) / 5 * 4;
+        Self {
+            peers: (part(35) / PEER_ENTRY_BYTES).max(64),
+            subscriptions: (part(10) / SUBSCRIPTION_ENTRY_BYTES).max(64),
+            recent_requests: (part(20) / RECENT_ENTRY_BYTES).max(64),
+            // A cached configuration is rarely under 1 KiB; the byte bound is the real one.
+            cache_entries: (cache_bytes / 1024).max(64),
+            cache_bytes,
+        }
+    }
+
+    /// Each table's worst-case bytes when full, with its name.
+    pub fn worst_case(&self) -> [(&'static str, usize); 5] {
+        [
+            ("peers", self.peers * PEER_ENTRY_BYTES),
+            ("multicast subscriptions", self.subscriptions * SUBSCRIPTION_ENTRY_BYTES),
+            ("recent requests", self.recent_requests * RECENT_ENTRY_BYTES),
+            (
+                "configuration cache",
+                self.cache_bytes + self.cache_entries * CACHE_ENTRY_OVERHEAD,
+            ),
+            ("fixed tables", FIXED_TABLES_BYTES),
+        ]
+    }
+
+    /// All tables full, bytes.
+    pub fn worst_case_total(&self) -> usize {
+        self.worst_case().iter().map(|(_, b)| b).sum()
+    }
+}
+
+impl Default for TableLimits {
+    fn default() -> Self {
+        Self::for_budget(DEFAULT_MEMORY_BUDGET_MIB)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_budget_fits_a_128_mb_router() {
+        let l = TableLimits::default();
+        let total = l.worst_case_total();
+        assert!(total <= 32 * 1024 * 1024 + 256 * 1024, "{total} bytes: {l:?}");
+        assert!(l.peers >= 5_000, "{l:?}");
+        let big = TableLimits::for_budget(1024);
+        assert!(big.peers > 8 * l.peers && big.cache_bytes > 8 * l.cache_bytes);
+        let tiny = TableLimits::for_budget(8);
+        assert_eq!(tiny.peers, 64, "never below a working minimum");
+    }
+}

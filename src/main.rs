@@ -41,6 +41,7 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
             admin_bind,
             admin_allow,
             admin_hosts,
+            memory_budget,
             backup_to,
             backup_keep,
         } => {
@@ -60,6 +61,7 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
                     hosts: admin_hosts,
                 },
                 backup: backup_to.map(|to| (to, backup_keep)),
+                memory_budget_mib: memory_budget,
             })
             .map_err(|e| e.to_string())?;
         }

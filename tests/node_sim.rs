@@ -59,6 +59,7 @@ impl Sim {
             moon: None,
             identity: root.clone(),
             rng_seed: 1,
+            limits: ztcd::limits::TableLimits::default(),
         });
         Self {
             node,

@@ -17,7 +17,13 @@ fn root() -> Option<IdentitySecret> {
 
 fuzz_target!(|data: &[u8]| {
     let Some(identity) = root() else { return };
-    let mut node = Node::new(NodeConfig { identity, planet: None, moon: None, rng_seed: 1 });
+    let mut node = Node::new(NodeConfig {
+        identity,
+        planet: None,
+        moon: None,
+        rng_seed: 1,
+        limits: ztcd::limits::TableLimits::default(),
+    });
     let mut now = 0u64;
     let mut rest = data;
     while rest.len() >= 3 {

@@ -38,9 +38,6 @@ use crate::wire::{Address, NetworkId};
 /// Repeats from one member for one network within this many ms are ignored
 /// (`ZT_NETCONF_MIN_REQUEST_PERIOD`).
 pub const MIN_REQUEST_INTERVAL_MS: u64 = 1000;
-/// (network, member) pairs remembered for the repeat filter, pushes and last-seen times
-/// (~250 bytes each): more memberships than this active within [`PUSH_WINDOW_MS`] empty it.
-pub const MAX_RECENT_REQUESTS: usize = 262_144;
 /// Most distinct client metadata dictionaries kept for sharing.
 pub const MAX_METADATA_VARIANTS: usize = 256;
 /// Members that asked within this many ms get changes pushed (zerotier-one uses 120 s).
@@ -143,23 +140,37 @@ pub struct Controller {
     batch: Option<bool>,
     /// Distinct metadata dictionaries of recent requests, bounded by [`MAX_METADATA_VARIANTS`].
     metadata: HashSet<Arc<[u8]>>,
+    /// Most recent requests remembered (from the memory budget).
+    max_recent: usize,
 }
 
 impl Controller {
-    /// A controller signing as `identity`, keeping state in `store`.
+    /// A controller signing as `identity`, keeping state in `store`, with the table bounds of
+    /// the default memory budget.
     pub fn new(identity: IdentitySecret, store: Store) -> Self {
+        Self::with_limits(identity, store, crate::limits::TableLimits::default())
+    }
+
+    /// A controller whose recent-request table and configuration cache are bounded by
+    /// `limits`.
+    pub fn with_limits(
+        identity: IdentitySecret,
+        store: Store,
+        limits: crate::limits::TableLimits,
+    ) -> Self {
         let data_version = store.data_version().unwrap_or(0);
         Self {
             identity,
             store,
             recent: HashMap::new(),
-            cache: ConfigCache::default(),
+            cache: ConfigCache::with_limits(limits.cache_entries, limits.cache_bytes),
             data_version,
             outbox: Vec::new(),
             revoked: Vec::new(),
             stats: ControllerStats::default(),
             batch: None,
             metadata: HashSet::new(),
+            max_recent: limits.recent_requests.max(1),
         }
     }
 
@@ -268,14 +279,14 @@ impl Controller {
             self.stats.repeats += 1;
             return Reply::Ignore;
         }
-        if self.recent.len() >= MAX_RECENT_REQUESTS {
+        if self.recent.len() >= self.max_recent {
             // Entries about to go may hold last-seen times not yet written.
             if self.flush_seen().is_err() {
                 self.stats.store_errors += 1;
             }
             self.recent
                 .retain(|_, r| mono.saturating_sub(r.mono) < PUSH_WINDOW_MS);
-            if self.recent.len() >= MAX_RECENT_REQUESTS {
+            if self.recent.len() >= self.max_recent {
                 self.recent.clear();
             }
         }

@@ -288,3 +288,10 @@ fn members_of_a_network_share_one_copy_of_its_configuration_part() {
     );
     assert!(std::sync::Arc::ptr_eq(&ea, &eb));
 }
+
+#[test]
+fn a_recent_request_fits_its_budgeted_size() {
+    // hashbrown keeps at most 7 entries per 8 slots, plus a control byte each.
+    let slot = std::mem::size_of::<((NetworkId, crate::wire::Address), super::Recent)>() + 1;
+    assert!(slot * 8 / 7 <= crate::limits::RECENT_ENTRY_BYTES, "{slot}");
+}

@@ -54,6 +54,8 @@ pub struct NodeConfig {
     pub moon: Option<World>,
     /// Seed of the node's random generator (packet IDs, gather offsets).
     pub rng_seed: u64,
+    /// Bounds of the peer and multicast tables (from the memory budget).
+    pub limits: crate::limits::TableLimits,
 }
 
 /// A datagram to send.
@@ -141,7 +143,7 @@ impl Node {
             planet: config.planet.and_then(encode),
             moon: config.moon.and_then(encode),
             rng: SeededEntropy::new(config.rng_seed),
-            peers: PeerTable::default(),
+            peers: PeerTable::new(config.limits.peers),
             validated: HashMap::new(),
             invalid: HashMap::new(),
             pending: ValidationQueue::default(),
@@ -149,7 +151,7 @@ impl Node {
             keys: HashMap::new(),
             reply_budget: Bucket::default(),
             reassembly: Reassembler::new(),
-            multicast: MulticastTable::default(),
+            multicast: MulticastTable::new(config.limits.subscriptions),
             rendezvous: HashMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),

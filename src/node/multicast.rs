@@ -4,25 +4,38 @@
 use std::collections::HashMap;
 
 use crate::limits::{
-    MAX_MULTICAST_SUBSCRIPTIONS, MAX_SUBSCRIPTIONS_PER_MEMBER, MAX_SUBSCRIPTIONS_PER_NETWORK,
-    MULTICAST_LIKE_TIMEOUT_MS,
+    MAX_SUBSCRIPTIONS_PER_MEMBER, MAX_SUBSCRIPTIONS_PER_NETWORK, MULTICAST_LIKE_TIMEOUT_MS,
 };
 use crate::wire::verbs::MulticastSub;
 use crate::wire::{Address, NetworkId};
 
 /// Subscribers per group, with the time each last renewed. One member holds at most
 /// [`MAX_SUBSCRIPTIONS_PER_MEMBER`], one network [`MAX_SUBSCRIPTIONS_PER_NETWORK`], all
-/// together [`MAX_MULTICAST_SUBSCRIPTIONS`]: one peer cannot fill the table for the others.
-#[derive(Debug, Default)]
+/// together the table's `max` (from the memory budget): one peer cannot fill the table for
+/// the others.
+#[derive(Debug)]
 pub struct MulticastTable {
     groups: HashMap<MulticastSub, Vec<(Address, u64)>>,
     per_member: HashMap<Address, usize>,
     per_network: HashMap<NetworkId, usize>,
     total: usize,
+    max: usize,
     refused: u64,
 }
 
 impl MulticastTable {
+    /// An empty table holding at most `max` subscriptions.
+    pub fn new(max: usize) -> Self {
+        Self {
+            groups: HashMap::new(),
+            per_member: HashMap::new(),
+            per_network: HashMap::new(),
+            total: 0,
+            max,
+            refused: 0,
+        }
+    }
+
     /// Subscriptions stored.
     pub fn len(&self) -> usize {
         self.total
@@ -52,7 +65,7 @@ impl MulticastTable {
             .get(&group.network_id)
             .copied()
             .unwrap_or(0);
-        if self.total >= MAX_MULTICAST_SUBSCRIPTIONS
+        if self.total >= self.max
             || mine >= MAX_SUBSCRIPTIONS_PER_MEMBER
             || network >= MAX_SUBSCRIPTIONS_PER_NETWORK
         {
@@ -129,7 +142,7 @@ mod tests {
             mac: Mac::BROADCAST,
             adi: 0x0a00_0001,
         };
-        let mut t = MulticastTable::default();
+        let mut t = MulticastTable::new(65_536);
         for a in 1..=5 {
             t.like(0, g, Address::new(a));
         }
@@ -144,7 +157,7 @@ mod tests {
 
     #[test]
     fn one_member_cannot_fill_the_table() {
-        let mut t = MulticastTable::default();
+        let mut t = MulticastTable::new(65_536);
         let sub = |adi: u32| MulticastSub {
             network_id: NetworkId(1),
             mac: Mac::BROADCAST,

@@ -9,7 +9,7 @@ use heapless::Vec as HVec;
 use crate::crypto::SymmetricKey;
 use crate::identity::Identity;
 use crate::limits::{
-    MAX_PATHS_PER_PEER, MAX_PEERS, PATH_TIMEOUT_MS, PEER_TIMEOUT_MS, REPLAY_WINDOW,
+    MAX_PATHS_PER_PEER, PATH_TIMEOUT_MS, PEER_TIMEOUT_MS, REPLAY_WINDOW,
 };
 use crate::wire::Address;
 
@@ -291,14 +291,24 @@ impl Peer {
     }
 }
 
-/// The peer table.
-#[derive(Debug, Default)]
+/// The peer table, bounded by its `max` (from the memory budget).
+#[derive(Debug)]
 pub struct PeerTable {
     peers: HashMap<Address, Peer>,
+    max: usize,
     evicted: u64,
 }
 
 impl PeerTable {
+    /// An empty table holding at most `max` peers.
+    pub fn new(max: usize) -> Self {
+        Self {
+            peers: HashMap::new(),
+            max: max.max(1),
+            evicted: 0,
+        }
+    }
+
     /// Number of peers.
     pub fn len(&self) -> usize {
         self.peers.len()
@@ -345,10 +355,10 @@ impl PeerTable {
         self.evicted += evicted as u64;
     }
 
-    /// Adds (or replaces) a peer, evicting the least recently heard ones when full.
+    /// Adds (or replaces) a peer, evicting the least recently heard eighth when full.
     pub fn insert(&mut self, peer: Peer) -> &mut Peer {
         let a = peer.identity.address();
-        if !self.peers.contains_key(&a) && self.peers.len() >= MAX_PEERS {
+        if !self.peers.contains_key(&a) && self.peers.len() >= self.max {
             self.evict_oldest();
         }
         self.peers.insert(a, peer);
@@ -443,8 +453,16 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_fits_its_budgeted_size() {
+        // hashbrown keeps at most 7 entries per 8 slots, plus a control byte each.
+        let slot = std::mem::size_of::<(Address, Peer)>() + 1;
+        assert!(slot * 8 / 7 <= crate::limits::PEER_ENTRY_BYTES, "{slot}");
+    }
+
+    #[test]
     fn a_full_table_evicts_the_least_recently_heard_eighth_at_once() {
-        let mut t = PeerTable::default();
+        const MAX_PEERS: usize = 4096;
+        let mut t = PeerTable::new(MAX_PEERS);
         for i in 0..MAX_PEERS as u64 {
             t.insert(peer(i));
         }

@@ -43,6 +43,8 @@ pub struct RunConfig {
     pub admin: AdminSettings,
     /// Where `POST /ztcd/backup` writes (`--backup-to`), and how many to keep.
     pub backup: Option<(PathBuf, usize)>,
+    /// The memory budget (MiB) every large table's bound derives from.
+    pub memory_budget_mib: u32,
 }
 
 /// Where the admin API listens and who may use it.
@@ -139,12 +141,24 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     let moon_file = moon.as_ref().and_then(|m| m.to_bytes().ok());
     let store = Store::open(&home.path(CONTROLLER_DB))
         .map_err(|e| io::Error::other(format!("{}: {e}", home.path(CONTROLLER_DB).display())))?;
-    let controller = Controller::new(identity.clone(), store);
+    let limits = crate::limits::TableLimits::for_budget(cfg.memory_budget_mib);
+    info!(
+        "memory budget {} MiB: tables at most {} KiB when full ({} peers, {} multicast \
+         subscriptions, {} recent requests, {} KiB of cached configurations)",
+        cfg.memory_budget_mib,
+        limits.worst_case_total() / 1024,
+        limits.peers,
+        limits.subscriptions,
+        limits.recent_requests,
+        limits.cache_bytes / 1024
+    );
+    let controller = Controller::with_limits(identity.clone(), store, limits);
     let mut node = Node::new(NodeConfig {
         identity,
         planet: Some(planet),
         moon,
         rng_seed: OsEntropy.next_u64(),
+        limits,
     });
     let cache_path = home.path(VALIDATED_CACHE);
     let cached = load_validated(&cache_path);

@@ -172,6 +172,9 @@ impl Bed {
             ])
             .args(["--bind", SERVER_IP, "--admin-bind", SERVER_IP])
             .args(["--admin-allow", "10.203.0.0/24"])
+            // The bed serves up to 10,000 online members (100,000 memberships): the tables
+            // of a 1 GiB machine, not of the 128 MB router default.
+            .args(["--memory-budget", "1024"])
             .stdout(Stdio::null())
             .stderr(Stdio::from(
                 std::fs::File::create(home.join("log")).expect("log"),

@@ -285,7 +285,7 @@ pub(crate) fn join(
     target: SocketAddr,
     id: IdentitySecret,
 ) -> Result<ClientSession, String> {
-    let mut session = ClientSession::new(id, root, 0x5000);
+    let mut session = ClientSession::new(id, root, ztcd::runtime::unix_millis() << 20);
     let sent_to = InetAddress::from_socket(target);
     let mut buf = [0u8; 2048];
     sock.set_read_timeout(Some(Duration::from_millis(500)))

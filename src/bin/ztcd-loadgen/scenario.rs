@@ -77,7 +77,12 @@ impl Setup {
             .into_iter()
             .skip(first)
             .enumerate()
-            .map(|(i, id)| ClientSession::new(id, controller, (i as u64) << 32))
+            // Packet IDs count up from the clock, as ZeroTier clients' do: a later run never
+            // repeats an earlier run's IDs (the root drops repeated IDs as replays).
+            .map(|(i, id)| {
+                let first_id = (ztcd::runtime::unix_millis() << 20) + ((i as u64) << 8);
+                ClientSession::new(id, controller, first_id)
+            })
             .collect();
         let api = match a.opt::<String>("api")? {
             Some(url) => {
