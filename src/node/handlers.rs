@@ -102,7 +102,8 @@ impl Node {
             self.stats.dropped_bad_mac += 1;
             return;
         }
-        self.remember_key(identity, &key);
+        // The key is cached once the identity is known good (`learn`), so a flood of fresh
+        // identities cannot churn the cache.
         if collision {
             self.stats.identity_collisions += 1;
             let packet_id = u64::from_be_bytes(packet[..8].try_into().unwrap_or_default());

@@ -323,6 +323,10 @@ impl Owner {
         let mut next_stats = Instant::now() + STATS_INTERVAL;
         let mut next_change_poll = Instant::now() + CHANGE_POLL_INTERVAL;
         let mut next_seen_flush = Instant::now() + SEEN_FLUSH_INTERVAL;
+        // One timer, moved only when the wake-up time changes: a timer made per wake-up costs
+        // the reactor a registration (and often a system call) for every datagram.
+        let mut timer = smol::Timer::never();
+        let mut timer_at = None;
         loop {
             let now = self.now();
             let deadline = self.started + Duration::from_millis(self.node.next_deadline().max(now));
@@ -333,21 +337,24 @@ impl Owner {
                     .min(next_stats)
                     .min(next_change_poll)
                     .min(next_seen_flush);
-                let mut timer = smol::Timer::at(wake_at);
+                if timer_at != Some(wake_at) {
+                    timer.set_at(wake_at);
+                    timer_at = Some(wake_at);
+                }
+                let timer = &mut timer;
                 let mut result = std::pin::pin!(results.recv());
                 let mut admin_req = std::pin::pin!(admin.recv());
                 let mut sig_byte = [0u8; 1];
                 std::future::poll_fn(|cx| {
                     // Signals, validation results and timers first: under a flood the
                     // sockets are never empty and must not starve them.
-                    loop {
+                    // The pipe is read only once the reactor saw it readable (no system call
+                    // per wake-up while no signal is pending).
+                    while signals.poll_readable(cx).is_ready() {
                         match signals.get_ref().read(&mut sig_byte) {
                             Ok(_) => return Poll::Ready(Wake::Signal),
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                             Err(_) => return Poll::Ready(Wake::Signal),
-                        }
-                        if signals.poll_readable(cx).is_pending() {
-                            break;
                         }
                     }
                     if let Poll::Ready(Ok((id, ok))) = result.as_mut().poll(cx) {
@@ -356,7 +363,9 @@ impl Owner {
                     if let Poll::Ready(Ok(req)) = admin_req.as_mut().poll(cx) {
                         return Poll::Ready(Wake::Admin(req));
                     }
-                    if std::pin::Pin::new(&mut timer).poll(cx).is_ready() {
+                    if std::pin::Pin::new(&mut *timer).poll(cx).is_ready() {
+                        // A fired timer stays fired: the next wake-up sets it again.
+                        timer_at = None;
                         return Poll::Ready(Wake::Timer);
                     }
                     for (i, s) in sockets.iter().enumerate() {
