@@ -328,9 +328,13 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
             }
             Long("memory-budget") => {
                 let v = value(p)?;
-                memory_budget = v.parse().ok().filter(|m| (16..=1 << 20).contains(m)).ok_or_else(
-                    || format!("--memory-budget {v:?}: expected MiB of RAM, 16 or more"),
-                )?;
+                memory_budget = v
+                    .parse()
+                    .ok()
+                    .filter(|m| (16..=1 << 20).contains(m))
+                    .ok_or_else(|| {
+                        format!("--memory-budget {v:?}: expected MiB of RAM, 16 or more")
+                    })?;
             }
             Long("admin-host") => {
                 let v = value(p)?;

@@ -48,7 +48,6 @@ pub const MAX_WHOIS_IDENTITIES: usize = 64;
 /// Most addresses one OK(MULTICAST_GATHER) carries or is read with.
 pub const MAX_GATHER_RESULTS: usize = 256;
 
-
 /// Physical paths remembered per peer; the least recently heard is replaced.
 pub const MAX_PATHS_PER_PEER: usize = 4;
 
@@ -94,7 +93,6 @@ pub const RENDEZVOUS_INTERVAL_MS: u64 = 30_000;
 
 /// Pairs remembered for RENDEZVOUS rate limiting.
 pub const MAX_RENDEZVOUS_PAIRS: usize = 8192;
-
 
 /// How long a multicast subscription lasts without renewal (`ZT_MULTICAST_LIKE_EXPIRE`), ms.
 pub const MULTICAST_LIKE_TIMEOUT_MS: u64 = 600_000;
@@ -184,10 +182,16 @@ pub const REPLAY_WINDOW: usize = 16;
 /// Least spacing of ECHO probes on one unconfirmed path, ms.
 pub const PROBE_INTERVAL_MS: u64 = 1_000;
 
-/// Key agreements (X25519 + SHA-512, ~80 µs on x86-64, several ms on a MIPS router) started
-/// per second for HELLOs from identities without a cached key, across all sources: a flood of
-/// random-key HELLOs is refused before it costs an agreement.
-pub const AGREEMENTS_PER_SECOND: u32 = 200;
+/// Key agreements (X25519 + SHA-512, ~60 µs on x86-64, several ms on a MIPS router) started
+/// per second for HELLOs from identities never validated here and without a cached key,
+/// across all sources: a flood of random-key HELLOs is refused before it costs an agreement.
+/// (Only [`VALIDATIONS_PER_SECOND`] of them can be validated anyway.)
+pub const AGREEMENTS_PER_SECOND: u32 = 50;
+
+/// Key agreements per second for identities validated before (members reconnecting, e.g.
+/// all at once after a restart): a bucket of their own, which a flood of unknown identities
+/// cannot drain.
+pub const KNOWN_AGREEMENTS_PER_SECOND: u32 = 200;
 
 /// Key agreements per second for one source prefix (IPv4 /24, IPv6 /48), burst twice that.
 pub const AGREEMENTS_PER_PREFIX_PER_SECOND: u32 = 10;
@@ -279,7 +283,8 @@ impl TableLimits {
     /// The bounds for a budget of `mib` MiB: after the fixed tables, 35% of ztcd's share goes
     /// to peers, 35% to the configuration cache, 20% to recent requests, 10% to multicast.
     pub fn for_budget(mib: u32) -> Self {
-        let share = (mib as usize * 1024 * 1024 / BUDGET_FRACTION).saturating_sub(FIXED_TABLES_BYTES);
+        let share =
+            (mib as usize * 1024 * 1024 / BUDGET_FRACTION).saturating_sub(FIXED_TABLES_BYTES);
         let part = |percent: usize| share / 100 * percent;
         // The cache's 35%: rendered bytes plus each entry's overhead (1 per KiB).
         let cache_bytes = part(35) / 5 * 4;
@@ -297,7 +302,10 @@ impl TableLimits {
     pub fn worst_case(&self) -> [(&'static str, usize); 5] {
         [
             ("peers", self.peers * PEER_ENTRY_BYTES),
-            ("multicast subscriptions", self.subscriptions * SUBSCRIPTION_ENTRY_BYTES),
+            (
+                "multicast subscriptions",
+                self.subscriptions * SUBSCRIPTION_ENTRY_BYTES,
+            ),
             ("recent requests", self.recent_requests * RECENT_ENTRY_BYTES),
             (
                 "configuration cache",
@@ -327,7 +335,10 @@ mod tests {
     fn the_default_budget_fits_a_128_mb_router() {
         let l = TableLimits::default();
         let total = l.worst_case_total();
-        assert!(total <= 32 * 1024 * 1024 + 256 * 1024, "{total} bytes: {l:?}");
+        assert!(
+            total <= 32 * 1024 * 1024 + 256 * 1024,
+            "{total} bytes: {l:?}"
+        );
         assert!(l.peers >= 5_000, "{l:?}");
         let big = TableLimits::for_budget(1024);
         assert!(big.peers > 8 * l.peers && big.cache_bytes > 8 * l.cache_bytes);

@@ -170,10 +170,10 @@ fn random_key_hellos_are_shed_before_key_agreement() {
     let rate = u64::from(ztcd::limits::AGREEMENTS_PER_SECOND);
     assert!(agreements <= rate * (seconds + 1), "{log}");
     assert!(gated + agreements >= sent * 9 / 10, "{log}");
-    // The release build spends ~1-2 µs per refused HELLO (BENCHMARKS.md); the test binaries
-    // are built with less optimization, so the bound here is looser.
+    // 3 µs is the goal (BENCHMARKS.md has the release figure); the test binaries are built
+    // with less optimization and share a loaded machine, so the bound here has a margin.
     assert!(
-        each_us <= 10.0,
+        each_us <= 6.0,
         "{each_us:.2} µs of ztcd CPU per shed HELLO\n{log}"
     );
 }

@@ -16,9 +16,10 @@ use std::net::IpAddr;
 
 use super::peer::Bucket;
 use crate::limits::{
-    AGREEMENTS_PER_PREFIX_PER_SECOND, AGREEMENTS_PER_SECOND, MAX_AGREEMENT_PREFIXES,
-    MAX_PENDING_VALIDATIONS, MAX_VALIDATION_SOURCES, MAX_VALIDATIONS_IN_FLIGHT,
-    VALIDATION_SOURCE_INTERVAL_MS, VALIDATION_WAIT_MS, VALIDATIONS_PER_SECOND,
+    AGREEMENTS_PER_PREFIX_PER_SECOND, AGREEMENTS_PER_SECOND, KNOWN_AGREEMENTS_PER_SECOND,
+    MAX_AGREEMENT_PREFIXES, MAX_PENDING_VALIDATIONS, MAX_VALIDATION_SOURCES,
+    MAX_VALIDATIONS_IN_FLIGHT, VALIDATION_SOURCE_INTERVAL_MS, VALIDATION_WAIT_MS,
+    VALIDATIONS_PER_SECOND,
 };
 use crate::wire::Address;
 
@@ -209,15 +210,23 @@ impl<T> ValidationQueue<T> {
 /// The gate in front of key agreement for HELLOs from identities without a cached key: a
 /// token bucket per source prefix and one for everyone, checked before any X25519 or SHA-512
 /// work, so a flood of random-key HELLOs costs a hash-map lookup each.
+/// Identities validated before (the persisted set: members coming back after a restart) draw
+/// on a bucket of their own, so a flood of unknown identities cannot delay them.
 #[derive(Debug, Default)]
 pub(super) struct AgreementGate {
     global: Bucket,
+    known: Bucket,
     prefixes: HashMap<u64, Bucket>,
 }
 
 impl AgreementGate {
-    /// Whether a HELLO from `ip` may cost a key agreement now.
-    pub(super) fn allow(&mut self, now: u64, ip: IpAddr) -> bool {
+    /// Whether a HELLO from `ip` may cost a key agreement now; `known` when its identity was
+    /// validated before.
+    pub(super) fn allow(&mut self, now: u64, ip: IpAddr, known: bool) -> bool {
+        if known {
+            let rate = KNOWN_AGREEMENTS_PER_SECOND;
+            return self.known.take(now, rate, rate);
+        }
         let key = prefix(ip);
         if self.prefixes.len() >= MAX_AGREEMENT_PREFIXES && !self.prefixes.contains_key(&key) {
             // Bounded: forgetting every prefix at once only forgives a burst.

@@ -180,6 +180,19 @@ impl Node {
         s
     }
 
+    /// Datagrams refused so far before any work was spent on them (gates, replays, bad MACs,
+    /// unknown sources, malformed): the runtime batches its wake-ups while these dominate.
+    pub fn shed(&self) -> u64 {
+        let s = &self.stats;
+        s.dropped_agreement_gate
+            + s.dropped_rate_limited
+            + s.dropped_replayed
+            + s.dropped_bad_mac
+            + s.dropped_unknown_source
+            + s.dropped_too_short
+            + s.dropped_malformed
+    }
+
     /// A known peer.
     pub fn peer(&self, address: Address) -> Option<&Peer> {
         self.peers.get(address)
@@ -463,7 +476,8 @@ impl Node {
         {
             return Some(key.clone());
         }
-        if !self.agreement_gate.allow(now, from.ip()) {
+        let known = self.validated.get(&identity.address()) == Some(identity.public_key());
+        if !self.agreement_gate.allow(now, from.ip(), known) {
             self.stats.dropped_agreement_gate += 1;
             return None;
         }

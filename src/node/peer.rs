@@ -8,9 +8,7 @@ use heapless::Vec as HVec;
 
 use crate::crypto::SymmetricKey;
 use crate::identity::Identity;
-use crate::limits::{
-    MAX_PATHS_PER_PEER, PATH_TIMEOUT_MS, PEER_TIMEOUT_MS, REPLAY_WINDOW,
-};
+use crate::limits::{MAX_PATHS_PER_PEER, PATH_TIMEOUT_MS, PEER_TIMEOUT_MS, REPLAY_WINDOW};
 use crate::wire::Address;
 
 /// Which of the runtime's sockets a datagram came in on or goes out of.

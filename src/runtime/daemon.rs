@@ -75,6 +75,9 @@ const STATS_INTERVAL: Duration = Duration::from_secs(600);
 /// Most datagrams read from a socket per wake-up before the events they caused are acted on:
 /// configuration requests that arrive together are answered together (one transaction).
 const RECV_BATCH: usize = 64;
+/// How long the loop waits after a wake-up whose datagrams were mostly refused (a flood), so
+/// the next one reads a batch.
+const FLOOD_COALESCE: Duration = Duration::from_millis(1);
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(cfg: RunConfig) -> io::Result<()> {
@@ -327,6 +330,7 @@ impl Owner {
         // the reactor a registration (and often a system call) for every datagram.
         let mut timer = smol::Timer::never();
         let mut timer_at = None;
+        let mut flooded = false;
         loop {
             let now = self.now();
             let deadline = self.started + Duration::from_millis(self.node.next_deadline().max(now));
@@ -390,15 +394,19 @@ impl Owner {
             match wake {
                 Wake::Datagram(i, from, n) => {
                     let local = LocalSocket(i as u16);
+                    let shed_before = self.node.shed();
                     self.node
                         .handle_datagram(now, local, unmap(from), &buf[..n]);
-                    for _ in 1..RECV_BATCH {
+                    let mut batch = 1;
+                    while batch < RECV_BATCH {
                         let Ok((n, from)) = self.sockets[i].get_ref().recv_from(&mut buf) else {
                             break;
                         };
                         self.node
                             .handle_datagram(now, local, unmap(from), &buf[..n]);
+                        batch += 1;
                     }
+                    flooded = 2 * (self.node.shed() - shed_before) >= batch as u64;
                 }
                 Wake::Validated(id, ok) => {
                     crate::debug!("validated {} = {ok} at {now}", id.address());
@@ -433,9 +441,17 @@ impl Owner {
                 info!("stats: {}", self.node.stats());
             }
             self.drain(now);
-            // Under a flood the sockets are never empty and this future never waits: let the
-            // executor run the admin connections between wake-ups.
-            smol::future::yield_now().await;
+            if flooded {
+                // Mostly refused traffic: wait a moment so the next wake-up reads a batch
+                // instead of paying a wake-up per forged datagram (the admin connections run
+                // meanwhile). Real traffic waits at most this long while the flood lasts.
+                smol::Timer::after(FLOOD_COALESCE).await;
+                flooded = false;
+            } else {
+                // Under load the sockets are never empty and this future never waits: let the
+                // executor run the admin connections between wake-ups.
+                smol::future::yield_now().await;
+            }
         }
     }
 
