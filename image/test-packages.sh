@@ -249,7 +249,7 @@ ok "shipped config (no endpoint yet): not started, hint logged"
 sed -e "s|#list endpoint '203.0.113.7/9993'|list endpoint '203.0.113.7/9993'\n\tlist endpoint 'router.example.net/9993'|" \
   -e "s|#list bind '0.0.0.0'|list bind '127.0.0.1'|" -e "s|option log_level 'info'|option log_level 'debug'|" \
   "$tmp/uci" >"$tmp/uci-endpoints"
-expected="/usr/bin/ztcd run --home $tmp/owrt-home --port 9993 --log-level debug --bind 127.0.0.1 --endpoint 203.0.113.7/9993 --endpoint router.example.net/9993 --admin-port 9993 --admin-allow 192.168.1.0/24"
+expected="/usr/bin/ztcd run --home $tmp/owrt-home --port 9993 --log-level debug --bind 127.0.0.1 --endpoint 203.0.113.7/9993 --endpoint router.example.net/9993 --admin-port 9993 --memory-budget 128 --admin-allow 192.168.1.0/24 --admin-host openwrt.lan"
 cmd=$(init_command "$tmp/uci-endpoints" | tr '\n' ' ')
 [ "$cmd" = "$expected " ] || fail "ztcd.init command: $cmd"
 grep -qx 'respawn 3600 5 0' "$tmp/procd.params" || fail "ztcd.init: no respawn"
@@ -260,7 +260,7 @@ sed -e "s|#option endpoint_interface 'wan'|option endpoint_interface 'wan'|" -e 
   "$tmp/uci" >"$tmp/uci-wan"
 cmd=$(init_command "$tmp/uci-wan" 198.51.100.4 | tr '\n' ' ')
 # (The stub gives every interface that address, so the admin page binds it too.)
-[ "$cmd" = "/usr/bin/ztcd run --home $tmp/owrt-home --port 9994 --log-level info --endpoint 198.51.100.4/9994 --admin-port 9993 --admin-bind 198.51.100.4 --admin-allow 192.168.1.0/24 " ] ||
+[ "$cmd" = "/usr/bin/ztcd run --home $tmp/owrt-home --port 9994 --log-level info --endpoint 198.51.100.4/9994 --admin-port 9993 --memory-budget 128 --admin-bind 198.51.100.4 --admin-allow 192.168.1.0/24 --admin-host openwrt.lan " ] ||
   fail "ztcd.init command (endpoint_interface): $cmd"
 ok "endpoint from the WAN interface's address: ${cmd/$tmp/...}"
 sed "s|option enabled '1'|option enabled '0'|" "$tmp/uci-endpoints" >"$tmp/uci-off"

@@ -222,6 +222,10 @@ pub const REPLY_BYTES_PER_SECOND: u32 = 4 * 1024 * 1024;
 /// Multicast subscriptions one member may hold (a member LIKEs ~4 groups per network).
 pub const MAX_SUBSCRIPTIONS_PER_MEMBER: usize = 256;
 
+/// How long a member of this controller's own networks may subscribe and gather there after
+/// it was last issued a configuration, ms (clients ask again at least every few minutes).
+pub const ADMISSION_TIMEOUT_MS: u64 = 30 * 60 * 1000;
+
 /// Multicast subscriptions one network may hold.
 pub const MAX_SUBSCRIPTIONS_PER_NETWORK: usize = 16_384;
 

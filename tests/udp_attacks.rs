@@ -11,7 +11,7 @@ mod common;
 
 use std::process::Command;
 
-use common::real::{Daemon, NetPair, TempDir, admin_ok, available, cpu_seconds, stat};
+use common::real::{Daemon, NetPair, TempDir, admin_ok, available, cpu_seconds, stat, zt, ztcd_ok};
 use serde_json::{Value, json};
 
 const LOADGEN: &str = env!("CARGO_BIN_EXE_ztcd-loadgen");
@@ -175,5 +175,183 @@ fn random_key_hellos_are_shed_before_key_agreement() {
     assert!(
         each_us <= 6.0,
         "{each_us:.2} µs of ztcd CPU per shed HELLO\n{log}"
+    );
+}
+
+/// Runs the load generator inside `ns` in the background.
+fn spawn_loadgen(ns: &str, args: &[String]) -> std::process::Child {
+    Command::new("ip")
+        .args(["netns", "exec", ns, LOADGEN])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start ztcd-loadgen")
+}
+
+/// A member of a private network floods MULTICAST_LIKEs of random groups (and an outsider
+/// does the same) while two real clients on that network find each other by ARP (multicast
+/// gather through the root) and talk TCP: the flooding member is held to its quota, the
+/// outsider is refused outright, and the others' address resolution keeps working.
+#[test]
+fn a_members_like_flood_leaves_the_others_arp_working() {
+    use ztcd::controller::ip_assign::{Pool4, assign_v4};
+    if !available() {
+        return;
+    }
+    let net = NetPair::new(43);
+    let flooders = net.add_client_sources(2);
+    let dir = TempDir::new("likes");
+    let home = dir.path("home");
+    let h = home.to_str().unwrap();
+    let endpoint = format!("{}/9993", net.server_ip());
+    let daemon = Daemon::start(&net.server, &home, &["--endpoint", &endpoint]);
+    let nwid = ztcd_ok(&[
+        "network",
+        "create",
+        "--home",
+        h,
+        "--name",
+        "lan",
+        "--pool",
+        "10.98.0.1-10.98.0.254",
+        "--route",
+        "10.98.0.0/24",
+    ]);
+    let identity = || {
+        zt(None, &["id-new"]).1["identity"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (a_id, b_id, m_id, x_id) = (identity(), identity(), identity(), identity());
+    for id in [&a_id, &b_id, &m_id] {
+        ztcd_ok(&[
+            "member",
+            "set",
+            "--home",
+            h,
+            "--network",
+            &nwid,
+            "--address",
+            &id[..10],
+            "--authorize",
+        ]);
+    }
+    let pools = [Pool4 {
+        start: "10.98.0.1".parse().unwrap(),
+        end: "10.98.0.254".parse().unwrap(),
+    }];
+    let routes = [("10.98.0.0".parse().unwrap(), 24)];
+    let a_address: ztcd::wire::Address = a_id[..10].parse().unwrap();
+    let a_ip = assign_v4(a_address, &pools, &routes, &Default::default())
+        .unwrap()
+        .0;
+    let planet = home.join("planet");
+    let root = home.join("identity.public");
+    let target = format!("{}:9993", net.server_ip());
+    let flood = |source: &str, secret: &str| -> std::process::Child {
+        let args: Vec<String> = [
+            "likes",
+            "--target",
+            &target,
+            "--root",
+            root.to_str().unwrap(),
+            "--source",
+            source,
+            "--identity",
+            secret,
+            "--network",
+            &nwid,
+            "--seconds",
+            "25",
+            "--rate",
+            "200",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        spawn_loadgen(&net.clients, &args)
+    };
+    let listener = common::real::spawn_client(
+        &net.clients,
+        &planet,
+        &dir.path("a"),
+        &[
+            "--identity",
+            &a_id,
+            "--join",
+            &nwid,
+            "--wait",
+            "ipv4",
+            "--tcp-listen",
+            "7600",
+            "--deadline",
+            "120",
+        ],
+    );
+    let floods = [flood(&flooders[0], &m_id), flood(&flooders[1], &x_id)];
+    let to_a = format!("{a_ip}:7600");
+    let connector = common::real::spawn_client(
+        &net.clients,
+        &planet,
+        &dir.path("b"),
+        &[
+            "--identity",
+            &b_id,
+            "--join",
+            &nwid,
+            "--wait",
+            "ipv4",
+            "--net-timeout",
+            "60",
+            "--tcp-connect",
+            &to_a,
+            "--deadline",
+            "110",
+        ],
+    );
+    let (b_ok, b) = common::real::finish_client(connector);
+    let (_, a) = common::real::finish_client(listener);
+    let reports: Vec<Value> = floods
+        .into_iter()
+        .map(|f| {
+            serde_json::from_slice(&f.wait_with_output().unwrap().stdout).unwrap_or(Value::Null)
+        })
+        .collect();
+    let log = daemon.stop();
+    eprintln!(
+        "likes: member {}, outsider {}; refused {} not-member {} subscriptions {}; B: {}",
+        reports[0],
+        reports[1],
+        stat(&log, "multicast_refused"),
+        stat(&log, "dropped_not_member"),
+        stat(&log, "multicast_subscriptions"),
+        b["tcp"]
+    );
+    assert_eq!(
+        reports[0]["configured"], true,
+        "the flooding member was not admitted: {log}"
+    );
+    assert!(
+        reports[0]["groups"].as_u64().unwrap_or(0) > 10_000,
+        "{}",
+        reports[0]
+    );
+    assert!(
+        b_ok && b["tcp"]["ok"] == true,
+        "B could not reach A during the flood: {b}\n{log}"
+    );
+    assert!(a["tcp"]["received"] == b["tcp"]["sent"], "A: {a}");
+    assert!(
+        stat(&log, "multicast_refused") > 1000,
+        "the member's flood was not capped: {log}"
+    );
+    assert!(
+        stat(&log, "dropped_not_member") > 1000,
+        "the outsider's flood was not refused: {log}"
+    );
+    assert!(
+        stat(&log, "multicast_gathers") >= 1,
+        "no ARP through gather: {log}"
     );
 }

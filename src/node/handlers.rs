@@ -534,6 +534,10 @@ impl Node {
             return;
         };
         for sub in like.subscriptions() {
+            if self.owns(sub.network_id) && !self.multicast.is_admitted(sub.network_id, source) {
+                self.stats.dropped_not_member += 1;
+                continue;
+            }
             self.stats.multicast_likes += 1;
             self.multicast.like(now, sub, source);
         }
@@ -545,6 +549,12 @@ impl Node {
             self.stats.dropped_malformed += 1;
             return;
         };
+        // Who is in one of our networks is told only to its members.
+        let network = gather.group.network_id;
+        if self.owns(network) && !self.multicast.is_admitted(network, source) {
+            self.stats.dropped_not_member += 1;
+            return;
+        }
         self.multicast.like(now, gather.group, source);
         let limit = (gather.limit as usize).min(MAX_GATHER_RESULTS);
         let offset = self.rng_offset();

@@ -193,6 +193,22 @@ impl Node {
             + s.dropped_malformed
     }
 
+    /// Whether `network` belongs to this node's controller (its ID starts with our address).
+    pub fn owns(&self, network: NetworkId) -> bool {
+        network.0 >> 24 == self.address.to_u64()
+    }
+
+    /// `member` was issued a configuration for our `network`: it may subscribe and gather
+    /// there (LIKE and GATHER for our networks are accepted only from such members).
+    pub fn admit_member(&mut self, now: u64, network: NetworkId, member: Address) {
+        self.multicast.admit(now, network, member);
+    }
+
+    /// `member` was refused or deauthorized on `network`: its subscriptions there end.
+    pub fn revoke_member(&mut self, network: NetworkId, member: Address) {
+        self.multicast.revoke(network, member);
+    }
+
     /// A known peer.
     pub fn peer(&self, address: Address) -> Option<&Peer> {
         self.peers.get(address)

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use crate::limits::{
-    MAX_SUBSCRIPTIONS_PER_MEMBER, MAX_SUBSCRIPTIONS_PER_NETWORK, MULTICAST_LIKE_TIMEOUT_MS,
+    ADMISSION_TIMEOUT_MS, MAX_SUBSCRIPTIONS_PER_MEMBER, MAX_SUBSCRIPTIONS_PER_NETWORK,
+    MULTICAST_LIKE_TIMEOUT_MS,
 };
 use crate::wire::verbs::MulticastSub;
 use crate::wire::{Address, NetworkId};
@@ -21,6 +22,9 @@ pub struct MulticastTable {
     total: usize,
     max: usize,
     refused: u64,
+    /// Members of this controller's own networks holding a configuration (and so a COM),
+    /// with when it was last issued: only they may subscribe or gather there.
+    admitted: HashMap<(NetworkId, Address), u64>,
 }
 
 impl MulticastTable {
@@ -33,7 +37,50 @@ impl MulticastTable {
             total: 0,
             max,
             refused: 0,
+            admitted: HashMap::new(),
         }
+    }
+
+    /// Records that `member` was just issued a configuration (with a COM) for `network`.
+    pub fn admit(&mut self, now: u64, network: NetworkId, member: Address) {
+        if self.admitted.len() >= self.max && !self.admitted.contains_key(&(network, member)) {
+            self.admitted
+                .retain(|_, t| now.saturating_sub(*t) < ADMISSION_TIMEOUT_MS / 2);
+            if self.admitted.len() >= self.max {
+                // Members are admitted again with their next configuration.
+                self.admitted.clear();
+            }
+        }
+        self.admitted.insert((network, member), now);
+    }
+
+    /// `member` lost `network` (refused or deauthorized): its admission and subscriptions
+    /// there end.
+    pub fn revoke(&mut self, network: NetworkId, member: Address) {
+        if self.admitted.remove(&(network, member)).is_none() {
+            return;
+        }
+        let mut dropped = 0;
+        for (group, list) in self.groups.iter_mut() {
+            if group.network_id == network {
+                let before = list.len();
+                list.retain(|(a, _)| *a != member);
+                dropped += before - list.len();
+            }
+        }
+        self.groups.retain(|_, list| !list.is_empty());
+        self.total -= dropped;
+        if let Some(n) = self.per_member.get_mut(&member) {
+            *n = n.saturating_sub(dropped);
+        }
+        if let Some(n) = self.per_network.get_mut(&network) {
+            *n = n.saturating_sub(dropped);
+        }
+    }
+
+    /// Whether `member` holds a current configuration for `network`.
+    pub fn is_admitted(&self, network: NetworkId, member: Address) -> bool {
+        self.admitted.contains_key(&(network, member))
     }
 
     /// Subscriptions stored.
@@ -112,6 +159,8 @@ impl MulticastTable {
 
     /// Drops subscriptions not renewed within [`MULTICAST_LIKE_TIMEOUT_MS`].
     pub fn expire(&mut self, now: u64) {
+        self.admitted
+            .retain(|_, t| now.saturating_sub(*t) < ADMISSION_TIMEOUT_MS);
         let mut total = 0;
         self.per_member.clear();
         self.per_network.clear();
@@ -153,6 +202,32 @@ mod tests {
         assert!(!got.contains(&Address::new(1)));
         t.expire(MULTICAST_LIKE_TIMEOUT_MS + 50);
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn admission_is_given_by_a_configuration_and_ends_with_a_refusal() {
+        let mut t = MulticastTable::new(1024);
+        let (n, a) = (NetworkId(0x11_2233_4455_000001), Address::new(7));
+        assert!(!t.is_admitted(n, a));
+        t.admit(10, n, a);
+        assert!(t.is_admitted(n, a));
+        let sub = MulticastSub {
+            network_id: n,
+            mac: Mac::BROADCAST,
+            adi: 1,
+        };
+        t.like(10, sub, a);
+        t.like(10, sub, Address::new(8));
+        assert_eq!(t.len(), 2);
+        t.revoke(n, a);
+        assert!(!t.is_admitted(n, a));
+        assert_eq!(t.len(), 1, "its subscriptions there end");
+        t.admit(20, n, a);
+        t.expire(20 + ADMISSION_TIMEOUT_MS);
+        assert!(
+            !t.is_admitted(n, a),
+            "admission lapses without a new configuration"
+        );
     }
 
     #[test]

@@ -46,6 +46,9 @@ counters! {
     dropped_agreement_gate,
     /// Dropped: over the peer's quota for its verb (WHOIS, GATHER, ECHO, config requests).
     dropped_peer_quota,
+    /// Dropped: a LIKE or GATHER for one of our networks from a peer that holds no current
+    /// configuration for it.
+    dropped_not_member,
     /// Dropped: the global reply budget per second was spent.
     dropped_reply_budget,
     /// Replies not sent to an unconfirmed path: larger than what came from it, or not a

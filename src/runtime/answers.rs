@@ -38,16 +38,20 @@ impl Owner {
             match reply {
                 Reply::Config(dict) => {
                     let id = Some(req.packet_id);
+                    self.node.admit_member(now, req.network_id, to);
                     self.node
                         .send_config(now, to, id, req.network_id, &dict, false);
                 }
-                Reply::Error(code) => self.node.send_error(
-                    now,
-                    to,
-                    (Verb::NetworkConfigRequest, req.packet_id),
-                    code,
-                    Some(req.network_id),
-                ),
+                Reply::Error(code) => {
+                    self.node.revoke_member(req.network_id, to);
+                    self.node.send_error(
+                        now,
+                        to,
+                        (Verb::NetworkConfigRequest, req.packet_id),
+                        code,
+                        Some(req.network_id),
+                    )
+                }
                 Reply::Ignore | Reply::Credentials(_) => {}
             }
             // Send as we go: the node's transmit queue is bounded.
@@ -72,16 +76,20 @@ impl Owner {
         for push in pushes {
             match push.reply {
                 Reply::Config(dict) => {
+                    self.node.admit_member(now, push.network_id, push.to);
                     self.node
                         .send_config(now, push.to, None, push.network_id, &dict, false);
                 }
-                Reply::Error(code) => self.node.send_error(
-                    now,
-                    push.to,
-                    (Verb::NetworkConfigRequest, 0),
-                    code,
-                    Some(push.network_id),
-                ),
+                Reply::Error(code) => {
+                    self.node.revoke_member(push.network_id, push.to);
+                    self.node.send_error(
+                        now,
+                        push.to,
+                        (Verb::NetworkConfigRequest, 0),
+                        code,
+                        Some(push.network_id),
+                    )
+                }
                 Reply::Credentials(payload) => {
                     let sent =
                         self.node

@@ -162,3 +162,99 @@ pub(crate) fn amplify(args: &Args) -> Result<Value, String> {
     );
     Ok(Value::Object(report))
 }
+
+/// `ztcd-loadgen likes`: an authorized member (`--identity`, a secret identity) joins
+/// `--network` through the root, then floods MULTICAST_LIKEs of random groups in that network
+/// for `--seconds` at `--rate` packets per second (60 groups each); prints what was sent.
+pub(crate) fn likes(args: &Args) -> Result<Value, String> {
+    let target: SocketAddr = args.req("target")?;
+    let root = args.identity("root")?;
+    let source = args.req("source")?;
+    let secret: String = args.req("identity")?;
+    let id = IdentitySecret::parse(secret.trim()).map_err(|e| format!("--identity: {e}"))?;
+    let nwid: String = args.req("network")?;
+    let network = u64::from_str_radix(&nwid, 16)
+        .map(NetworkId)
+        .map_err(|_| "--network: expected 16 hex digits".to_owned())?;
+    let seconds: f64 = args.or("seconds", 10.0)?;
+    let rate: u64 = args.or("rate", 200)?;
+    let sock = bind(Some(source), target)?;
+    let mut session = join(root, &sock, target, id)?;
+    let configured = ask_config(&mut session, &sock, target, network)?;
+    let mut rng = SeededEntropy::new(OsEntropy.next_u64());
+    let start = Instant::now();
+    let (mut packets, mut groups) = (0u64, 0u64);
+    while start.elapsed().as_secs_f64() < seconds {
+        let subs: Vec<MulticastSub> = (0..60)
+            .map(|_| MulticastSub {
+                network_id: network,
+                mac: Mac::BROADCAST,
+                adi: rng.next_u64() as u32,
+            })
+            .collect();
+        let mut payload = vec![0u8; 18 * subs.len()];
+        ztcd::wire::verbs::LikeRepr::emit(&subs, &mut Writer::new(&mut payload))
+            .map_err(|e| e.to_string())?;
+        let (_, d) = session
+            .packet(Verb::MulticastLike, &payload, false)
+            .map_err(|e| e.to_string())?;
+        for x in d {
+            let _ = sock.send_to(&x, target);
+        }
+        packets += 1;
+        groups += subs.len() as u64;
+        let due = Duration::from_secs_f64(packets as f64 / rate.max(1) as f64);
+        if let Some(wait) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+    Ok(
+        json!({"mode": "likes", "configured": configured, "packets": packets, "groups": groups,
+              "seconds": start.elapsed().as_secs_f64()}),
+    )
+}
+
+/// Asks `network`'s configuration until an answer (a configuration chunk) or a refusal comes;
+/// returns whether it was a configuration.
+fn ask_config(
+    session: &mut ClientSession,
+    sock: &UdpSocket,
+    target: SocketAddr,
+    network: NetworkId,
+) -> Result<bool, String> {
+    let e = |e: ztcd::wire::Error| e.to_string();
+    let metadata = ztcd::client::request_metadata();
+    let req = ztcd::wire::verbs::ConfigRequest {
+        network_id: network,
+        metadata: &metadata,
+        revision: None,
+        timestamp: None,
+    };
+    let mut payload = vec![0u8; req.buffer_len()];
+    req.emit(&mut Writer::new(&mut payload)).map_err(e)?;
+    let mut buf = [0u8; 16384];
+    for _ in 0..20 {
+        let (_, d) = session
+            .packet(Verb::NetworkConfigRequest, &payload, true)
+            .map_err(e)?;
+        for x in d {
+            sock.send_to(&x, target).map_err(|e| e.to_string())?;
+        }
+        let deadline = Instant::now() + Duration::from_millis(1000);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let _ = sock.set_read_timeout(Some(left.max(Duration::from_millis(1))));
+            let Ok((n, _)) = sock.recv_from(&mut buf) else {
+                break;
+            };
+            // A configuration may come fragmented: any datagram that is not a whole packet
+            // the session can open, after a request, is counted as its start.
+            match session.open(buf[..n].to_vec()) {
+                Some((h, _)) if h.verb == Verb::Error => return Ok(false),
+                Some((h, _)) if h.verb == Verb::Ok => return Ok(true),
+                None if n > 200 => return Ok(true),
+                _ => {}
+            }
+        }
+    }
+    Err("no answer to the configuration request".into())
+}

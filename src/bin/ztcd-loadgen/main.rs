@@ -14,6 +14,9 @@
 //!                      [--planet-id ID] [--network NWID]
 //!     Bytes a forged source (the victim) receives per request verb sent and replayed with a
 //!     joined member's identity, and whether relayed traffic still reaches the member.
+//! ztcd-loadgen likes --target IP:PORT --root IDENTITY --source IP --identity SECRET
+//!                    --network NWID [--seconds S] [--rate N]
+//!     An authorized member joins the network, then floods MULTICAST_LIKEs of random groups.
 //! ztcd-loadgen relay --target IP:PORT --root IDENTITY [--seconds S] [--size BYTES]
 //!     Two members HELLO the root, then A streams packets to B through it; prints the rate
 //!     B receives at.
@@ -159,6 +162,7 @@ fn main() -> ExitCode {
         "config" => scenario::run(&a),
         "flood" => flood_run(&FloodOptions::from_args(&a)?).map(|v| v.to_string()),
         "amplify" => attack::amplify(&a).map(|v| v.to_string()),
+        "likes" => attack::likes(&a).map(|v| v.to_string()),
         "relay" => relay(
             &FloodOptions::from_args(&a)?,
             a.or("size", 100usize)?.clamp(29, 1400),

@@ -77,10 +77,12 @@ impl Setup {
             .into_iter()
             .skip(first)
             .enumerate()
-            // Packet IDs count up from the clock, as ZeroTier clients' do: a later run never
-            // repeats an earlier run's IDs (the root drops repeated IDs as replays).
+            // Each member counts its packet IDs up from its own range (2^24 IDs), and the top
+            // bits come from the clock's seconds, so a later run does not repeat an earlier
+            // run's recent IDs (the root drops repeated IDs as replays).
             .map(|(i, id)| {
-                let first_id = (ztcd::runtime::unix_millis() << 20) + ((i as u64) << 8);
+                let epoch = (ztcd::runtime::unix_millis() / 1000) & 0xffff;
+                let first_id = (epoch << 48) | ((i as u64 & 0xff_ffff) << 24);
                 ClientSession::new(id, controller, first_id)
             })
             .collect();
