@@ -287,8 +287,11 @@ impl TableLimits {
     /// The bounds for a budget of `mib` MiB: after the fixed tables, 35% of ztcd's share goes
     /// to peers, 35% to the configuration cache, 20% to recent requests, 10% to multicast.
     pub fn for_budget(mib: u32) -> Self {
-        let share =
-            (mib as usize * 1024 * 1024 / BUDGET_FRACTION).saturating_sub(FIXED_TABLES_BYTES);
+        // In u64, then capped: a 32-bit board's usize cannot hold every budget's bytes.
+        let bytes = u64::from(mib) * 1024 * 1024 / BUDGET_FRACTION as u64;
+        let share = bytes
+            .saturating_sub(FIXED_TABLES_BYTES as u64)
+            .min(u64::from(u32::MAX)) as usize;
         let part = |percent: usize| share / 100 * percent;
         // The cache's 35%: rendered bytes plus each entry's overhead (1 per KiB).
         let cache_bytes = part(35) / 5 * 4;
@@ -348,5 +351,7 @@ mod tests {
         assert!(big.peers > 8 * l.peers && big.cache_bytes > 8 * l.cache_bytes);
         let tiny = TableLimits::for_budget(8);
         assert_eq!(tiny.peers, 64, "never below a working minimum");
+        let huge = TableLimits::for_budget(1 << 20);
+        assert!(huge.peers >= big.peers, "no overflow at the largest budget");
     }
 }

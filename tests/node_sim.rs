@@ -395,6 +395,20 @@ fn identity_collision_and_unknown_sources() {
     assert_eq!(sim.node.stats().dropped_unknown_source, 1);
 }
 
+/// Peer `i` of a flood: a fresh key with a made-up address (its proof of work fails), from
+/// its own /24.
+fn random_key_peer(rng: &mut SeededEntropy, base: u64, i: u32) -> SimPeer {
+    let keys = KeyPair::generate(rng);
+    let text = format!(
+        "{}:0:{}:{}",
+        Address::new(base + u64::from(i)),
+        ztcd::hex::encode(keys.public()),
+        ztcd::hex::encode(keys.secret().as_bytes())
+    );
+    let ip = format!("10.{}.{}.7:9993", i % 250, (i / 250) % 250 + 1);
+    SimPeer::new(IdentitySecret::parse(&text).unwrap(), &ip)
+}
+
 #[test]
 fn identity_flood_is_gated_and_bounded() {
     let mut sim = Sim::new();
@@ -403,15 +417,7 @@ fn identity_flood_is_gated_and_bounded() {
     let mut requested = 0;
     // 3000 HELLOs from fresh (invalid: random address) identities, from 300 /24s, over 3 s.
     for i in 0..3000u32 {
-        let keys = KeyPair::generate(&mut rng);
-        let addr = Address::new(0x10_0000_0000 + u64::from(i));
-        let text = format!(
-            "{addr}:0:{}:{}",
-            ztcd::hex::encode(keys.public()),
-            ztcd::hex::encode(keys.secret().as_bytes())
-        );
-        let ip = format!("10.{}.{}.7:9993", i % 250, (i / 250) % 250 + 1);
-        let mut p = SimPeer::new(IdentitySecret::parse(&text).unwrap(), &ip);
+        let mut p = random_key_peer(&mut rng, 0x10_0000_0000, i);
         let (_, d) = p.hello(&root, (77, 5000));
         sim.now += 1;
         p.deliver(&mut sim.node, sim.now, &[d]);
@@ -629,15 +635,7 @@ fn random_key_hellos_are_refused_before_key_agreement() {
     let mut rng = SeededEntropy::new(77);
     let mut hellos = Vec::new();
     for i in 0..2000u32 {
-        let keys = KeyPair::generate(&mut rng);
-        let text = format!(
-            "{}:0:{}:{}",
-            Address::new(0x20_0000_0000 + u64::from(i)),
-            ztcd::hex::encode(keys.public()),
-            ztcd::hex::encode(keys.secret().as_bytes())
-        );
-        let ip = format!("10.{}.{}.7:9993", i % 250, (i / 250) % 250 + 1);
-        let mut p = SimPeer::new(IdentitySecret::parse(&text).unwrap(), &ip);
+        let mut p = random_key_peer(&mut rng, 0x20_0000_0000, i);
         hellos.push((p.addr, p.hello(&root, (77, 5000)).1));
     }
     // 2,000 HELLOs within one virtual second.

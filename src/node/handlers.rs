@@ -8,25 +8,21 @@ use super::peer::DeferredHello;
 use super::{ConfigRequestEvent, Event, Node, PROTOCOL_VERSION, PendingHello, SOFTWARE_VERSION};
 use crate::crypto::armor;
 use crate::identity::Identity;
-use crate::limits::{
-    CONFIG_REQUESTS_PER_SECOND, ECHO_PER_SECOND, GATHER_PER_SECOND, MAX_GATHER_RESULTS,
-    MAX_PACKET_LEN, MAX_WHOIS_IDENTITIES, PROBE_INTERVAL_MS, REPLY_BYTES_PER_SECOND,
-    WHOIS_PER_SECOND,
-};
+use crate::limits::{MAX_GATHER_RESULTS, MAX_PACKET_LEN, MAX_WHOIS_IDENTITIES};
 use crate::node::peer::{LocalSocket, Path};
 use crate::wire::packet::{HEADER_LEN, VERB_FLAG_COMPRESSED, decompress_payload};
 use crate::wire::verbs::{
-    ConfigRequest, ErrorCode, ErrorRepr, GatherRepr, HelloRepr, LikeRepr, OkGatherRepr, OkHeader,
+    ConfigRequest, ErrorCode, ErrorRepr, GatherRepr, HelloRepr, LikeRepr, OkGatherRepr,
     OkHelloRepr, WhoisRepr,
 };
 use crate::wire::{Address, IdentityRepr, InetAddress, PacketView, Reader, Verb, Writer};
 
 /// Who asked, which packet, and the path it came on (direct packets only).
 #[derive(Clone, Copy, Debug)]
-struct Request {
-    source: Address,
-    packet_id: u64,
-    arrival: Option<Path>,
+pub(super) struct Request {
+    pub(super) source: Address,
+    pub(super) packet_id: u64,
+    pub(super) arrival: Option<Path>,
 }
 
 impl Node {
@@ -250,138 +246,6 @@ impl Node {
         }
     }
 
-    /// Takes a token from `source`'s quota for `verb`; counts a refusal.
-    fn quota(&mut self, now: u64, source: Address, verb: Verb) -> bool {
-        let Some(peer) = self.peers.get_mut(source) else {
-            return false;
-        };
-        let q = &mut peer.quotas;
-        let (bucket, rate) = match verb {
-            Verb::Whois => (&mut q.whois, WHOIS_PER_SECOND),
-            Verb::MulticastGather => (&mut q.gather, GATHER_PER_SECOND),
-            Verb::Echo => (&mut q.echo, ECHO_PER_SECOND),
-            _ => (&mut q.config, CONFIG_REQUESTS_PER_SECOND),
-        };
-        let ok = bucket.take(now, rate, 2 * rate);
-        if !ok {
-            self.stats.dropped_peer_quota += 1;
-        }
-        ok
-    }
-
-    /// Sends an ECHO with a fresh packet ID to an unconfirmed path (at most one per
-    /// [`PROBE_INTERVAL_MS`], within the path's credit); the peer's OK confirms the path.
-    fn probe(&mut self, now: u64, to: Address, path: Path) {
-        let current = self
-            .peers
-            .get(to)
-            .and_then(|p| {
-                p.paths
-                    .iter()
-                    .find(|x| x.remote == path.remote && x.local == path.local)
-            })
-            .copied();
-        let Some(path) = current.filter(|p| !p.confirmed) else {
-            return;
-        };
-        if path
-            .probe
-            .is_some_and(|(_, at)| now.saturating_sub(at) < PROBE_INTERVAL_MS)
-        {
-            return;
-        }
-        // An empty ECHO (a bare header, the smallest packet there is): its OK is matched by
-        // the packet ID alone.
-        let Some(id) = self.send_metered(to, path, Verb::Echo, &[]) else {
-            return;
-        };
-        self.stats.probes_sent += 1;
-        if let Some(p) = self
-            .peers
-            .get_mut(to)
-            .and_then(|p| p.path_mut(path.local, path.remote))
-        {
-            p.probe = Some((id, now));
-        }
-    }
-
-    /// An OK from a peer: one answering a probe confirms the path it came on (and sends the
-    /// worlds an earlier OK(HELLO) on it had to leave out).
-    fn on_ok(&mut self, now: u64, rq: Request, payload: &[u8]) {
-        let Ok((ok, _)) = OkHeader::parse(payload) else {
-            self.stats.dropped_malformed += 1;
-            return;
-        };
-        let Some(path) = rq.arrival else {
-            self.stats.ignored_verbs += 1;
-            return;
-        };
-        let Some(peer) = self.peers.get_mut(rq.source) else {
-            return;
-        };
-        if ok.in_re_verb != Verb::Echo || !peer.confirm(path.local, path.remote, ok.in_re_packet_id)
-        {
-            self.stats.ignored_verbs += 1;
-            return;
-        }
-        self.stats.paths_confirmed += 1;
-        if let Some(d) = peer.deferred.take() {
-            let confirmed = peer.best_path(now, None);
-            self.answer_hello(now, rq.source, d, confirmed);
-        }
-    }
-
-    /// Sends OK(in re `verb`, `rq.packet_id`) with `body`: on the arrival path if confirmed,
-    /// else on the peer's best confirmed path, else (OK(HELLO) and OK(ECHO) only) on the
-    /// arrival path within its credit. Counted against the global reply budget.
-    fn reply(&mut self, now: u64, rq: Request, verb: Verb, body: &[u8]) {
-        let mut payload = vec![0u8; OkHeader::LEN + body.len()];
-        let header = OkHeader {
-            in_re_verb: verb,
-            in_re_packet_id: rq.packet_id,
-        };
-        if header.emit(&mut Writer::new(&mut payload)).is_err() {
-            return;
-        }
-        payload[OkHeader::LEN..].copy_from_slice(body);
-        let bytes = u32::try_from(HEADER_LEN + payload.len()).unwrap_or(u32::MAX);
-        let rate = REPLY_BYTES_PER_SECOND;
-        if !self.reply_budget.take_n(now, rate, rate, bytes) {
-            self.stats.dropped_reply_budget += 1;
-            return;
-        }
-        let arrival = rq.arrival.and_then(|a| {
-            let p = self.peers.get(rq.source)?;
-            p.paths
-                .iter()
-                .find(|x| x.local == a.local && x.remote == a.remote)
-                .copied()
-        });
-        let best = self
-            .peers
-            .get(rq.source)
-            .and_then(|p| p.best_path(now, None));
-        let size = HEADER_LEN + payload.len();
-        let path = match (arrival, best) {
-            (Some(a), _) if a.confirmed => Some(a),
-            // The answer to a HELLO or ECHO may go where it came from, within that path's
-            // credit; anything else only to a confirmed path.
-            (Some(a), _)
-                if matches!(verb, Verb::Hello | Verb::Echo) && a.credit as usize >= size =>
-            {
-                self.send_metered(rq.source, a, Verb::Ok, &payload);
-                return;
-            }
-            (_, b) => b,
-        };
-        match path {
-            Some(p) => {
-                self.send(now, rq.source, Verb::Ok, &payload, Some(p));
-            }
-            None => self.stats.dropped_unconfirmed_path += 1,
-        }
-    }
-
     fn on_hello(&mut self, now: u64, rq: Request, payload: &[u8], physical: Option<SocketAddr>) {
         let mut plain = payload.to_vec();
         match HelloRepr::tail_offset(&plain) {
@@ -479,7 +343,13 @@ impl Node {
 
     /// Sends the OK(HELLO) with worlds that was owed until a path was confirmed (clients
     /// accept a second OK for a HELLO they sent moments ago).
-    fn answer_hello(&mut self, now: u64, to: Address, h: DeferredHello, path: Option<Path>) {
+    pub(super) fn answer_hello(
+        &mut self,
+        now: u64,
+        to: Address,
+        h: DeferredHello,
+        path: Option<Path>,
+    ) {
         let Some(path) = path else { return };
         let body = self.hello_body(h, path.remote);
         let rq = Request {

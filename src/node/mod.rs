@@ -14,6 +14,7 @@ mod handlers;
 pub mod multicast;
 pub mod peer;
 pub mod reassembly;
+mod replies;
 mod stats;
 
 use std::collections::{HashMap, VecDeque};

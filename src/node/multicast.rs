@@ -207,7 +207,7 @@ mod tests {
     #[test]
     fn admission_is_given_by_a_configuration_and_ends_with_a_refusal() {
         let mut t = MulticastTable::new(1024);
-        let (n, a) = (NetworkId(0x11_2233_4455_000001), Address::new(7));
+        let (n, a) = (NetworkId(0x1122_3344_5500_0001), Address::new(7));
         assert!(!t.is_admitted(n, a));
         t.admit(10, n, a);
         assert!(t.is_admitted(n, a));

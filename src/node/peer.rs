@@ -85,7 +85,7 @@ impl ReplayWindow {
 /// A token bucket: `rate` tokens per second, at most `burst`, in thousandths of a token.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Bucket {
-    milli: u32,
+    milli: u64,
     at: u64,
 }
 
@@ -102,15 +102,15 @@ impl Bucket {
             cap
         } else {
             let refill = now.saturating_sub(self.at).saturating_mul(u64::from(rate));
-            (u64::from(self.milli) + refill).min(cap)
+            self.milli.saturating_add(refill).min(cap)
         };
         self.at = now.max(1);
         let need = u64::from(n) * 1000;
         if level < need {
-            self.milli = level as u32;
+            self.milli = level;
             return false;
         }
-        self.milli = (level - need) as u32;
+        self.milli = level - need;
         true
     }
 }
