@@ -107,7 +107,8 @@ fn forged_sources_get_no_more_than_they_sent_and_replays_move_no_path() {
         "traffic followed the forgery: {report}"
     );
     assert!(
-        stat(&log, "dropped_replayed") >= 4 * verbs.len() as u64,
+        // Each packet is replayed 4 times (a lost datagram can make a replay the first).
+        stat(&log, "dropped_replayed") >= 3 * verbs.len() as u64,
         "{log}"
     );
 }

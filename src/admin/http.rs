@@ -133,6 +133,14 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, HttpError> {
     Ok(Some((head, len)))
 }
 
+/// Whether `bytes` hold the blank line that ends a request head (`\n\n` or `\n\r\n`).
+pub fn has_blank_line(bytes: &[u8]) -> bool {
+    bytes
+        .windows(2)
+        .enumerate()
+        .any(|(i, w)| w == b"\n\n" || (w == b"\n\r" && bytes.get(i + 2) == Some(&b'\n')))
+}
+
 /// The body framing, refusing ambiguous (smuggling) and oversized ones.
 fn body_kind(head: &Head) -> Result<BodyKind, HttpError> {
     let mut lengths = head
@@ -367,6 +375,15 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(h.body, BodyKind::Chunked);
+    }
+
+    #[test]
+    fn blank_lines() {
+        assert!(has_blank_line(b"GET / HTTP/1.1\r\n\r\n"));
+        assert!(has_blank_line(b"GET / HTTP/1.1\n\n"));
+        assert!(has_blank_line(b"\n\r\n"));
+        assert!(!has_blank_line(b"GET / HTTP/1.1\r\nHost: a\r\n"));
+        assert!(!has_blank_line(b"\n\r"));
     }
 
     #[test]

@@ -292,15 +292,23 @@ impl Conn {
 
     /// The next request head, read before `deadline`.
     async fn read_head(&mut self, deadline: Instant) -> Result<Head, End> {
+        // Parsed only once the head can be complete (a blank line arrived) or is at its cap,
+        // so a head trickled a byte at a time is scanned once, not once per byte.
+        let mut scanned: usize = 0;
         loop {
-            match http::parse_head(&self.buf) {
-                Ok(Some((head, len))) => {
-                    self.buf.drain(..len);
-                    return Ok(head);
+            let from = scanned.saturating_sub(3);
+            let ended = http::has_blank_line(&self.buf[from..]);
+            if ended || self.buf.len() >= ADMIN_MAX_HEAD {
+                match http::parse_head(&self.buf) {
+                    Ok(Some((head, len))) => {
+                        self.buf.drain(..len);
+                        return Ok(head);
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Err(End::Answer(error_reply(e))),
                 }
-                Ok(None) => {}
-                Err(e) => return Err(End::Answer(error_reply(e))),
             }
+            scanned = self.buf.len();
             // The buffer never exceeds the head cap by more than one read.
             debug_assert!(self.buf.len() < ADMIN_MAX_HEAD);
             if self.fill(deadline).await? == 0 {
