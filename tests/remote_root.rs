@@ -51,6 +51,9 @@ fn remote_root_answers_hello() {
         let (header, payload) = peer
             .open(&root, buf[..n].to_vec())
             .expect("the reply authenticates with the key agreed with the daemon");
+        if header.verb == Verb::Echo {
+            continue; // the daemon's probe of our new path (a client would answer it)
+        }
         assert_eq!(header.verb, Verb::Ok);
         let (ok, body) = OkHeader::parse(&payload).unwrap();
         if ok.in_re_packet_id != packet_id {
