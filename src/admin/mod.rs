@@ -257,11 +257,7 @@ async fn ask_owner(shared: &Rc<Shared>, cmd: msg::AdminCommand) -> AdminReply {
         Ok(()) => {}
     }
     let deadline = Instant::now() + shared.cfg.reply_timeout;
-    let answered = smol::future::or(async { Some(reply_rx.recv().await) }, async {
-        smol::Timer::at(deadline).await;
-        None
-    })
-    .await;
+    let answered = server::within(deadline, reply_rx.recv()).await;
     let answered = match answered {
         Some(a) => a,
         None if ticket.abandon() => {

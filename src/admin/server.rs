@@ -218,7 +218,10 @@ fn refuse(ex: &LocalExecutor<'static>, shared: &Rc<Shared>, stream: Async<TcpStr
 }
 
 /// `fut`, or `None` once `deadline` passes.
-async fn within<T>(deadline: Instant, fut: impl std::future::Future<Output = T>) -> Option<T> {
+pub(super) async fn within<T>(
+    deadline: Instant,
+    fut: impl std::future::Future<Output = T>,
+) -> Option<T> {
     smol::future::or(async { Some(fut.await) }, async {
         Timer::at(deadline).await;
         None

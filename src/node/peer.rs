@@ -227,6 +227,11 @@ impl Peer {
             .position(|p| p.local == local && p.remote == remote)
     }
 
+    /// The path `(local, remote)` as it stands.
+    pub fn path(&self, local: LocalSocket, remote: SocketAddr) -> Option<Path> {
+        self.path_index(local, remote).map(|i| self.paths[i])
+    }
+
     /// The path `(local, remote)`, writable.
     pub fn path_mut(&mut self, local: LocalSocket, remote: SocketAddr) -> Option<&mut Path> {
         let i = self.path_index(local, remote)?;

@@ -39,12 +39,7 @@ impl Node {
         let current = self
             .peers
             .get(to)
-            .and_then(|p| {
-                p.paths
-                    .iter()
-                    .find(|x| x.remote == path.remote && x.local == path.local)
-            })
-            .copied();
+            .and_then(|p| p.path(path.local, path.remote));
         let Some(path) = current.filter(|p| !p.confirmed) else {
             return;
         };
@@ -108,24 +103,23 @@ impl Node {
             return;
         }
         payload[OkHeader::LEN..].copy_from_slice(body);
-        let bytes = u32::try_from(HEADER_LEN + payload.len()).unwrap_or(u32::MAX);
+        let size = HEADER_LEN + payload.len();
         let rate = REPLY_BYTES_PER_SECOND;
-        if !self.reply_budget.take_n(now, rate, rate, bytes) {
+        if !self
+            .reply_budget
+            .take_n(now, rate, rate, u32::try_from(size).unwrap_or(u32::MAX))
+        {
             self.stats.dropped_reply_budget += 1;
             return;
         }
-        let arrival = rq.arrival.and_then(|a| {
-            let p = self.peers.get(rq.source)?;
-            p.paths
-                .iter()
-                .find(|x| x.local == a.local && x.remote == a.remote)
-                .copied()
-        });
-        let best = self
-            .peers
-            .get(rq.source)
-            .and_then(|p| p.best_path(now, None));
-        let size = HEADER_LEN + payload.len();
+        let Some(peer) = self.peers.get(rq.source) else {
+            self.stats.dropped_unconfirmed_path += 1;
+            return;
+        };
+        // The arrival path as it stands now (the probe or an earlier reply may have used
+        // some of its credit).
+        let arrival = rq.arrival.and_then(|a| peer.path(a.local, a.remote));
+        let best = peer.best_path(now, None);
         let path = match (arrival, best) {
             (Some(a), _) if a.confirmed => Some(a),
             // The answer to a HELLO or ECHO may go where it came from, within that path's
