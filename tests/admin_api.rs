@@ -578,3 +578,73 @@ fn killed_mid_write_storm_keeps_every_acknowledged_write() {
         acked.len()
     );
 }
+
+/// Out of file descriptors, the admin listener keeps going: failed accepts (EMFILE) are
+/// counted and retried after a pause, nothing aborts, and once the connections holding the
+/// descriptors are gone the API answers again.
+#[test]
+fn out_of_file_descriptors_the_admin_listener_recovers() {
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+    const NOFILE: u32 = 48;
+    let dir = TempDir::new("nofile");
+    let home = dir.path("home");
+    let port = free_port();
+    let endpoint = format!("127.0.0.1/{port}");
+    let daemon = Daemon::start_local_with_nofile(
+        &home,
+        &[
+            "--port",
+            &port.to_string(),
+            "--endpoint",
+            &endpoint,
+            "--log-level",
+            "debug",
+        ],
+        NOFILE,
+    );
+    daemon.wait_for_log("admin API on http://127.0.0.1", Duration::from_secs(10));
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let open_fds =
+        || std::fs::read_dir(format!("/proc/{}/fd", daemon.pid())).map_or(0, |d| d.count());
+    // Idle connections until the daemon has no descriptor left (the kernel queues the rest).
+    let mut held = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while open_fds() < NOFILE as usize && Instant::now() < deadline {
+        if let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            held.push(s);
+        }
+    }
+    assert!(
+        open_fds() >= NOFILE as usize,
+        "the descriptors never ran out"
+    );
+    // More connections: the daemon's accepts now fail (logged at debug level).
+    for _ in 0..16 {
+        held.extend(TcpStream::connect_timeout(&addr, Duration::from_secs(2)));
+    }
+    daemon.wait_for_log("admin accept:", Duration::from_secs(10));
+    drop(held);
+    let token = std::fs::read_to_string(home.join("authtoken.secret")).expect("token");
+    let api = Api { addr, token };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        if let Some(r) = api.try_call("GET", "/metrics", None)
+            && r.status == 200
+        {
+            break String::from_utf8_lossy(&r.body).into_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the admin API never answered again"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let accept_errors: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("ztcd_admin_accept_errors_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("accept errors counted");
+    assert!(accept_errors > 0, "no failed accept was seen: {metrics}");
+    assert_eq!(api.ok("GET", "/status", None)["online"], true);
+}

@@ -356,6 +356,63 @@ fn multicast_like_and_gather() {
     assert_eq!(g.addresses().collect::<Vec<_>>(), vec![sim.b.address()]);
 }
 
+/// On a network of this controller, an outsider can neither subscribe nor learn the members
+/// by GATHER; a member holding a configuration can.
+#[test]
+fn our_networks_multicast_is_for_members_only() {
+    let mut sim = Sim::new();
+    sim.hello(0);
+    sim.hello(1);
+    let root = sim.root;
+    let nwid = (root.address().to_u64() << 24) | 0x00_0001;
+    let group = |limit: Option<u32>| {
+        let mut p = Vec::new();
+        p.extend_from_slice(&nwid.to_be_bytes());
+        if limit.is_some() {
+            p.push(0);
+        }
+        p.extend_from_slice(&[0xff; 6]);
+        p.extend_from_slice(&0x0a00_0003u32.to_be_bytes());
+        if let Some(l) = limit {
+            p.extend_from_slice(&l.to_be_bytes());
+        }
+        p
+    };
+    // B holds a configuration for the network; A does not.
+    sim.node
+        .admit_member(sim.now, NetworkId(nwid), sim.b.address());
+    let (_, d) = sim.b.packet(&root, Verb::MulticastLike, &group(None));
+    sim.b.deliver(&mut sim.node, sim.now, &d);
+    let (_, d) = sim.a.packet(&root, Verb::MulticastLike, &group(None));
+    sim.a.deliver(&mut sim.node, sim.now, &d);
+    assert_eq!(
+        sim.node.stats().multicast_subscriptions,
+        1,
+        "only the member's LIKE"
+    );
+    let (_, d) = sim.a.packet(&root, Verb::MulticastGather, &group(Some(32)));
+    sim.a.deliver(&mut sim.node, sim.now, &d);
+    assert!(
+        packets_to(&drain(&mut sim.node), sim.a.addr).is_empty(),
+        "an outsider learns nobody"
+    );
+    assert_eq!(sim.node.stats().dropped_not_member, 2);
+    // Once A is admitted its GATHER names B.
+    sim.node
+        .admit_member(sim.now, NetworkId(nwid), sim.a.address());
+    let (_, d) = sim.a.packet(&root, Verb::MulticastGather, &group(Some(32)));
+    sim.a.deliver(&mut sim.node, sim.now, &d);
+    let packets = packets_to(&drain(&mut sim.node), sim.a.addr);
+    let (_, payload) = sim.a.open(&root, packets[0].clone()).unwrap();
+    let (_, body) = OkHeader::parse(&payload).unwrap();
+    let g = OkGatherRepr::parse(body).unwrap();
+    assert_eq!(g.addresses().collect::<Vec<_>>(), vec![sim.b.address()]);
+    // A refusal (deauthorization) ends B's subscription there; A's (its GATHER subscribed
+    // it) stays.
+    sim.node.revoke_member(NetworkId(nwid), sim.b.address());
+    assert_eq!(sim.node.stats().multicast_subscriptions, 1);
+}
+
 #[test]
 fn identity_collision_and_unknown_sources() {
     let mut sim = Sim::new();

@@ -345,6 +345,14 @@ impl Daemon {
         Self::spawn(Command::new(ztcd_bin()), home, args)
     }
 
+    /// `ztcd run` on this host with at most `nofile` open file descriptors (`prlimit`).
+    pub(crate) fn start_local_with_nofile(home: &Path, args: &[&str], nofile: u32) -> Self {
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--nofile={nofile}:{nofile}"))
+            .arg(ztcd_bin());
+        Self::spawn(cmd, home, args)
+    }
+
     fn spawn(mut cmd: Command, home: &Path, args: &[&str]) -> Self {
         let log = home.with_extension("log");
         let file = std::fs::File::create(&log).expect("daemon log");
