@@ -14,8 +14,7 @@ use ztcd::crypto::SeededEntropy;
 use ztcd::crypto::hashcash::Scratch;
 use ztcd::identity::IdentitySecret;
 use ztcd::node::{Event, LocalSocket, Node, NodeConfig};
-use ztcd::wire::verbs::OkHeader;
-use ztcd::wire::{InetAddress, Verb, Writer};
+use ztcd::wire::{InetAddress, Verb};
 
 fn pump(node: &mut Node, now: u64, from: SocketAddr, datagram: &[u8]) -> usize {
     node.handle_datagram(now, LocalSocket(0), from, datagram);
@@ -82,14 +81,7 @@ fn main() {
             .filter(|(h, _)| h.verb == Verb::Echo)
             .collect();
         for (h, payload) in probes {
-            let mut ok = vec![0u8; OkHeader::LEN];
-            let in_re = OkHeader {
-                in_re_verb: Verb::Echo,
-                in_re_packet_id: h.packet_id,
-            };
-            in_re.emit(&mut Writer::new(&mut ok)).unwrap();
-            ok.extend_from_slice(&payload);
-            let (_, d) = s.packet(Verb::Ok, &ok, false).unwrap();
+            let d = s.answer_echo(&h, &payload).unwrap();
             node.handle_datagram(2000, LocalSocket(0), from, &d[0]);
         }
     }

@@ -7,7 +7,7 @@ use crate::crypto::armor::{self, Cipher};
 use crate::identity::{Identity, IdentitySecret};
 use crate::wire::fragment;
 use crate::wire::packet::{FLAG_FRAGMENTED, FLAGS_OFFSET, HEADER_LEN, VERB_FLAG_COMPRESSED};
-use crate::wire::verbs::HelloRepr;
+use crate::wire::verbs::{HelloRepr, OkHeader};
 use crate::wire::{Header, InetAddress, PacketView, Result, Verb, Writer};
 
 /// Largest datagram the client sends.
@@ -119,6 +119,19 @@ impl ClientSession {
         let mut out = Vec::new();
         fragment::split(&p, MTU, |d| out.push(d.to_vec()))?;
         Ok((id, out))
+    }
+
+    /// The OK(ECHO) a client sends back for an ECHO it received (`echo` and `payload` as
+    /// [`ClientSession::open`] gave them): how a root's probe of a new path is answered.
+    pub fn answer_echo(&mut self, echo: &Header, payload: &[u8]) -> Result<Vec<Vec<u8>>> {
+        let mut ok = vec![0u8; OkHeader::LEN];
+        let in_re = OkHeader {
+            in_re_verb: Verb::Echo,
+            in_re_packet_id: echo.packet_id,
+        };
+        in_re.emit(&mut Writer::new(&mut ok))?;
+        ok.extend_from_slice(payload);
+        Ok(self.packet(Verb::Ok, &ok, false)?.1)
     }
 
     /// Authenticates and decrypts a whole packet from the remote node; returns its header and

@@ -116,14 +116,7 @@ impl Sim {
                     out.push((h, payload));
                     continue;
                 }
-                let mut ok = vec![0u8; OkHeader::LEN];
-                let header = OkHeader {
-                    in_re_verb: Verb::Echo,
-                    in_re_packet_id: h.packet_id,
-                };
-                header.emit(&mut Writer::new(&mut ok)).unwrap();
-                ok.extend_from_slice(&payload);
-                let (_, d) = peer.packet(&root, Verb::Ok, &ok);
+                let d = peer.answer_echo(&root, &h, &payload);
                 peer.deliver(&mut self.node, self.now, &d);
             }
         }
@@ -668,15 +661,7 @@ fn a_new_path_is_used_only_after_the_peer_answers_on_it() {
     assert_eq!(probe.len(), 1, "one probe on the new path");
     let (h, payload) = sim.a.open(&root, probe[0].clone()).unwrap();
     assert_eq!(h.verb, Verb::Echo);
-    let mut ok = vec![0u8; OkHeader::LEN];
-    OkHeader {
-        in_re_verb: Verb::Echo,
-        in_re_packet_id: h.packet_id,
-    }
-    .emit(&mut Writer::new(&mut ok))
-    .unwrap();
-    ok.extend_from_slice(&payload);
-    let (_, d) = sim.a.packet(&root, Verb::Ok, &ok);
+    let d = sim.a.answer_echo(&root, &h, &payload);
     sim.a.deliver(&mut sim.node, sim.now, &d);
     let peer = sim.node.peer(sim.a.address()).unwrap();
     assert_eq!(peer.best_path(sim.now, None).unwrap().remote, sim.a.addr);

@@ -51,6 +51,16 @@ impl SimPeer {
         self.session(to).packet(verb, payload, false).unwrap()
     }
 
+    /// The OK(ECHO) answering an ECHO from `to` (a root's path probe), as datagrams.
+    pub(crate) fn answer_echo(
+        &mut self,
+        to: &Identity,
+        echo: &Header,
+        payload: &[u8],
+    ) -> Vec<Vec<u8>> {
+        self.session(to).answer_echo(echo, payload).unwrap()
+    }
+
     /// Like [`SimPeer::packet`], LZ4-compressing the payload as clients do.
     pub(crate) fn packet_compressed(
         &mut self,

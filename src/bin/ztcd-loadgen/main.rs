@@ -305,17 +305,8 @@ pub(crate) fn join(
                 continue;
             };
             if h.verb == Verb::Echo {
-                let mut ok = vec![0u8; OkHeader::LEN];
-                let in_re = OkHeader {
-                    in_re_verb: Verb::Echo,
-                    in_re_packet_id: h.packet_id,
-                };
-                in_re
-                    .emit(&mut ztcd::wire::Writer::new(&mut ok))
-                    .map_err(|e| e.to_string())?;
-                ok.extend_from_slice(&payload);
-                let (_, d) = session
-                    .packet(Verb::Ok, &ok, false)
+                let d = session
+                    .answer_echo(&h, &payload)
                     .map_err(|e| e.to_string())?;
                 for x in d {
                     sock.send_to(&x, target).map_err(|e| e.to_string())?;

@@ -477,20 +477,9 @@ impl State {
             return Vec::new();
         };
         if header.verb == Verb::Echo {
-            let mut ok = vec![0u8; OkHeader::LEN];
-            let in_re = OkHeader {
-                in_re_verb: Verb::Echo,
-                in_re_packet_id: header.packet_id,
-            };
-            if in_re.emit(&mut Writer::new(&mut ok)).is_err() {
-                return Vec::new();
-            }
-            ok.extend_from_slice(&payload);
             self.members[m].probed = true;
-            return match self.members[m].session.packet(Verb::Ok, &ok, false) {
-                Ok((_, d)) => d,
-                Err(_) => Vec::new(),
-            };
+            let session = &mut self.members[m].session;
+            return session.answer_echo(&header, &payload).unwrap_or_default();
         }
         self.on_packet_verb(m, header.verb, &payload);
         Vec::new()
