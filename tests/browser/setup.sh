@@ -5,13 +5,19 @@
 set -euo pipefail
 CACHE="${ZTCD_BROWSER_CACHE:-/var/cache/ztcd-test/browser}"
 VERSION=1.49.1
-if ! command -v chromium >/dev/null || ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+# Only what is missing: a machine's Node.js may come from another repository (NodeSource's
+# nodejs conflicts with Debian's npm), so asking apt for all three can fail.
+need=()
+command -v chromium >/dev/null || need+=(chromium)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
-    echo "chromium, node and npm are missing and this is not root: install them first" >&2
+    echo "missing ${need[*]} and this is not root: install them first" >&2
     exit 1
   fi
   apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nodejs npm >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
 fi
 if [ ! -f "$CACHE/node_modules/playwright-core/package.json" ] ||
    ! grep -q "\"version\": \"$VERSION\"" "$CACHE/node_modules/playwright-core/package.json"; then
