@@ -182,6 +182,11 @@ pub const REPLAY_WINDOW: usize = 16;
 /// Least spacing of ECHO probes on one unconfirmed path, ms.
 pub const PROBE_INTERVAL_MS: u64 = 1_000;
 
+/// Spacing of the ECHO probes that keep a confirmed path's round trip current (what `/peer`
+/// reports as latency), ms: zerotier-one's ping period. One 28-byte packet per peer and
+/// minute, sent only when the peer's own traffic arrives on that path.
+pub const LATENCY_PROBE_INTERVAL_MS: u64 = 60_000;
+
 /// Key agreements (X25519 + SHA-512, ~60 µs on x86-64, several ms on a MIPS router) started
 /// per second for HELLOs from identities never validated here and without a cached key,
 /// across all sources: a flood of random-key HELLOs is refused before it costs an agreement.
@@ -241,7 +246,7 @@ pub const BUDGET_FRACTION: usize = 4;
 /// Worst-case bytes of one peer-table entry (`(Address, Peer)` in a hash map at its 7/8 load
 /// factor, with four paths, its replay window and quotas; checked against `size_of` in the
 /// node's tests).
-pub const PEER_ENTRY_BYTES: usize = 800;
+pub const PEER_ENTRY_BYTES: usize = 880;
 
 /// Worst-case bytes of one multicast subscription (each in a group of its own, plus its
 /// member's and network's counters).

@@ -50,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             2 => {
-                if peer.confirm(LocalSocket(0), addr, u64::from(b)) {
+                if peer.confirm(now, LocalSocket(0), addr, u64::from(b)).is_some() {
                     received.remove(&addr);
                     sent.remove(&addr);
                 }

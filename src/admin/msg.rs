@@ -31,8 +31,8 @@ pub enum AdminCommand {
     DeleteNetwork(NetworkId),
     /// `GET /controller/network/{nwid}/member`: `{address: revision}`.
     ListMembers(NetworkId),
-    /// `GET …/member?details=1` (`&banned=1` adds deleted members): full objects.
-    ListMembersDetailed(NetworkId, bool),
+    /// `GET …/member?details=1`: full objects.
+    ListMembersDetailed(NetworkId),
     /// `GET …/member/{address}`.
     GetMember(NetworkId, Address),
     /// `POST …/member/{address}`.

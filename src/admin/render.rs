@@ -65,10 +65,16 @@ pub fn status(s: &StatusView) -> Value {
 pub struct PathView {
     /// Remote address.
     pub remote: SocketAddr,
-    /// Whether it is still usable.
+    /// Whether it was heard recently enough to use.
     pub alive: bool,
+    /// Whether the peer answered our probe on it (only such paths carry traffic).
+    pub confirmed: bool,
+    /// Whether it is the path traffic to the peer takes now.
+    pub preferred: bool,
     /// Last packet heard on it, ms since the epoch.
     pub last_receive: u64,
+    /// Last packet sent on it, ms since the epoch (0 if none).
+    pub last_send: u64,
     /// Which local socket it was heard on.
     pub local_socket: u16,
 }
@@ -80,37 +86,43 @@ pub struct PeerView {
     pub address: String,
     /// Last packet heard, ms since the epoch.
     pub last_receive: u64,
-    /// Software version the peer announced.
-    pub version: (u8, u8, u16),
+    /// Software version the peer announced, if it did.
+    pub version: Option<(u8, u8, u16)>,
+    /// Round trip of its direct path, ms (`None` without one).
+    pub latency: Option<u32>,
     /// Paths, best first.
     pub paths: Vec<PathView>,
 }
 
-/// `GET /peer/{address}` (and each element of `GET /peer`).
+/// `GET /peer/{address}` (and each element of `GET /peer`), with zerotier-one's fields:
+/// `latency` is the measured round trip of the direct path (-1 without one), a path is
+/// `active` once confirmed and alive, `preferred` when traffic takes it, and the version is
+/// -1 until the peer announced one.
 pub fn peer(p: &PeerView) -> Value {
     let paths: Vec<Value> = p
         .paths
         .iter()
-        .enumerate()
-        .map(|(i, path)| {
+        .map(|path| {
             json!({
-                "active": path.alive,
+                "active": path.alive && path.confirmed,
                 "address": format!("{}/{}", path.remote.ip(), path.remote.port()),
                 "expired": !path.alive,
                 "lastReceive": path.last_receive,
-                "lastSend": 0,
+                "lastSend": path.last_send,
                 "localSocket": path.local_socket,
-                "preferred": i == 0 && path.alive,
+                "preferred": path.preferred,
                 "trustedPathId": 0,
             })
         })
         .collect();
-    let (maj, min, rev) = p.version;
+    let (maj, min, rev) = p.version.map_or((-1, -1, -1), |(a, b, c)| {
+        (i32::from(a), i32::from(b), i32::from(c))
+    });
     json!({
         "address": p.address,
         "isBonded": false,
         "lastReceive": p.last_receive,
-        "latency": -1,
+        "latency": p.latency.map_or(-1, i64::from),
         "paths": paths,
         "role": "LEAF",
         "tunneled": false,
@@ -266,6 +278,56 @@ pub fn metrics(m: &MetricsView) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_peer_reports_its_measured_latency_and_which_path_is_direct() {
+        let path = |port: u16, confirmed: bool, preferred: bool| PathView {
+            remote: SocketAddr::from(([10, 0, 0, 2], port)),
+            alive: true,
+            confirmed,
+            preferred,
+            last_receive: 1_000,
+            last_send: 900,
+            local_socket: 0,
+        };
+        let direct = peer(&PeerView {
+            address: "0123456789".into(),
+            last_receive: 1_000,
+            version: Some((1, 8, 4)),
+            latency: Some(3),
+            paths: vec![path(9993, true, true), path(4444, false, false)],
+        });
+        assert_eq!(direct["latency"], 3);
+        assert_eq!(direct["version"], "1.8.4");
+        let p = &direct["paths"];
+        assert_eq!(
+            (
+                p[0]["active"].clone(),
+                p[0]["preferred"].clone(),
+                p[0]["lastSend"].clone()
+            ),
+            (json!(true), json!(true), json!(900))
+        );
+        assert_eq!(
+            (p[1]["active"].clone(), p[1]["preferred"].clone()),
+            (json!(false), json!(false))
+        );
+        let unknown = peer(&PeerView {
+            address: "0123456789".into(),
+            last_receive: 1_000,
+            version: None,
+            latency: None,
+            paths: vec![path(4444, false, false)],
+        });
+        assert_eq!(
+            (
+                unknown["latency"].clone(),
+                unknown["version"].clone(),
+                unknown["versionMajor"].clone()
+            ),
+            (json!(-1), json!("-1.-1.-1"), json!(-1))
+        );
+    }
 
     #[test]
     fn gauges_are_gauges_and_a_failed_read_is_not_zero() {

@@ -79,9 +79,7 @@ pub fn route(
                 ("GET", []) => C::GetNetwork(nwid),
                 ("POST", []) => C::PostNetwork(nwid, json_body(body)?),
                 ("DELETE", []) => C::DeleteNetwork(nwid),
-                ("GET", ["member"]) if query_flag(query, "details") => {
-                    C::ListMembersDetailed(nwid, query_flag(query, "banned"))
-                }
+                ("GET", ["member"]) if query_flag(query, "details") => C::ListMembersDetailed(nwid),
                 ("GET", ["member"]) => C::ListMembers(nwid),
                 (m, ["member", a]) => {
                     let addr = parse_address(a).ok_or_else(|| bad_addr(a))?;
@@ -144,7 +142,7 @@ mod tests {
                 "details=1",
                 ""
             ),
-            Ok(AdminCommand::ListMembersDetailed(n, false))
+            Ok(AdminCommand::ListMembersDetailed(n))
         );
         assert!(matches!(
             r("POST", "/controller/network/8e4df28b72______", "", ""),

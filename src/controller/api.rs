@@ -5,10 +5,12 @@
 //! transaction or not at all, invalidates exactly the cached configurations it affects and
 //! queues pushes to the members that asked recently ([`Controller::take_pushes`]).
 //!
-//! ztcd's own behaviour beyond zerotier-one, all additive: a deleted member is banned (its
-//! requests are refused and it does not reappear as a join request) until a POST authorizes
-//! it again; a manual IP assignment that another member of the network holds is refused; a
-//! network ID outside this controller's range is refused (its members could never be served).
+//! ztcd's own behaviour beyond zerotier-one, all additive: a member can be blocked with
+//! `"banned": true` (its requests are refused, its addresses released; it stays listed until
+//! `"banned": false` or `"authorized": true`); a manual IP assignment that another member of
+//! the network holds is refused; a network ID outside this controller's range is refused (its
+//! members could never be served). DELETE removes a member as zerotier-one does: a later
+//! request from it is a new join request.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -162,24 +164,19 @@ fn merge_network(n: &mut Network, body: &Map<String, Value>) -> Result<(), Field
     Ok(())
 }
 
-/// Applies the writable member fields present in `body`; returns whether `authorized` was in it.
+/// Applies the writable member fields present in `body`. `banned` (ztcd's extension) wins over
+/// `authorized`; an authorization without it lifts a ban, as an un-delete did before.
 fn merge_member(m: &mut Member, body: &Map<String, Value>, unix: u64) -> Result<(), FieldError> {
     for (key, v) in body {
         match key.as_str() {
             "authorized" => {
                 let yes = bool_of(key, v)?;
-                if yes != m.authorized {
-                    if yes {
-                        m.last_authorized_time = unix;
-                    } else {
-                        m.last_deauthorized_time = unix;
-                    }
-                }
-                m.authorized = yes;
-                if yes {
+                set_authorized(m, yes, unix);
+                if yes && !body.contains_key("banned") {
                     m.banned = false;
                 }
             }
+            "banned" => m.banned = bool_of(key, v)?,
             "activeBridge" => m.active_bridge = bool_of(key, v)?,
             "noAutoAssignIps" => m.no_auto_assign_ips = bool_of(key, v)?,
             "name" => m.name = string_of(key, v)?,
@@ -198,7 +195,25 @@ fn merge_member(m: &mut Member, body: &Map<String, Value>, unix: u64) -> Result<
             _ => {}
         }
     }
+    if m.banned {
+        // Blocked: refused, cut off and its addresses free for others.
+        set_authorized(m, false, unix);
+        m.ip_assignments.clear();
+        m.active_bridge = false;
+    }
     Ok(())
+}
+
+/// Sets `authorized`, stamping the time of a change.
+fn set_authorized(m: &mut Member, yes: bool, unix: u64) {
+    if yes != m.authorized {
+        if yes {
+            m.last_authorized_time = unix;
+        } else {
+            m.last_deauthorized_time = unix;
+        }
+    }
+    m.authorized = yes;
 }
 
 impl Controller {
@@ -282,8 +297,8 @@ impl Controller {
         Ok(network_json(&n))
     }
 
-    /// The member list as zerotier-one answers it: `{address: revision}` (banned members are
-    /// left out).
+    /// The member list as zerotier-one answers it: `{address: revision}` (blocked members
+    /// included: they exist, and authorizing them in any UI lifts the block).
     pub fn api_member_revisions(&self, id: NetworkId) -> ApiResult<Value> {
         self.require_network(id)?;
         let map: Map<String, Value> = self
@@ -295,21 +310,13 @@ impl Controller {
         Ok(Value::Object(map))
     }
 
-    /// Every member with full details in one answer, serialized to JSON text (`banned`
-    /// includes deleted members).
-    pub fn api_members_detailed(
-        &self,
-        mono: u64,
-        id: NetworkId,
-        banned: bool,
-    ) -> ApiResult<String> {
+    /// Every member with full details in one answer, serialized to JSON text (blocked
+    /// members included, marked `"banned": true`).
+    pub fn api_members_detailed(&self, mono: u64, id: NetworkId) -> ApiResult<String> {
         self.require_network(id)?;
         let members = self.store.members(id)?;
-        let views: Vec<MemberJson<'_>> = members
-            .iter()
-            .filter(|m| banned || !m.banned)
-            .map(|m| self.member_view(mono, m))
-            .collect();
+        let views: Vec<MemberJson<'_>> =
+            members.iter().map(|m| self.member_view(mono, m)).collect();
         serde_json::to_string(&views)
             .map_err(|e| ApiError::Store(StoreError::Corrupt(e.to_string())))
     }
@@ -340,12 +347,9 @@ impl Controller {
 
     fn member_or_404(&self, id: NetworkId, address: Address) -> ApiResult<Member> {
         self.require_network(id)?;
-        self.store
-            .member(id, address)?
-            .filter(|m| !m.banned)
-            .ok_or_else(|| {
-                ApiError::NotFound(format!("member {address} of network {id} does not exist"))
-            })
+        self.store.member(id, address)?.ok_or_else(|| {
+            ApiError::NotFound(format!("member {address} of network {id} does not exist"))
+        })
     }
 
     /// A member object.
@@ -403,8 +407,10 @@ impl Controller {
         Ok(serde_json::to_value(self.member_view(mono, &m)).unwrap_or(Value::Null))
     }
 
-    /// Deletes a member: it is banned (refused, not re-created by its requests, its addresses
-    /// released) until a POST authorizes it again. Returns the object as it was.
+    /// Deletes a member as zerotier-one does: its row is removed (addresses and pinned
+    /// identity with it), it is cut off at once (COM revoked at the other members, its own
+    /// configuration withdrawn), and a later request from it is a new join request. Returns
+    /// the object as it was.
     pub fn api_delete_member(
         &mut self,
         mono: u64,
@@ -414,17 +420,12 @@ impl Controller {
     ) -> ApiResult<Value> {
         let old = self.member_or_404(id, address)?;
         let shown = serde_json::to_value(self.member_view(mono, &old)).unwrap_or(Value::Null);
-        let mut m = old.clone();
-        m.banned = true;
-        if m.authorized {
-            m.authorized = false;
-            m.last_deauthorized_time = unix;
-        }
-        m.ip_assignments.clear();
-        m.active_bridge = false;
-        m.revision += 1;
-        self.store.put_member(&m)?;
-        self.changed_member(mono, unix, Some(&old), &m);
+        self.store.delete_member(id, address)?;
+        let mut gone = old.clone();
+        gone.authorized = false;
+        gone.active_bridge = false;
+        self.changed_member(mono, unix, Some(&old), &gone);
+        self.forget_recent(id, address);
         Ok(shown)
     }
 

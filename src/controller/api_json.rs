@@ -102,8 +102,9 @@ pub fn ip_of(field: &str, v: &Value) -> Result<IpAddr, FieldError> {
         .map_err(|_| format!("{field}: {s:?} is not an IP address"))
 }
 
-/// Routes: `[{target: "ip/bits", via: "ip" | null}]`; a `via` of the other family becomes null,
-/// unknown keys are dropped.
+/// Routes: `[{target: "ip/bits", via: "ip" | null}]`. A `via` that is not an address of the
+/// target's family (ztnet's `"lan"`, a number, the other family) is stored as null, as
+/// zerotier-one stores it; unknown keys are dropped.
 pub fn routes_of(v: &Value) -> Result<Vec<Route>, FieldError> {
     let mut out = Vec::new();
     for (i, r) in array_of("routes", v, MAX_ROUTES)?.iter().enumerate() {
@@ -118,11 +119,7 @@ pub fn routes_of(v: &Value) -> Result<Vec<Route>, FieldError> {
                 target,
             ));
         };
-        let via = match r.get("via") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s.is_empty() => None,
-            Some(v) => Some(ip_of(&format!("{field}.via"), v)?),
-        };
+        let via = r.get("via").and_then(|v| ip_of("via", v).ok());
         out.push(Route {
             target: format!("{net}/{bits}"),
             via: via
@@ -162,7 +159,9 @@ pub fn pools_of(v: &Value) -> Result<Vec<Pool>, FieldError> {
     Ok(out)
 }
 
-/// DNS: `{domain, servers: [ip]}`; `[]`, `null` or an empty object clears it.
+/// DNS: `{domain, servers: [ip]}`, kept as given even when empty (the UIs clear it with
+/// `{domain: "", servers: []}` and zerotier-one then answers that object); `[]` or `null`
+/// clears it to zerotier-one's never-set `[]`.
 pub fn dns_of(v: &Value) -> Result<Option<Dns>, FieldError> {
     match v {
         Value::Null => Ok(None),
@@ -181,9 +180,6 @@ pub fn dns_of(v: &Value) -> Result<Option<Dns>, FieldError> {
                 {
                     servers.push(ip_of(&format!("dns.servers[{i}]"), ip)?.to_string());
                 }
-            }
-            if domain.is_empty() && servers.is_empty() {
-                return Ok(None);
             }
             Ok(Some(Dns { domain, servers }))
         }
@@ -376,6 +372,16 @@ mod tests {
         .unwrap();
         assert_eq!(r[0].target, "10.0.0.0/24");
         assert_eq!(r[1].via, None, "a via of the other family is dropped");
+        let r = routes_of(&json!([{"target": "10.0.0.0/24", "via": "lan"},
+                                  {"target": "10.1.0.0/24", "via": 5},
+                                  {"target": "10.2.0.0/24", "via": "10.0.0.1"}]))
+        .unwrap();
+        let via: Vec<_> = r.iter().map(|r| r.via.as_deref()).collect();
+        assert_eq!(
+            via,
+            [None, None, Some("10.0.0.1")],
+            "non-addresses become null"
+        );
         let e = routes_of(&json!([{"target": "10.0.0.0/24"}, {"target": "10.0.0.0/33"}]));
         assert!(
             e.unwrap_err()
@@ -386,6 +392,12 @@ mod tests {
         let p = pools_of(&json!([{"ipRangeStart": "fd00:0::1", "ipRangeEnd": "fd00::ff"}]));
         assert_eq!(p.unwrap()[0].ip_range_start, "fd00::1");
         assert_eq!(dns_of(&json!([])), Ok(None));
+        let cleared = dns_of(&json!({"domain": "", "servers": []})).unwrap();
+        assert_eq!(
+            cleared,
+            Some(super::Dns::default()),
+            "an empty object is kept"
+        );
         assert!(dns_of(&json!({"servers": ["x"]})).is_err());
         assert_eq!(
             tag_pairs_of(&json!([[2, 1], [1, 5], [2, 3]])),

@@ -89,7 +89,7 @@ fn networks_are_created_merged_and_deleted_like_zerotier_one() {
 }
 
 #[test]
-fn members_are_preauthorized_banned_on_delete_and_their_ips_stay_unique() {
+fn members_are_preauthorized_blocked_deleted_and_their_ips_stay_unique() {
     let (mut c, nwid) = setup(true);
     let [_, a, b] = ids();
     // Pre-authorization by address, before the member ever asked.
@@ -130,12 +130,37 @@ fn members_are_preauthorized_banned_on_delete_and_their_ips_stay_unique() {
             .len(),
         1
     );
-    // Delete bans: the member is refused, hidden and not re-created by its requests.
-    c.api_delete_member(0, UNIX, nwid, a.address()).unwrap();
+    // Blocking (ztcd's extension): refused, its address released, still listed as blocked.
+    let m = c
+        .api_post_member(0, UNIX, nwid, a.address(), &json!({"banned": true}))
+        .unwrap();
+    assert_eq!(
+        (
+            m["banned"].clone(),
+            m["authorized"].clone(),
+            m["ipAssignments"].clone()
+        ),
+        (json!(true), json!(false), json!([]))
+    );
     assert!(matches!(
         ask(&mut c, 5000, a, nwid),
         Reply::Error(ErrorCode::NetworkAccessDenied)
     ));
+    let detailed = c.api_members_detailed(0, nwid).unwrap();
+    assert!(detailed.contains("\"banned\":true"), "{detailed}");
+    // Authorizing lifts the block, as does `"banned": false`.
+    let m = c
+        .api_post_member(0, UNIX, nwid, a.address(), &json!({"authorized": true}))
+        .unwrap();
+    assert_eq!(
+        (m["banned"].clone(), m["authorized"].clone()),
+        (json!(false), json!(true))
+    );
+    assert!(matches!(ask(&mut c, 10_000, a, nwid), Reply::Config(_)));
+    // DELETE removes the member as zerotier-one does: gone from every list, and its next
+    // request is a new join request (unauthorized on a private network, no old address).
+    c.api_delete_member(11_000, UNIX, nwid, a.address())
+        .unwrap();
     assert!(matches!(
         c.api_member(0, nwid, a.address()),
         Err(ApiError::NotFound(_))
@@ -147,17 +172,20 @@ fn members_are_preauthorized_banned_on_delete_and_their_ips_stay_unique() {
             .unwrap()
             .is_empty()
     );
-    let detailed = c.api_members_detailed(0, nwid, true).unwrap();
-    assert!(detailed.contains("\"banned\":true"));
-    // A POST that authorizes lifts the ban; its old address was released.
-    let m = c
-        .api_post_member(0, UNIX, nwid, a.address(), &json!({"authorized": true}))
-        .unwrap();
+    assert!(matches!(
+        ask(&mut c, 20_000, a, nwid),
+        Reply::Error(ErrorCode::NetworkAccessDenied)
+    ));
+    let m = c.api_member(20_000, nwid, a.address()).unwrap();
     assert_eq!(
-        (m["banned"].clone(), m["ipAssignments"].clone()),
-        (json!(false), json!([]))
+        (
+            m["authorized"].clone(),
+            m["banned"].clone(),
+            m["ipAssignments"].clone(),
+            m["name"].clone()
+        ),
+        (json!(false), json!(false), json!([]), json!(""))
     );
-    assert!(matches!(ask(&mut c, 10_000, a, nwid), Reply::Config(_)));
     // Unknown network or member: 404.
     let other = NetworkId(nwid.0 + 1);
     assert!(matches!(
@@ -255,4 +283,40 @@ fn a_controller_with_no_free_ids_says_so() {
         c.api_create_network(0, UNIX, &mut Zero, &json!({})),
         Err(ApiError::Exhausted(_))
     ));
+}
+
+#[test]
+fn an_admin_push_neither_moves_last_seen_nor_recreates_a_deleted_member() {
+    let (mut c, nwid) = setup(true);
+    let [_, a, b] = ids();
+    for m in [a, b] {
+        c.api_post_member(0, UNIX, nwid, m.address(), &json!({"authorized": true}))
+            .unwrap();
+        assert!(matches!(ask(&mut c, 0, m, nwid), Reply::Config(_)));
+    }
+    assert!(matches!(ask(&mut c, 2_000, a, nwid), Reply::Config(_)));
+    c.flush_seen().unwrap();
+    let seen = |c: &Controller| c.api_member(0, nwid, a.address()).unwrap()["lastSeen"].clone();
+    assert_eq!(seen(&c), json!(UNIX + 2_000));
+    // Renaming the network a minute later pushes to both members: a was not seen then.
+    c.api_post_network(60_000, UNIX + 60_000, nwid, &json!({"name": "again"}))
+        .unwrap();
+    assert_eq!(c.take_pushes().len(), 2);
+    c.flush_seen().unwrap();
+    assert_eq!(seen(&c), json!(UNIX + 2_000), "a push is not a sighting");
+    // Deleting b: it is told it has no access, and the push does not store it again.
+    c.api_delete_member(61_000, UNIX + 61_000, nwid, b.address())
+        .unwrap();
+    let pushes = c.take_pushes();
+    let to_b = pushes.iter().find(|p| p.to == b.address()).unwrap();
+    assert_eq!(to_b.reply, Reply::Error(ErrorCode::NetworkAccessDenied));
+    assert!(matches!(
+        c.api_member(0, nwid, b.address()),
+        Err(ApiError::NotFound(_))
+    ));
+    // Later changes no longer push to it.
+    c.api_post_network(62_000, UNIX + 62_000, nwid, &json!({"name": "third"}))
+        .unwrap();
+    let pushes = c.take_pushes();
+    assert!(pushes.iter().all(|p| p.to != b.address()), "{pushes:?}");
 }

@@ -3,13 +3,14 @@
 //!
 //! For a NETWORK_CONFIG_REQUEST (zt-protocol §5.7): networks not prefixed by our address are
 //! ignored; a member's repeat within 1 s is ignored; an unknown network gets OBJ_NOT_FOUND; a
-//! banned (deleted) member, an identity that differs from the one pinned for that address, or
+//! blocked member, an identity that differs from the one pinned for that address, or
 //! an unauthorized member of a private network gets NETWORK_ACCESS_DENIED (the member record is
 //! created on first contact, as a join request); otherwise the member gets its configuration.
 
 pub mod api;
 pub mod api_json;
 pub mod cache;
+mod decide;
 pub mod ip_assign;
 pub mod model;
 pub mod netconf;
@@ -20,18 +21,12 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use self::cache::{COM_REUSE_MS, CacheStats, CachedCom, ConfigCache, NetPart, OwnedInput};
+use self::cache::{COM_REUSE_MS, CacheStats, ConfigCache};
+use self::decide::Origin;
 use self::model::{Member, parse_cidr};
-use self::netconf::{
-    DEFAULT_CREDENTIAL_WINDOW_MS, DnsConfig, FLAG_ENABLE_BROADCAST, FLAG_IPV6_NDP_EMULATION,
-    SPECIALIST_ACTIVE_BRIDGE, issue_com, member_dictionary, unsigned_com,
-};
+use self::netconf::DEFAULT_CREDENTIAL_WINDOW_MS;
 use self::store::{Store, StoreError};
 use crate::identity::{Identity, IdentitySecret};
-use crate::limits::MAX_METADATA_DICT_LEN;
-use crate::wire::com::Com;
-use crate::wire::dictionary::Dictionary;
-use crate::wire::rules::Rule;
 use crate::wire::verbs::ErrorCode;
 use crate::wire::{Address, NetworkId};
 
@@ -233,6 +228,11 @@ impl Controller {
         }
     }
 
+    /// Forgets a deleted member's recent request: no more pushes to it, no pending last-seen.
+    fn forget_recent(&mut self, network_id: NetworkId, address: Address) {
+        self.recent.remove(&(network_id, address));
+    }
+
     /// Writes batched last-seen times and addresses to the store (call every few tens of
     /// seconds and at shutdown). Returns how many members were updated.
     pub fn flush_seen(&mut self) -> Result<usize, StoreError> {
@@ -299,7 +299,7 @@ impl Controller {
         };
         self.recent.insert(key, recent);
         self.stats.requests += 1;
-        match self.decide(unix, req) {
+        match self.decide(unix, req, Origin::Request) {
             Ok(reply) => {
                 match &reply {
                     Reply::Config(_) => {
@@ -399,7 +399,7 @@ impl Controller {
                 metadata: &r.metadata,
                 physical: r.physical,
             };
-            match self.decide(unix, &req) {
+            match self.decide(unix, &req, Origin::Push) {
                 Ok(reply @ (Reply::Config(_) | Reply::Error(_))) => out.push(Push {
                     to,
                     network_id,
@@ -410,165 +410,6 @@ impl Controller {
             }
         }
         out
-    }
-
-    /// Answers from the cache: restamped dictionary, COM reused while young.
-    fn answer_from_cache(
-        &mut self,
-        key: (NetworkId, Address),
-        req: &ConfigRequest<'_>,
-        unix: u64,
-        rules_engine: bool,
-    ) -> Option<Reply> {
-        let identity = &self.identity;
-        let entry = self.cache.get(key, &req.from, rules_engine, unix)?;
-        let window = entry.input.net.credential_window;
-        let refresh = unix.saturating_sub(entry.com.timestamp) >= COM_REUSE_MS;
-        let com = if refresh {
-            let com = issue_com(key.0, &req.from, unix, window, identity);
-            entry.com = cached_com(&com, unix);
-            com
-        } else {
-            let t = entry.com.timestamp;
-            let mut com = unsigned_com(key.0, &req.from, t, window, identity.address());
-            com.signature = Some(entry.com.signature);
-            com
-        };
-        let input = &entry.input;
-        let dict = member_dictionary(&input.net.common, &req.from, unix, &com, &input.static_ips);
-        let dict = dict.ok();
-        if refresh {
-            self.cache.stats.com_refreshes += 1;
-        }
-        self.note_seen(key, unix);
-        dict.map(Reply::Config)
-    }
-
-    fn decide(&mut self, unix: u64, req: &ConfigRequest<'_>) -> Result<Reply, StoreError> {
-        let key = (req.network_id, req.from.address());
-        let rules_engine = Dictionary::new(req.metadata, MAX_METADATA_DICT_LEN + 1)
-            .ok()
-            .and_then(|m| m.u64("revr"))
-            .unwrap_or(1)
-            != 0;
-        if let Some(reply) = self.answer_from_cache(key, req, unix, rules_engine) {
-            return Ok(reply);
-        }
-        let store = &self.store;
-        let network = self
-            .cache
-            .network(req.network_id, || store.network(req.network_id))?;
-        let Some(network) = network else {
-            return Ok(Reply::Error(ErrorCode::ObjNotFound));
-        };
-        let address = req.from.address();
-        let existing = self.store.member(req.network_id, address)?;
-        let mut member = existing
-            .clone()
-            .unwrap_or_else(|| Member::new(req.network_id, address, unix));
-        if member.banned {
-            return Ok(Reply::Error(ErrorCode::NetworkAccessDenied));
-        }
-        match member.identity {
-            Some(pinned) if pinned != req.from => {
-                return Ok(Reply::Error(ErrorCode::NetworkAccessDenied));
-            }
-            _ => member.identity = Some(req.from),
-        }
-        if !network.private && !member.authorized {
-            member.authorized = true;
-            member.last_authorized_time = unix;
-        }
-        let meta = Dictionary::new(req.metadata, MAX_METADATA_DICT_LEN + 1).ok();
-        let physical = req.physical;
-        if existing.is_none() {
-            member.last_seen = unix;
-            member.physical_address = physical.map(|p| p.to_string());
-        } else {
-            self.note_seen(key, unix);
-        }
-        if !member.authorized {
-            if existing.as_ref() != Some(&member) {
-                self.put_member(&member)?;
-            }
-            return Ok(Reply::Error(ErrorCode::NetworkAccessDenied));
-        }
-        if let Some(m) = &meta {
-            let v = |k: &str| m.u64(k).unwrap_or(0);
-            member.version = Some((
-                v("majv") as u8,
-                v("minv") as u8,
-                v("revv") as u16,
-                v("pv") as u8,
-            ));
-        }
-        let routes = network.route_entries();
-        let static_ips = self.addresses(&network, &mut member, &routes)?;
-        if existing.as_ref() != Some(&member) {
-            if existing.is_some() {
-                member.revision += 1;
-            }
-            self.put_member(&member)?;
-        }
-
-        let rules = if !rules_engine {
-            vec![Rule::ACCEPT]
-        } else {
-            rules_json::from_json(&network.rules).unwrap_or_else(|_| vec![Rule::ACCEPT])
-        };
-        let mut flags = 0;
-        if network.enable_broadcast {
-            flags |= FLAG_ENABLE_BROADCAST;
-        }
-        if (network.v6_assign_rfc4193 || network.v6_assign_6plane) && !member.no_auto_assign_ips {
-            flags |= FLAG_IPV6_NDP_EMULATION;
-        }
-        let specialists: Vec<u64> = self
-            .store
-            .active_bridges(req.network_id)?
-            .into_iter()
-            .map(|a| a.to_u64() | SPECIALIST_ACTIVE_BRIDGE)
-            .collect();
-        let dns = network.dns.as_ref().map(|d| DnsConfig {
-            domain: d.domain.clone(),
-            servers: d.servers.iter().filter_map(|s| s.parse().ok()).collect(),
-        });
-        let part = NetPart {
-            network_id: network.id,
-            revision: network.revision,
-            name: network.name.chars().take(127).collect(),
-            private: network.private,
-            flags,
-            multicast_limit: u64::from(network.multicast_limit),
-            mtu: u64::from(network.mtu.clamp(1280, 10_000)),
-            credential_window: DEFAULT_CREDENTIAL_WINDOW_MS,
-            routes,
-            rules,
-            dns,
-            specialists,
-            common: Vec::new(),
-        }
-        .render();
-        let Ok(part) = part else {
-            return Ok(Reply::Error(ErrorCode::ObjNotFound));
-        };
-        let net = self.cache.share(part);
-        let input = OwnedInput { net, static_ips };
-        let com = issue_com(
-            network.id,
-            &req.from,
-            unix,
-            DEFAULT_CREDENTIAL_WINDOW_MS,
-            &self.identity,
-        );
-        let common = &input.net.common;
-        let Ok(dict) = member_dictionary(common, &req.from, unix, &com, &input.static_ips) else {
-            return Ok(Reply::Error(ErrorCode::ObjNotFound));
-        };
-        let cached = cached_com(&com, unix);
-        self.cache
-            .insert(key, req.from, rules_engine, input, cached, unix);
-        Ok(Reply::Config(dict))
     }
 }
 
@@ -581,12 +422,3 @@ pub fn cidr(text: &str) -> Option<(IpAddr, u8)> {
 mod api_tests;
 #[cfg(test)]
 mod tests;
-
-/// The parts of a signed COM the cache keeps.
-fn cached_com(com: &Com, issued: u64) -> CachedCom {
-    CachedCom {
-        timestamp: issued,
-        // A COM issued here is always signed.
-        signature: com.signature.unwrap_or([0; 96]),
-    }
-}

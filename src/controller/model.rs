@@ -40,6 +40,13 @@ pub struct Dns {
     pub servers: Vec<String>,
 }
 
+impl Dns {
+    /// No domain and no servers (how the UIs clear DNS): nothing is sent to members.
+    pub fn is_empty(&self) -> bool {
+        self.domain.is_empty() && self.servers.is_empty()
+    }
+}
+
 /// A network.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Network {

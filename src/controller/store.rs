@@ -300,6 +300,15 @@ impl Store {
             > 0)
     }
 
+    /// Deletes a member; returns whether it existed.
+    pub fn delete_member(&self, id: NetworkId, address: Address) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("DELETE FROM members WHERE network_id = ?1 AND address = ?2")?
+            .execute([id.0 as i64, address.to_u64() as i64])?
+            > 0)
+    }
+
     /// Inserts or replaces a member.
     pub fn put_member(&self, m: &Member) -> Result<(), StoreError> {
         let sql = format!(
@@ -356,10 +365,10 @@ impl Store {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// (address, revision) of a network's members that are not banned, by address.
+    /// (address, revision) of a network's members, by address.
     pub fn member_revisions(&self, network: NetworkId) -> Result<Vec<(Address, u64)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT address, revision FROM members WHERE network_id = ?1 AND banned = 0 ORDER BY address",
+            "SELECT address, revision FROM members WHERE network_id = ?1 ORDER BY address",
         )?;
         let rows = stmt.query_map([network.0 as i64], |r| {
             Ok((

@@ -205,9 +205,7 @@ impl Node {
             arrival,
         };
         self.dispatch(now, rq, verb, payload, (hops == 0).then_some(from));
-        if let Some(path) = arrival
-            && !path.confirmed
-        {
+        if let Some(path) = arrival {
             self.probe(now, source, path);
         }
     }

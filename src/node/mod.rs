@@ -397,19 +397,43 @@ impl Node {
             return false;
         };
         let key = peer.key.clone();
-        self.send_with_key(to, &key, path, verb, payload).is_some()
+        let sent = self.send_with_key(to, &key, path, verb, payload).is_some();
+        if sent {
+            self.sent_on(now, to, path);
+        }
+        sent
+    }
+
+    /// Notes when a path was last sent on (`/peer` shows it).
+    fn sent_on(&mut self, now: u64, to: Address, path: Path) {
+        if let Some(p) = self
+            .peers
+            .get_mut(to)
+            .and_then(|p| p.path_mut(path.local, path.remote))
+        {
+            p.last_send = now;
+        }
     }
 
     /// Sends to a peer over one of its paths even if unconfirmed, metered by the path's
     /// credit (never more bytes than came from it). Returns the packet ID sent.
-    fn send_metered(&mut self, to: Address, path: Path, verb: Verb, payload: &[u8]) -> Option<u64> {
+    fn send_metered(
+        &mut self,
+        now: u64,
+        to: Address,
+        path: Path,
+        verb: Verb,
+        payload: &[u8],
+    ) -> Option<u64> {
         let peer = self.peers.get_mut(to)?;
         if !peer.spend(path.local, path.remote, HEADER_LEN + payload.len()) {
             self.stats.dropped_unconfirmed_path += 1;
             return None;
         }
         let key = peer.key.clone();
-        self.send_with_key(to, &key, path, verb, payload)
+        let id = self.send_with_key(to, &key, path, verb, payload)?;
+        self.sent_on(now, to, path);
+        Some(id)
     }
 
     /// Builds, armors (cipher 1) and fragments a packet to `to` under `key` over `path`;
@@ -533,6 +557,7 @@ impl Node {
             to: path.remote,
             data: out,
         });
+        self.sent_on(now, dest, path);
         if let Some(src) = source {
             self.maybe_rendezvous(now, src, dest);
         }

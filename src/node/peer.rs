@@ -8,7 +8,10 @@ use heapless::Vec as HVec;
 
 use crate::crypto::SymmetricKey;
 use crate::identity::Identity;
-use crate::limits::{MAX_PATHS_PER_PEER, PATH_TIMEOUT_MS, PEER_TIMEOUT_MS, REPLAY_WINDOW};
+use crate::limits::{
+    LATENCY_PROBE_INTERVAL_MS, MAX_PATHS_PER_PEER, PATH_TIMEOUT_MS, PEER_TIMEOUT_MS,
+    PROBE_INTERVAL_MS, REPLAY_WINDOW,
+};
 use crate::wire::Address;
 
 /// Which of the runtime's sockets a datagram came in on or goes out of.
@@ -34,8 +37,14 @@ pub struct Path {
     pub confirmed: bool,
     /// While unconfirmed: bytes received on the path not yet matched by bytes sent to it.
     pub credit: u32,
-    /// Our last probe on this path: its packet ID and when it was sent.
+    /// Our last probe on this path not yet answered: its packet ID and when it was sent.
     pub probe: Option<(u64, u64)>,
+    /// When we last sent on it (ms, monotonic; 0 if never).
+    pub last_send: u64,
+    /// The round trip last measured on it (ms): from a probe to the peer's answer.
+    pub latency: Option<u32>,
+    /// When `latency` was measured (ms, monotonic).
+    pub measured: u64,
 }
 
 impl Path {
@@ -48,6 +57,23 @@ impl Path {
             confirmed: false,
             credit: u32::try_from(len).unwrap_or(u32::MAX),
             probe: None,
+            last_send: 0,
+            latency: None,
+            measured: 0,
+        }
+    }
+
+    /// Whether to probe it now: an unconfirmed path every [`PROBE_INTERVAL_MS`] until it
+    /// answers, a confirmed one every [`LATENCY_PROBE_INTERVAL_MS`] to keep its round trip
+    /// current (counted from the last probe or answer, so a peer that stops answering costs
+    /// no more).
+    pub fn probe_due(&self, now: u64) -> bool {
+        let since = |t: u64| now.saturating_sub(t);
+        match (self.confirmed, self.probe) {
+            (false, Some((_, at))) => since(at) >= PROBE_INTERVAL_MS,
+            (false, None) => true,
+            (true, Some((_, at))) => since(at) >= LATENCY_PROBE_INTERVAL_MS,
+            (true, None) => since(self.measured) >= LATENCY_PROBE_INTERVAL_MS,
         }
     }
 
@@ -238,21 +264,36 @@ impl Peer {
         self.paths.get_mut(i)
     }
 
-    /// An OK to our probe `probe_id` arrived on `(local, remote)`: confirms that path (and
-    /// moves it to the front). `false` when it answers no probe of that path.
-    pub fn confirm(&mut self, local: LocalSocket, remote: SocketAddr, probe_id: u64) -> bool {
-        let Some(i) = self.path_index(local, remote) else {
-            return false;
-        };
-        if self.paths[i].probe.map(|(id, _)| id) != Some(probe_id) {
-            return false;
+    /// An OK to our probe `probe_id` arrived on `(local, remote)` at `now`: confirms that path
+    /// (and moves it to the front) and records its round trip. `None` when it answers no probe
+    /// of that path, else whether the path was newly confirmed.
+    pub fn confirm(
+        &mut self,
+        now: u64,
+        local: LocalSocket,
+        remote: SocketAddr,
+        probe_id: u64,
+    ) -> Option<bool> {
+        let i = self.path_index(local, remote)?;
+        let (id, sent) = self.paths[i].probe?;
+        if id != probe_id {
+            return None;
         }
         let mut p = self.paths.remove(i);
+        let new = !p.confirmed;
         p.confirmed = true;
         p.probe = None;
         p.credit = 0;
+        p.latency = Some(u32::try_from(now.saturating_sub(sent)).unwrap_or(u32::MAX));
+        p.measured = now;
         let _ = self.paths.insert(0, p);
-        true
+        Some(new)
+    }
+
+    /// The round trip of the best live confirmed path, ms: what `/peer` reports as latency
+    /// (none without a direct path).
+    pub fn latency(&self, now: u64) -> Option<u32> {
+        self.best_path(now, None).and_then(|p| p.latency)
     }
 
     /// Takes `bytes` from an unconfirmed path's credit; `false` (nothing taken) when it has
@@ -427,11 +468,23 @@ mod tests {
             !p.spend(LocalSocket(0), home, 51),
             "never more than came from it"
         );
-        assert!(!p.confirm(LocalSocket(0), home, 7), "no probe was sent");
+        assert_eq!(
+            p.confirm(6, LocalSocket(0), home, 7),
+            None,
+            "no probe was sent"
+        );
+        assert!(p.path(LocalSocket(0), home).unwrap().probe_due(5));
         p.path_mut(LocalSocket(0), home).unwrap().probe = Some((7, 5));
-        assert!(!p.confirm(LocalSocket(0), forged, 7));
-        assert!(p.confirm(LocalSocket(0), home, 7));
+        assert!(
+            !p.path(LocalSocket(0), home)
+                .unwrap()
+                .probe_due(5 + PROBE_INTERVAL_MS - 1)
+        );
+        assert_eq!(p.confirm(6, LocalSocket(0), forged, 7), None);
+        assert_eq!(p.latency(6), None, "no direct path yet");
+        assert_eq!(p.confirm(6, LocalSocket(0), home, 7), Some(true));
         assert_eq!(p.best_path(6, None).unwrap().remote, home);
+        assert_eq!(p.latency(6), Some(1), "sent at 5, answered at 6");
         for port in 1..10 {
             let f = SocketAddr::new(forged.ip(), port);
             p.heard_on(7, LocalSocket(0), f, 40);
@@ -443,6 +496,20 @@ mod tests {
         );
         assert_eq!(p.paths.len(), MAX_PATHS_PER_PEER);
         assert!(p.paths.iter().any(|x| x.remote == home));
+        // A confirmed path is probed again a while later (while the peer's traffic keeps it
+        // alive), and the answer updates its round trip without confirming it anew.
+        let later = 6 + LATENCY_PROBE_INTERVAL_MS;
+        p.heard_on(later, LocalSocket(0), home, 40);
+        assert!(!p.path(LocalSocket(0), home).unwrap().probe_due(later - 1));
+        assert!(p.path(LocalSocket(0), home).unwrap().probe_due(later));
+        p.path_mut(LocalSocket(0), home).unwrap().probe = Some((8, later));
+        assert!(
+            !p.path(LocalSocket(0), home)
+                .unwrap()
+                .probe_due(later + PROBE_INTERVAL_MS)
+        );
+        assert_eq!(p.confirm(later + 42, LocalSocket(0), home, 8), Some(false));
+        assert_eq!(p.latency(later + 42), Some(42));
     }
 
     #[test]

@@ -5,8 +5,8 @@
 use super::Node;
 use super::handlers::Request;
 use crate::limits::{
-    CONFIG_REQUESTS_PER_SECOND, ECHO_PER_SECOND, GATHER_PER_SECOND, PROBE_INTERVAL_MS,
-    REPLY_BYTES_PER_SECOND, WHOIS_PER_SECOND,
+    CONFIG_REQUESTS_PER_SECOND, ECHO_PER_SECOND, GATHER_PER_SECOND, REPLY_BYTES_PER_SECOND,
+    WHOIS_PER_SECOND,
 };
 use crate::node::peer::Path;
 use crate::wire::packet::HEADER_LEN;
@@ -33,25 +33,20 @@ impl Node {
         ok
     }
 
-    /// Sends an ECHO with a fresh packet ID to an unconfirmed path (at most one per
-    /// [`PROBE_INTERVAL_MS`], within the path's credit); the peer's OK confirms the path.
+    /// Sends an ECHO with a fresh packet ID on a path when one is due ([`Path::probe_due`]):
+    /// on an unconfirmed path within its credit, the peer's OK confirms the path; on a
+    /// confirmed one it measures the round trip again.
     pub(super) fn probe(&mut self, now: u64, to: Address, path: Path) {
         let current = self
             .peers
             .get(to)
             .and_then(|p| p.path(path.local, path.remote));
-        let Some(path) = current.filter(|p| !p.confirmed) else {
+        let Some(path) = current.filter(|p| p.probe_due(now)) else {
             return;
         };
-        if path
-            .probe
-            .is_some_and(|(_, at)| now.saturating_sub(at) < PROBE_INTERVAL_MS)
-        {
-            return;
-        }
         // An empty ECHO (a bare header, the smallest packet there is): its OK is matched by
         // the packet ID alone.
-        let Some(id) = self.send_metered(to, path, Verb::Echo, &[]) else {
+        let Some(id) = self.send_metered(now, to, path, Verb::Echo, &[]) else {
             return;
         };
         self.stats.probes_sent += 1;
@@ -78,12 +73,17 @@ impl Node {
         let Some(peer) = self.peers.get_mut(rq.source) else {
             return;
         };
-        if ok.in_re_verb != Verb::Echo || !peer.confirm(path.local, path.remote, ok.in_re_packet_id)
-        {
-            self.stats.ignored_verbs += 1;
-            return;
+        let confirmed = (ok.in_re_verb == Verb::Echo)
+            .then(|| peer.confirm(now, path.local, path.remote, ok.in_re_packet_id))
+            .flatten();
+        match confirmed {
+            None => {
+                self.stats.ignored_verbs += 1;
+                return;
+            }
+            Some(false) => return,
+            Some(true) => self.stats.paths_confirmed += 1,
         }
-        self.stats.paths_confirmed += 1;
         if let Some(d) = peer.deferred.take() {
             let confirmed = peer.best_path(now, None);
             self.answer_hello(now, rq.source, d, confirmed);
@@ -127,7 +127,7 @@ impl Node {
             (Some(a), _)
                 if matches!(verb, Verb::Hello | Verb::Echo) && a.credit as usize >= size =>
             {
-                self.send_metered(rq.source, a, Verb::Ok, &payload);
+                self.send_metered(now, rq.source, a, Verb::Ok, &payload);
                 return;
             }
             (_, b) => b,

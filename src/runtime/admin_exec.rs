@@ -137,12 +137,10 @@ impl Owner {
             C::PostNetwork(id, body) => api_reply(c.api_post_network(mono, unix, *id, body)),
             C::DeleteNetwork(id) => api_reply(c.api_delete_network(mono, unix, *id)),
             C::ListMembers(id) => api_reply(c.api_member_revisions(*id)),
-            C::ListMembersDetailed(id, banned) => {
-                match c.api_members_detailed(mono, *id, *banned) {
-                    Ok(text) => AdminReply::json(text),
-                    Err(e) => api_error(&e),
-                }
-            }
+            C::ListMembersDetailed(id) => match c.api_members_detailed(mono, *id) {
+                Ok(text) => AdminReply::json(text),
+                Err(e) => api_error(&e),
+            },
             C::GetMember(id, a) => api_reply(c.api_member(mono, *id, *a)),
             C::PostMember(id, a, body) => api_reply(c.api_post_member(mono, unix, *id, *a, body)),
             C::DeleteMember(id, a) => api_reply(c.api_delete_member(mono, unix, *id, *a)),
@@ -206,17 +204,27 @@ impl Owner {
 
     fn peer_json(&self, p: &crate::node::peer::Peer, mono: u64, unix: u64) -> Value {
         let at = |t: u64| unix.saturating_sub(mono.saturating_sub(t));
+        let best = p.best_path(mono, None);
         render::peer(&render::PeerView {
             address: p.identity.address().to_string(),
             last_receive: at(p.last_receive),
-            version: p.version,
+            version: (p.protocol_version != 0).then_some(p.version),
+            latency: p.latency(mono),
             paths: p
                 .paths
                 .iter()
                 .map(|path| render::PathView {
                     remote: path.remote,
                     alive: path.is_alive(mono),
+                    confirmed: path.confirmed,
+                    preferred: best
+                        .is_some_and(|b| b.remote == path.remote && b.local == path.local),
                     last_receive: at(path.last_receive),
+                    last_send: if path.last_send == 0 {
+                        0
+                    } else {
+                        at(path.last_send)
+                    },
                     local_socket: path.local.0,
                 })
                 .collect(),

@@ -1,0 +1,245 @@
+//! Deciding what one configuration request gets: the cached answer while it is valid, else
+//! admission (network, pinned identity, block, authorization, addresses) and a freshly
+//! rendered configuration with a new COM, which the cache then keeps.
+//!
+//! A decision is made either for the member's own request or for a push after an admin change
+//! ([`Origin`]). Only the first counts as the member having been seen (its `lastSeen` must
+//! not move when an admin renames the network), and a push never creates a member: one that
+//! was deleted since it asked is told it has no access.
+
+use std::net::IpAddr;
+
+use super::cache::{COM_REUSE_MS, CachedCom, NetPart, OwnedInput};
+use super::model::{Member, Network};
+use super::netconf::{
+    DEFAULT_CREDENTIAL_WINDOW_MS, DnsConfig, FLAG_ENABLE_BROADCAST, FLAG_IPV6_NDP_EMULATION,
+    SPECIALIST_ACTIVE_BRIDGE, issue_com, member_dictionary, unsigned_com,
+};
+use super::store::StoreError;
+use super::{ConfigRequest, Controller, Reply, rules_json};
+use crate::limits::MAX_METADATA_DICT_LEN;
+use crate::wire::com::Com;
+use crate::wire::dictionary::Dictionary;
+use crate::wire::rules::Rule;
+use crate::wire::verbs::ErrorCode;
+use crate::wire::{Address, NetworkId};
+
+/// Why a decision is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// The member asked (a NETWORK_CONFIG_REQUEST): it was seen.
+    Request,
+    /// An admin change is pushed to a member that asked recently.
+    Push,
+}
+
+/// The outcome of admission: refused with a reply, or the member as stored with the static
+/// addresses its configuration carries.
+enum Admission {
+    Refused(Reply),
+    Admitted(Member, Vec<(IpAddr, u8)>),
+}
+
+impl Controller {
+    /// Decides the answer to `req`.
+    pub(super) fn decide(
+        &mut self,
+        unix: u64,
+        req: &ConfigRequest<'_>,
+        origin: Origin,
+    ) -> Result<Reply, StoreError> {
+        let key = (req.network_id, req.from.address());
+        let meta = Dictionary::new(req.metadata, MAX_METADATA_DICT_LEN + 1).ok();
+        let rules_engine = meta.as_ref().and_then(|m| m.u64("revr")).unwrap_or(1) != 0;
+        if let Some(reply) = self.answer_from_cache(key, req, unix, rules_engine) {
+            if origin == Origin::Request {
+                self.note_seen(key, unix);
+            }
+            return Ok(reply);
+        }
+        let store = &self.store;
+        let network = self
+            .cache
+            .network(req.network_id, || store.network(req.network_id))?;
+        let Some(network) = network else {
+            return Ok(Reply::Error(ErrorCode::ObjNotFound));
+        };
+        match self.admit(unix, req, &network, meta.as_ref(), origin)? {
+            Admission::Refused(reply) => Ok(reply),
+            Admission::Admitted(member, static_ips) => {
+                self.render(unix, req, &network, &member, static_ips, rules_engine)
+            }
+        }
+    }
+
+    /// Answers from the cache: restamped dictionary, COM reused while young.
+    fn answer_from_cache(
+        &mut self,
+        key: (NetworkId, Address),
+        req: &ConfigRequest<'_>,
+        unix: u64,
+        rules_engine: bool,
+    ) -> Option<Reply> {
+        let identity = &self.identity;
+        let entry = self.cache.get(key, &req.from, rules_engine, unix)?;
+        let window = entry.input.net.credential_window;
+        let refresh = unix.saturating_sub(entry.com.timestamp) >= COM_REUSE_MS;
+        let com = if refresh {
+            let com = issue_com(key.0, &req.from, unix, window, identity);
+            entry.com = cached_com(&com, unix);
+            com
+        } else {
+            let t = entry.com.timestamp;
+            let mut com = unsigned_com(key.0, &req.from, t, window, identity.address());
+            com.signature = Some(entry.com.signature);
+            com
+        };
+        let input = &entry.input;
+        let dict = member_dictionary(&input.net.common, &req.from, unix, &com, &input.static_ips);
+        let dict = dict.ok();
+        if refresh {
+            self.cache.stats.com_refreshes += 1;
+        }
+        dict.map(Reply::Config)
+    }
+
+    /// The member record for `req` after the policy: pinned identity, block, authorization
+    /// (automatic on public networks), client version and addresses. A first request creates
+    /// the record (a join request on a private network); changes are stored.
+    fn admit(
+        &mut self,
+        unix: u64,
+        req: &ConfigRequest<'_>,
+        network: &Network,
+        meta: Option<&Dictionary<'_>>,
+        origin: Origin,
+    ) -> Result<Admission, StoreError> {
+        let denied = Admission::Refused(Reply::Error(ErrorCode::NetworkAccessDenied));
+        let key = (req.network_id, req.from.address());
+        let existing = self.store.member(req.network_id, key.1)?;
+        if existing.is_none() && origin == Origin::Push {
+            return Ok(denied);
+        }
+        let mut member = existing
+            .clone()
+            .unwrap_or_else(|| Member::new(req.network_id, key.1, unix));
+        if member.banned {
+            return Ok(denied);
+        }
+        match member.identity {
+            Some(pinned) if pinned != req.from => return Ok(denied),
+            _ => member.identity = Some(req.from),
+        }
+        if !network.private && !member.authorized {
+            member.authorized = true;
+            member.last_authorized_time = unix;
+        }
+        if existing.is_none() {
+            member.last_seen = unix;
+            member.physical_address = req.physical.map(|p| p.to_string());
+        } else if origin == Origin::Request {
+            self.note_seen(key, unix);
+        }
+        if !member.authorized {
+            if existing.as_ref() != Some(&member) {
+                self.put_member(&member)?;
+            }
+            return Ok(denied);
+        }
+        if let Some(m) = meta {
+            let v = |k: &str| m.u64(k).unwrap_or(0);
+            member.version = Some((
+                v("majv") as u8,
+                v("minv") as u8,
+                v("revv") as u16,
+                v("pv") as u8,
+            ));
+        }
+        let routes = network.route_entries();
+        let static_ips = self.addresses(network, &mut member, &routes)?;
+        if existing.as_ref() != Some(&member) {
+            if existing.is_some() {
+                member.revision += 1;
+            }
+            self.put_member(&member)?;
+        }
+        Ok(Admission::Admitted(member, static_ips))
+    }
+
+    /// Renders an admitted member's configuration with a fresh COM and fills the cache.
+    fn render(
+        &mut self,
+        unix: u64,
+        req: &ConfigRequest<'_>,
+        network: &Network,
+        member: &Member,
+        static_ips: Vec<(IpAddr, u8)>,
+        rules_engine: bool,
+    ) -> Result<Reply, StoreError> {
+        let rules = if !rules_engine {
+            vec![Rule::ACCEPT]
+        } else {
+            rules_json::from_json(&network.rules).unwrap_or_else(|_| vec![Rule::ACCEPT])
+        };
+        let mut flags = 0;
+        if network.enable_broadcast {
+            flags |= FLAG_ENABLE_BROADCAST;
+        }
+        if (network.v6_assign_rfc4193 || network.v6_assign_6plane) && !member.no_auto_assign_ips {
+            flags |= FLAG_IPV6_NDP_EMULATION;
+        }
+        let specialists: Vec<u64> = self
+            .store
+            .active_bridges(req.network_id)?
+            .into_iter()
+            .map(|a| a.to_u64() | SPECIALIST_ACTIVE_BRIDGE)
+            .collect();
+        // An empty DNS object (how the UIs clear it) sends no DNS entry.
+        let dns = network.dns.as_ref().filter(|d| !d.is_empty());
+        let dns = dns.map(|d| DnsConfig {
+            domain: d.domain.clone(),
+            servers: d.servers.iter().filter_map(|s| s.parse().ok()).collect(),
+        });
+        let part = NetPart {
+            network_id: network.id,
+            revision: network.revision,
+            name: network.name.chars().take(127).collect(),
+            private: network.private,
+            flags,
+            multicast_limit: u64::from(network.multicast_limit),
+            mtu: u64::from(network.mtu.clamp(1280, 10_000)),
+            credential_window: DEFAULT_CREDENTIAL_WINDOW_MS,
+            routes: network.route_entries(),
+            rules,
+            dns,
+            specialists,
+            common: Vec::new(),
+        }
+        .render();
+        let Ok(part) = part else {
+            return Ok(Reply::Error(ErrorCode::ObjNotFound));
+        };
+        let net = self.cache.share(part);
+        let input = OwnedInput { net, static_ips };
+        let window = DEFAULT_CREDENTIAL_WINDOW_MS;
+        let com = issue_com(network.id, &req.from, unix, window, &self.identity);
+        let common = &input.net.common;
+        let Ok(dict) = member_dictionary(common, &req.from, unix, &com, &input.static_ips) else {
+            return Ok(Reply::Error(ErrorCode::ObjNotFound));
+        };
+        let key = (req.network_id, member.address);
+        let cached = cached_com(&com, unix);
+        self.cache
+            .insert(key, req.from, rules_engine, input, cached, unix);
+        Ok(Reply::Config(dict))
+    }
+}
+
+/// The parts of a signed COM the cache keeps.
+fn cached_com(com: &Com, issued: u64) -> CachedCom {
+    CachedCom {
+        timestamp: issued,
+        // A COM issued here is always signed.
+        signature: com.signature.unwrap_or([0; 96]),
+    }
+}
