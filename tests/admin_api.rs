@@ -8,7 +8,11 @@ use std::os::unix::fs::PermissionsExt;
 
 use common::http::{Api, free_port, request};
 use common::real::{Daemon, TempDir};
+use common::udp_member::{Answer, UdpMember};
 use serde_json::{Value, json};
+use ztcd::identity::Identity;
+use ztcd::wire::NetworkId;
+use ztcd::wire::verbs::ErrorCode;
 
 struct Local {
     api: Api,
@@ -342,7 +346,7 @@ fn ztnet_sequence_and_extensions() {
             n["multicastLimit"].clone(),
             n["dns"].clone()
         ),
-        (json!(1400), json!(64), json!([]))
+        (json!(1400), json!(64), json!({"domain": "", "servers": []}))
     );
     // POST /controller/network (1.12+) creates too.
     let other = api.ok(
@@ -644,4 +648,114 @@ fn out_of_file_descriptors_the_admin_listener_recovers() {
         .expect("accept errors counted");
     assert!(accept_errors > 0, "no failed accept was seen: {metrics}");
     assert_eq!(api.ok("GET", "/status", None)["online"], true);
+}
+
+/// What ztncui, ZeroUI and ztnet show after a device really asked must be true: the requests
+/// below are the ones those UIs send, the device is a member over real UDP.
+#[test]
+fn what_the_uis_show_of_a_real_device_is_true() {
+    let l = start("truth");
+    let api = &l.api;
+    let home = l.dir.path("home");
+    let root: Identity = std::fs::read_to_string(home.join("identity.public"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // ztnet's create with a route through its "lan" gateway (its schema allows it): stored
+    // with via null, as zerotier-one stores it. ZeroUI's DNS reset answers the object form.
+    let n = api.ok(
+        "POST",
+        &format!("/controller/network/{}______", l.address),
+        Some(json!({
+            "name": "truth", "private": true, "v4AssignMode": {"zt": true},
+            "ipAssignmentPools": [{"ipRangeStart": "10.121.16.1", "ipRangeEnd": "10.121.16.254"}],
+            "routes": [{"target": "10.121.16.0/24", "via": null},
+                       {"target": "192.168.77.0/24", "via": "lan"}]
+        })),
+    );
+    assert_eq!(
+        n["routes"][1],
+        json!({"target": "192.168.77.0/24", "via": null})
+    );
+    let nwid_text = n["id"].as_str().unwrap().to_owned();
+    let nwid = NetworkId(u64::from_str_radix(&nwid_text, 16).unwrap());
+    let net = format!("/controller/network/{nwid_text}");
+    let cleared = json!({"domain": "", "servers": []});
+    assert_eq!(
+        api.ok("POST", &net, Some(json!({"dns": cleared})))["dns"],
+        cleared
+    );
+    // A device asks to join: listed as an unauthorized member (a join request in all three).
+    let mut dev = UdpMember::new(77, root, api.addr);
+    let member = format!("{net}/member/{}", dev.address());
+    dev.hello();
+    assert_eq!(
+        dev.request(nwid),
+        Answer::Refused(ErrorCode::NetworkAccessDenied)
+    );
+    assert_eq!(api.ok("GET", &member, None)["authorized"], false);
+    api.ok("POST", &member, Some(json!({"authorized": true})));
+    assert_eq!(dev.request(nwid), Answer::Config);
+    // /peer: a measured latency and an active, preferred direct path (ztncui shows ONLINE,
+    // ZeroUI and ztnet DIRECT, instead of offline or RELAYED).
+    let p = api.ok("GET", &format!("/peer/{}", dev.address()), None);
+    assert!(p["latency"].as_i64().unwrap() >= 0, "{p}");
+    let path = &p["paths"][0];
+    assert_eq!(
+        (path["active"].clone(), path["preferred"].clone()),
+        (json!(true), json!(true)),
+        "{p}"
+    );
+    assert!(path["lastSend"].as_u64().unwrap() > 0, "{p}");
+    assert_eq!(p["versionMajor"], 1);
+    // Renaming the network pushes to the device but is no sighting of it.
+    let seen = api.ok("GET", &member, None)["lastSeen"].clone();
+    let later = std::time::Instant::now();
+    while later.elapsed() < std::time::Duration::from_millis(20) {
+        std::thread::yield_now();
+    }
+    api.ok("POST", &net, Some(json!({"name": "renamed"})));
+    assert_eq!(api.ok("GET", &member, None)["lastSeen"], seen);
+    // ztncui's and ztnet's delete: gone, and the device's next request is a new join request.
+    api.ok("DELETE", &member, None);
+    assert_eq!(api.call("GET", &member, None).status, 404);
+    assert_eq!(
+        dev.request(nwid),
+        Answer::Refused(ErrorCode::NetworkAccessDenied)
+    );
+    let again = api.ok("GET", &member, None);
+    assert_eq!(
+        (
+            again["authorized"].clone(),
+            again["banned"].clone(),
+            again["ipAssignments"].clone()
+        ),
+        (json!(false), json!(false), json!([]))
+    );
+    assert!(api.ok("GET", &format!("{net}/member"), None)[dev.address().to_string()].is_u64());
+    // ztcd's block: refused and listed as blocked until unblocked.
+    api.ok(
+        "POST",
+        &member,
+        Some(json!({"authorized": true, "banned": true})),
+    );
+    assert_eq!(
+        dev.request(nwid),
+        Answer::Refused(ErrorCode::NetworkAccessDenied)
+    );
+    let blocked = api.ok("GET", &format!("{net}/member?details=1"), None);
+    assert_eq!(
+        (
+            blocked[0]["banned"].clone(),
+            blocked[0]["authorized"].clone()
+        ),
+        (json!(true), json!(false))
+    );
+    api.ok(
+        "POST",
+        &member,
+        Some(json!({"banned": false, "authorized": true})),
+    );
+    assert_eq!(dev.request(nwid), Answer::Config);
 }

@@ -77,6 +77,7 @@ fn the_page_creates_a_network_and_authorizes_a_member_in_chromium() {
     );
     let result: serde_json::Value = serde_json::from_str(text.trim()).expect("JSON result");
     assert_eq!(result["listed_authorized"], true, "{result}");
+    assert_eq!(result["listed_blocked"], true, "{result}");
     let png = std::fs::read(&shot).expect("screenshot");
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 5_000,
@@ -90,7 +91,11 @@ fn the_page_creates_a_network_and_authorizes_a_member_in_chromium() {
         .member(id, member.parse().unwrap())
         .unwrap()
         .expect("member");
-    assert!(m.authorized && m.name == "phone", "{m:?}");
+    // Authorized, then blocked and unblocked on the page: unauthorized, not blocked.
+    assert!(
+        !m.authorized && !m.banned && m.last_authorized_time > 0 && m.name == "phone",
+        "{m:?}"
+    );
     assert_eq!(store.network(id).unwrap().unwrap().name, "browser-net");
     // The page's backup button wrote a backup that verifies.
     let file = std::fs::read_dir(&usb)

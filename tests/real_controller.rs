@@ -171,6 +171,23 @@ fn members_join_a_private_network_and_talk_over_ipv4() {
     );
 }
 
+/// Polls `GET path` until `done` holds for its answer (deadline 40 s); returns that answer.
+fn wait_until(
+    home: &std::path::Path,
+    ns: &str,
+    path: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let start = std::time::Instant::now();
+    loop {
+        let v = admin_ok(home, ns, "GET", path, None);
+        if done(&v) || start.elapsed() > Duration::from_secs(40) {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 #[test]
 fn a_changed_member_gets_its_new_config_by_push() {
     let Some(scene) = Scene::start(32, "push") else {
@@ -185,29 +202,41 @@ fn a_changed_member_gets_its_new_config_by_push() {
     } = scene;
     let h = home.to_str().unwrap();
     let nwid = create_network(h, "", "10.98.0");
-    let a_id = new_identity();
+    let (a_id, b_id) = (new_identity(), new_identity());
     authorize(h, &nwid, &a_id[..10]);
-    let storage = dir.path("a");
-    let client = spawn_client(
-        &net.clients,
-        &planet,
-        &storage,
+    // B was authorized, then deleted before it ever asked: as with zerotier-one, its request
+    // is a new join request (ztncui tells its users to undo a deletion that way).
+    authorize(h, &nwid, &b_id[..10]);
+    let member_b = format!("/controller/network/{nwid}/member/{}", &b_id[..10]);
+    admin_ok(&home, &net.server, "DELETE", &member_b, None);
+    let client = |name: &str, id: &str, extra: &[&str]| {
+        let mut args = vec!["--identity", id, "--join", &nwid];
+        args.extend_from_slice(extra);
+        spawn_client(&net.clients, &planet, &dir.path(name), &args)
+    };
+    let client_a = client(
+        "a",
+        &a_id,
+        &["--wait", "ipv4", "--hold", "14", "--deadline", "90"],
+    );
+    let client_b = client(
+        "b",
+        &b_id,
         &[
-            "--identity",
-            &a_id,
-            "--join",
-            &nwid,
             "--wait",
-            "ipv4",
-            "--hold",
-            "14",
+            "status",
+            "--net-timeout",
+            "20",
             "--deadline",
-            "90",
+            "60",
         ],
     );
-    // Online after ~5 s, configured ~5 s later; then the administrator moves it. Members
-    // re-ask only every 60 s, so within the 14 s hold only a push can deliver the change.
-    std::thread::sleep(Duration::from_secs(13));
+    // Once A has its configuration, the administrator moves it. Members re-ask only every
+    // 60 s, so within the 14 s hold only a push can deliver the change.
+    let member_a = format!("/controller/network/{nwid}/member/{}", &a_id[..10]);
+    wait_until(&home, &net.server, &member_a, |m| {
+        m["online"] == true && m["vMajor"] != -1
+    });
     ztcd_ok(&[
         "member",
         "set",
@@ -220,7 +249,19 @@ fn a_changed_member_gets_its_new_config_by_push() {
         "--ip",
         "10.98.0.77",
     ]);
-    let (_, a) = finish_client(client);
+    // The root measured A's round trip on its direct path: what the UIs show as online/direct.
+    let peer = wait_until(&home, &net.server, &format!("/peer/{}", &a_id[..10]), |p| {
+        p["latency"].as_i64().is_some_and(|l| l >= 0)
+    });
+    let b = wait_until(
+        &home,
+        &net.server,
+        &format!("/controller/network/{nwid}/member"),
+        |l| l.get(&b_id[..10]).is_some(),
+    );
+    let join_request = admin_ok(&home, &net.server, "GET", &member_b, None);
+    let (_, a) = finish_client(client_a);
+    let (_, _) = finish_client(client_b);
     let log = daemon.stop();
     let net_a = &a["networks"][&nwid];
     assert_eq!(net_a["status_name"], "OK", "{a}\n{log}");
@@ -228,6 +269,19 @@ fn a_changed_member_gets_its_new_config_by_push() {
         net_a["ipv4"], "10.98.0.77",
         "the new address was not pushed: {a}\n{log}"
     );
+    eprintln!("A as /peer shows it: {peer}");
+    assert!(peer["latency"].as_i64().unwrap() >= 0, "no latency: {peer}");
+    let path = &peer["paths"][0];
+    assert_eq!(
+        (path["active"].clone(), path["preferred"].clone()),
+        (json!(true), json!(true)),
+        "{peer}"
+    );
+    assert!(
+        b.get(&b_id[..10]).is_some(),
+        "the deleted member's new request is not listed: {b}\n{log}"
+    );
+    assert_eq!(join_request["authorized"], false, "{join_request}");
 }
 
 #[test]

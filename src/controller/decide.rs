@@ -33,11 +33,16 @@ pub(super) enum Origin {
     Push,
 }
 
-/// The outcome of admission: refused with a reply, or the member as stored with the static
-/// addresses its configuration carries.
+/// The outcome of admission: refused with a reply, or admitted with what the configuration
+/// needs of the stored member.
 enum Admission {
     Refused(Reply),
-    Admitted(Member, Vec<(IpAddr, u8)>),
+    Admitted {
+        /// The member asked for no automatic addresses (no NDP emulation flag then).
+        no_auto_assign_ips: bool,
+        /// The addresses its configuration carries.
+        static_ips: Vec<(IpAddr, u8)>,
+    },
 }
 
 impl Controller {
@@ -66,8 +71,12 @@ impl Controller {
         };
         match self.admit(unix, req, &network, meta.as_ref(), origin)? {
             Admission::Refused(reply) => Ok(reply),
-            Admission::Admitted(member, static_ips) => {
-                self.render(unix, req, &network, &member, static_ips, rules_engine)
+            Admission::Admitted {
+                no_auto_assign_ips,
+                static_ips,
+            } => {
+                let auto = !no_auto_assign_ips;
+                self.render(unix, req, &network, auto, static_ips, rules_engine)
             }
         }
     }
@@ -163,7 +172,10 @@ impl Controller {
             }
             self.put_member(&member)?;
         }
-        Ok(Admission::Admitted(member, static_ips))
+        Ok(Admission::Admitted {
+            no_auto_assign_ips: member.no_auto_assign_ips,
+            static_ips,
+        })
     }
 
     /// Renders an admitted member's configuration with a fresh COM and fills the cache.
@@ -172,7 +184,7 @@ impl Controller {
         unix: u64,
         req: &ConfigRequest<'_>,
         network: &Network,
-        member: &Member,
+        auto_assign: bool,
         static_ips: Vec<(IpAddr, u8)>,
         rules_engine: bool,
     ) -> Result<Reply, StoreError> {
@@ -185,7 +197,7 @@ impl Controller {
         if network.enable_broadcast {
             flags |= FLAG_ENABLE_BROADCAST;
         }
-        if (network.v6_assign_rfc4193 || network.v6_assign_6plane) && !member.no_auto_assign_ips {
+        if (network.v6_assign_rfc4193 || network.v6_assign_6plane) && auto_assign {
             flags |= FLAG_IPV6_NDP_EMULATION;
         }
         let specialists: Vec<u64> = self
@@ -227,7 +239,7 @@ impl Controller {
         let Ok(dict) = member_dictionary(common, &req.from, unix, &com, &input.static_ips) else {
             return Ok(Reply::Error(ErrorCode::ObjNotFound));
         };
-        let key = (req.network_id, member.address);
+        let key = (req.network_id, req.from.address());
         let cached = cached_com(&com, unix);
         self.cache
             .insert(key, req.from, rules_engine, input, cached, unix);

@@ -1,5 +1,6 @@
 // Drives the ztcd LAN page in headless Chromium: logs in with the token, creates a network,
-// authorizes a member that asked to join, and checks the member list shows it authorized.
+// authorizes a member that asked to join, checks the member list shows it authorized, then
+// blocks and unblocks it.
 // Usage: node page.cjs BASE_URL TOKEN MEMBER_ADDRESS SCREENSHOT.png   (prints a JSON result)
 "use strict";
 const { chromium } = require("playwright-core");
@@ -58,8 +59,20 @@ async function main() {
     result.listed_authorized = await page.getByLabel("Authorize phone", { exact: true }).isChecked();
     result.listed = await page.locator("#member-rows").textContent();
     result.steps.push("authorized " + member);
+
+    // Block it (confirmed in the dialog): listed as blocked with an Unblock action; unblocking
+    // brings back the authorize box (unticked: a block deauthorizes).
+    page.once("dialog", (d) => d.accept());
+    await page.getByRole("button", { name: "Block phone", exact: true }).click();
+    await page.getByRole("button", { name: "Unblock phone", exact: true }).waitFor();
+    result.listed_blocked = (await page.locator("#member-rows").textContent()).includes("blocked");
     await page.screenshot({ path: shot, fullPage: true });
-    result.ok = result.listed_authorized && result.listed.includes(member) && result.backups.includes("ztcd-backup-");
+    await page.getByRole("button", { name: "Unblock phone", exact: true }).click();
+    await page.getByLabel("Authorize phone", { exact: true }).waitFor();
+    result.unblocked_unauthorized = !(await page.getByLabel("Authorize phone", { exact: true }).isChecked());
+    result.steps.push("blocked and unblocked " + member);
+    result.ok = result.listed_authorized && result.listed.includes(member) && result.backups.includes("ztcd-backup-")
+      && result.listed_blocked && result.unblocked_unauthorized;
   } catch (e) {
     result.error = String(e);
     try { await page.screenshot({ path: shot, fullPage: true }); } catch (_) { /* ignore */ }

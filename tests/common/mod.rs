@@ -4,6 +4,7 @@
 pub(crate) mod client;
 pub(crate) mod http;
 pub(crate) mod real;
+pub(crate) mod udp_member;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

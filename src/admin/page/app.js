@@ -194,20 +194,30 @@
         }
       };
       const label = m.name || m.id;
+      const access = m.banned
+        ? el("span", { class: "blocked" }, "blocked")
+        : el("input", { type: "checkbox", checked: m.authorized, "aria-label": "Authorize " + label,
+          onchange: (ev) => post({ authorized: ev.target.checked }, ev.target.checked ? "authorized" : "deauthorized") });
+      const block = m.banned
+        ? el("button", { type: "button", "aria-label": "Unblock " + label,
+          onclick: () => post({ banned: false }, "unblocked (it can ask to join again)") }, "Unblock")
+        : el("button", { type: "button", "aria-label": "Block " + label,
+          onclick: () => {
+            if (confirm(`Block ${label}? It is cut off now and refused until unblocked.`)) post({ banned: true }, "blocked");
+          } }, "Block");
       rows.append(el("tr", {},
         el("td", {}, el("code", {}, m.id), " ",
           el("input", { type: "text", value: m.name, "aria-label": "Name of " + m.id, placeholder: "name",
             onchange: (ev) => post({ name: ev.target.value }, "renamed") })),
-        el("td", {}, el("input", { type: "checkbox", checked: m.authorized, "aria-label": "Authorize " + label,
-          onchange: (ev) => post({ authorized: ev.target.checked }, ev.target.checked ? "authorized" : "deauthorized") })),
+        el("td", {}, access),
         el("td", {}, el("input", { type: "text", value: m.ipAssignments.join(", "), "aria-label": "IP addresses of " + label,
           onchange: (ev) => post({ ipAssignments: ev.target.value.split(",").map((s) => s.trim()).filter(Boolean) }, "addresses changed") })),
         el("td", {}, m.online ? el("span", { class: "online" }, "online") : ago(m.lastSeen)),
         el("td", {}, m.physicalAddress || ""),
         el("td", {}, m.vMajor >= 0 ? `${m.vMajor}.${m.vMinor}.${m.vRev}` : ""),
-        el("td", {}, el("button", { type: "button", class: "danger", "aria-label": "Delete " + label,
+        el("td", {}, block, " ", el("button", { type: "button", class: "danger", "aria-label": "Delete " + label,
           onclick: async () => {
-            if (!confirm(`Delete ${label}? It stays banned until authorized again.`)) return;
+            if (!confirm(`Delete ${label}? It is cut off now; if it asks again it shows up as a new join request (use Block to refuse it for good).`)) return;
             try {
               await api("DELETE", `/controller/network/${current.id}/member/${m.id}`);
               say(m.id + " deleted");
