@@ -89,8 +89,8 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
             routes,
             v6,
         } => {
-            let id = manage::network_create(&home, &name, public, &pools, &routes, &v6)?;
-            println!("{id}");
+            let n = manage::network_create(&home, &name, public, &pools, &routes, &v6)?;
+            println!("{}", n["id"].as_str().unwrap_or_default());
         }
         Command::MemberSet {
             home,
@@ -104,7 +104,9 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
                 manage::member_set(&home, &network, &address, authorize, &ips, name.as_deref())?;
             println!(
                 "member {} of {}: authorized={}",
-                m.address, m.network_id, m.authorized
+                m["address"].as_str().unwrap_or_default(),
+                m["nwid"].as_str().unwrap_or_default(),
+                m["authorized"]
             );
         }
         Command::Backup {
@@ -137,12 +139,14 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
             key,
             force,
         } => {
+            let _lock = hold(&home, "restore")?;
             let key = key.unwrap_or_else(|| home.join(ztcd::backup::KEY_FILE));
             let key = ztcd::backup::load_key(&key, false, &mut OsEntropy)?;
             let summary = ztcd::backup::restore(&file, &home, &key, force)?;
             println!("restored into {}: {summary}", home.display());
         }
         Command::ImportZerotier { from, home } => {
+            let _lock = hold(&home, "import-zerotier")?;
             let r =
                 ztcd::backup::import::import_zerotier(&from, &home, ztcd::runtime::unix_millis())?;
             println!(
@@ -156,6 +160,7 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
             }
         }
         Command::Moon { home, endpoints } => {
+            let _lock = hold(&home, "moon")?;
             let h = Home::open(&home).map_err(|e| format!("{}: {e}", home.display()))?;
             let (id, _) = h
                 .load_or_create_identity(&mut OsEntropy)
@@ -187,6 +192,7 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
             endpoints,
             out,
         } => {
+            let _lock = hold(&home, "planet")?;
             let h = Home::open(&home).map_err(|e| format!("{}: {e}", home.display()))?;
             let (id, created) = h
                 .load_or_create_identity(&mut OsEntropy)
@@ -260,4 +266,10 @@ fn validate(input: &str) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Takes `home`'s lock for a command that writes it (refused while a daemon owns the home).
+fn hold(home: &Path, what: &str) -> Result<ztcd::runtime::lock::HomeLock, String> {
+    let h = Home::open(home).map_err(|e| format!("{}: {e}", home.display()))?;
+    ztcd::runtime::lock::lock_exclusive(&h, what)
 }

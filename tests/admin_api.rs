@@ -5,9 +5,10 @@ mod common;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
 
 use common::http::{Api, free_port, request};
-use common::real::{Daemon, TempDir};
+use common::real::{Daemon, TempDir, ztcd_ok};
 use common::udp_member::{Answer, UdpMember};
 use serde_json::{Value, json};
 use ztcd::identity::Identity;
@@ -758,4 +759,101 @@ fn what_the_uis_show_of_a_real_device_is_true() {
         Some(json!({"banned": false, "authorized": true})),
     );
     assert_eq!(dev.request(nwid), Answer::Config);
+}
+
+/// One daemon per home, and the management commands go through the daemon that owns it: a
+/// second `ztcd run` is refused before it writes anything, `restore` into a running home is
+/// refused, and `ztcd member set` gets the API's rules (unblock, unique addresses) while the
+/// daemon runs and after it stopped.
+#[test]
+fn one_owner_per_home_and_the_cli_follows_the_api_rules() {
+    let l = start("owner");
+    let api = &l.api;
+    let home = l.dir.path("home");
+    let h = home.to_str().unwrap();
+    let planet = std::fs::read(home.join("planet")).unwrap();
+    let port = free_port();
+    let second = Command::new(common::real::ztcd_bin())
+        .args(["run", "--home", h, "--port", &port.to_string()])
+        .args(["--endpoint", &format!("127.0.0.1/{port}")])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        !second.status.success() && err.contains("in use by another ztcd"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(home.join("planet")).unwrap(),
+        planet,
+        "planet rewritten"
+    );
+    let restore = Command::new(common::real::ztcd_bin())
+        .args(["restore", "/nonexistent.ztb", "--home", h, "--force"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&restore.stderr);
+    assert!(!restore.status.success() && err.contains("in use"), "{err}");
+    // While the daemon runs, the CLI's changes are the API's.
+    let nwid = ztcd_ok(&[
+        "network",
+        "create",
+        "--home",
+        h,
+        "--name",
+        "cli",
+        "--pool",
+        "10.5.0.1-10.5.0.9",
+    ]);
+    assert_eq!(
+        api.ok("GET", &format!("/controller/network/{nwid}"), None)["name"],
+        "cli"
+    );
+    let member = |a: &str| format!("/controller/network/{nwid}/member/{a}");
+    api.ok("POST", &member("aaaaaaaaaa"), Some(json!({"banned": true})));
+    let set = |args: &[&str]| {
+        let mut all = vec!["member", "set", "--home", h, "--network", &nwid];
+        all.extend_from_slice(args);
+        Command::new(common::real::ztcd_bin())
+            .args(&all)
+            .output()
+            .unwrap()
+    };
+    assert!(
+        set(&["--address", "aaaaaaaaaa", "--authorize"])
+            .status
+            .success()
+    );
+    let m = api.ok("GET", &member("aaaaaaaaaa"), None);
+    assert_eq!(
+        (m["banned"].clone(), m["authorized"].clone()),
+        (json!(false), json!(true))
+    );
+    assert!(
+        set(&["--address", "aaaaaaaaaa", "--ip", "10.5.0.5"])
+            .status
+            .success()
+    );
+    let dup = set(&["--address", "bbbbbbbbbb", "--ip", "10.5.0.5"]);
+    let err = String::from_utf8_lossy(&dup.stderr);
+    assert!(
+        !dup.status.success() && err.contains("already assigned"),
+        "{err}"
+    );
+    // With the daemon stopped, the same rules apply offline.
+    let Local { _daemon, dir, .. } = l;
+    drop(_daemon);
+    let dup = set(&["--address", "bbbbbbbbbb", "--ip", "10.5.0.5"]);
+    let err = String::from_utf8_lossy(&dup.stderr);
+    assert!(
+        !dup.status.success() && err.contains("already assigned"),
+        "{err}"
+    );
+    let ok = set(&["--address", "bbbbbbbbbb", "--ip", "10.5.0.6", "--authorize"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    drop(dir);
 }

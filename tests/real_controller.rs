@@ -1,15 +1,16 @@
 //! ztcd as root and controller for real clients (libzt 1.8.4) in network namespaces: a
 //! private network refuses a member until it is authorized, hands out pool addresses, and two
 //! members talk TCP over IPv4 (which needs valid COMs, ARP through multicast gather, and
-//! rendezvous), a member is authorized and deauthorized through the HTTP API, rfc4193 and
-//! 6plane addresses arrive, and a client whose identity differs from the member's is refused.
+//! rendezvous); a member is authorized through the HTTP API and deauthorized with `ztcd member
+//! set` (which the running daemon carries out); rfc4193 and 6plane addresses arrive, and a
+//! client whose identity differs from the member's is refused.
 
 mod common;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::real::{Scene, admin, admin_ok, finish_client, spawn_client, stat, zt, ztcd_ok};
+use common::real::{Scene, admin, admin_ok, finish_client, spawn_client, stat, zt, ztcd_ok_in};
 use serde_json::Value;
 use serde_json::json;
 use ztcd::controller::ip_assign::{Pool4, assign_v4, rfc4193, sixplane};
@@ -19,11 +20,16 @@ use ztcd::identity::Identity;
 use ztcd::wire::{Address, NetworkId};
 
 /// Creates a network with the pool `PREFIX.1-PREFIX.254` and the route `PREFIX.0/24`.
-fn create_network(home: &str, name: &str, prefix: &str) -> String {
+/// The command runs in the daemon's namespace `ns`: the daemon owns the home, so the change
+/// goes through its API.
+fn create_network(ns: &str, home: &str, name: &str, prefix: &str) -> String {
     let (pool, route) = (format!("{prefix}.1-{prefix}.254"), format!("{prefix}.0/24"));
-    ztcd_ok(&[
-        "network", "create", "--home", home, "--name", name, "--pool", &pool, "--route", &route,
-    ])
+    ztcd_ok_in(
+        Some(ns),
+        &[
+            "network", "create", "--home", home, "--name", name, "--pool", &pool, "--route", &route,
+        ],
+    )
 }
 
 /// A new identity made by libzt (secret form).
@@ -32,19 +38,23 @@ fn new_identity() -> String {
     v["identity"].as_str().expect("identity").to_owned()
 }
 
-/// Authorizes member `address` of `nwid`; returns what `ztcd member set` printed.
-fn authorize(home: &str, nwid: &str, address: &str) -> String {
-    ztcd_ok(&[
-        "member",
-        "set",
-        "--home",
-        home,
-        "--network",
-        nwid,
-        "--address",
-        address,
-        "--authorize",
-    ])
+/// Authorizes member `address` of `nwid` with `ztcd member set` in the daemon's namespace
+/// `ns`; returns what it printed.
+fn authorize(ns: &str, home: &str, nwid: &str, address: &str) -> String {
+    ztcd_ok_in(
+        Some(ns),
+        &[
+            "member",
+            "set",
+            "--home",
+            home,
+            "--network",
+            nwid,
+            "--address",
+            address,
+            "--authorize",
+        ],
+    )
 }
 
 #[test]
@@ -60,10 +70,10 @@ fn members_join_a_private_network_and_talk_over_ipv4() {
         daemon,
     } = scene;
     let h = home.to_str().unwrap();
-    let nwid = create_network(h, "office", "10.99.0");
+    let nwid = create_network(&net.server, h, "office", "10.99.0");
     let (a_id, b_id) = (new_identity(), new_identity());
     let (a_addr, b_addr) = (&a_id[..10], &b_id[..10]);
-    authorize(h, &nwid, a_addr);
+    authorize(&net.server, h, &nwid, a_addr);
     // Where the pool walk puts A (the first member to get an address).
     let pools = [Pool4 {
         start: "10.99.0.1".parse().unwrap(),
@@ -201,12 +211,12 @@ fn a_changed_member_gets_its_new_config_by_push() {
         daemon,
     } = scene;
     let h = home.to_str().unwrap();
-    let nwid = create_network(h, "", "10.98.0");
+    let nwid = create_network(&net.server, h, "", "10.98.0");
     let (a_id, b_id) = (new_identity(), new_identity());
-    authorize(h, &nwid, &a_id[..10]);
+    authorize(&net.server, h, &nwid, &a_id[..10]);
     // B was authorized, then deleted before it ever asked: as with zerotier-one, its request
     // is a new join request (ztncui tells its users to undo a deletion that way).
-    authorize(h, &nwid, &b_id[..10]);
+    authorize(&net.server, h, &nwid, &b_id[..10]);
     let member_b = format!("/controller/network/{nwid}/member/{}", &b_id[..10]);
     admin_ok(&home, &net.server, "DELETE", &member_b, None);
     let client = |name: &str, id: &str, extra: &[&str]| {
@@ -237,18 +247,21 @@ fn a_changed_member_gets_its_new_config_by_push() {
     wait_until(&home, &net.server, &member_a, |m| {
         m["online"] == true && m["vMajor"] != -1
     });
-    ztcd_ok(&[
-        "member",
-        "set",
-        "--home",
-        h,
-        "--network",
-        &nwid,
-        "--address",
-        &a_id[..10],
-        "--ip",
-        "10.98.0.77",
-    ]);
+    ztcd_ok_in(
+        Some(&net.server),
+        &[
+            "member",
+            "set",
+            "--home",
+            h,
+            "--network",
+            &nwid,
+            "--address",
+            &a_id[..10],
+            "--ip",
+            "10.98.0.77",
+        ],
+    );
     // The root measured A's round trip on its direct path: what the UIs show as online/direct.
     let peer = wait_until(&home, &net.server, &format!("/peer/{}", &a_id[..10]), |p| {
         p["latency"].as_i64().is_some_and(|l| l >= 0)
@@ -366,14 +379,23 @@ fn a_deauthorized_member_is_cut_off_at_once_by_the_com_revocation() {
         }
         std::thread::sleep(Duration::from_millis(300));
     }
-    let m = admin_ok(
-        &home,
-        &net.server,
-        "POST",
-        &member_b,
-        Some(json!({"authorized": false})),
+    // From a shell, as a router owner would: the daemon owns the home, so the command sends
+    // the change to its API and the revocation goes out at once.
+    let out = ztcd_ok_in(
+        Some(&net.server),
+        &[
+            "member",
+            "set",
+            "--home",
+            home.to_str().unwrap(),
+            "--network",
+            &nwid,
+            "--address",
+            &ids[1][..10],
+            "--deauthorize",
+        ],
     );
-    assert_eq!(m["authorized"], false);
+    assert!(out.ends_with("authorized=false"), "{out}");
     let (_, b) = finish_client(b);
     let (_, d) = finish_client(d);
     let (_, a) = finish_client(a);

@@ -11,7 +11,9 @@ mod common;
 
 use std::process::Command;
 
-use common::real::{Daemon, NetPair, TempDir, admin_ok, available, cpu_seconds, stat, zt, ztcd_ok};
+use common::real::{
+    Daemon, NetPair, TempDir, admin_ok, available, cpu_seconds, stat, zt, ztcd_ok_in,
+};
 use serde_json::{Value, json};
 
 const LOADGEN: &str = env!("CARGO_BIN_EXE_ztcd-loadgen");
@@ -206,18 +208,21 @@ fn a_members_like_flood_leaves_the_others_arp_working() {
     let h = home.to_str().unwrap();
     let endpoint = format!("{}/9993", net.server_ip());
     let daemon = Daemon::start(&net.server, &home, &["--endpoint", &endpoint]);
-    let nwid = ztcd_ok(&[
-        "network",
-        "create",
-        "--home",
-        h,
-        "--name",
-        "lan",
-        "--pool",
-        "10.98.0.1-10.98.0.254",
-        "--route",
-        "10.98.0.0/24",
-    ]);
+    let nwid = ztcd_ok_in(
+        Some(&net.server),
+        &[
+            "network",
+            "create",
+            "--home",
+            h,
+            "--name",
+            "lan",
+            "--pool",
+            "10.98.0.1-10.98.0.254",
+            "--route",
+            "10.98.0.0/24",
+        ],
+    );
     let identity = || {
         zt(None, &["id-new"]).1["identity"]
             .as_str()
@@ -226,17 +231,20 @@ fn a_members_like_flood_leaves_the_others_arp_working() {
     };
     let (a_id, b_id, m_id, x_id) = (identity(), identity(), identity(), identity());
     for id in [&a_id, &b_id, &m_id] {
-        ztcd_ok(&[
-            "member",
-            "set",
-            "--home",
-            h,
-            "--network",
-            &nwid,
-            "--address",
-            &id[..10],
-            "--authorize",
-        ]);
+        ztcd_ok_in(
+            Some(&net.server),
+            &[
+                "member",
+                "set",
+                "--home",
+                h,
+                "--network",
+                &nwid,
+                "--address",
+                &id[..10],
+                "--authorize",
+            ],
+        );
     }
     let pools = [Pool4 {
         start: "10.98.0.1".parse().unwrap(),

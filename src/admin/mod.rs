@@ -9,6 +9,7 @@
 //! one the loop has not started within the reply timeout is withdrawn and answered 504. The
 //! page's static files are served from the binary directly.
 
+pub mod client;
 pub mod http;
 pub mod msg;
 pub mod render;

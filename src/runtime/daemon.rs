@@ -16,6 +16,7 @@ use smol::{Async, LocalExecutor};
 
 use super::admin_exec::{ADMIN_BATCH, StatusInfo};
 use super::home::{Home, PlanetUpdate};
+use super::lock::Locked;
 use super::validated::{append_validated, load_validated, rewrite_validated};
 use super::{OsEntropy, unix_millis};
 use crate::admin::msg::AdminRequest;
@@ -82,6 +83,19 @@ const FLOOD_COALESCE: Duration = Duration::from_millis(1);
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(cfg: RunConfig) -> io::Result<()> {
     let home = Home::open(&cfg.home)?;
+    let mut lock = match super::lock::lock(&home)? {
+        Locked::Mine(lock) => lock,
+        Locked::Theirs(owner) => {
+            let pid = owner.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!(
+                    "{} is in use by another ztcd{pid}: one daemon per home",
+                    cfg.home.display()
+                ),
+            ));
+        }
+    };
     info!("home {}", cfg.home.display());
     let (identity, created) = home.load_or_create_identity(&mut OsEntropy)?;
     info!(
@@ -106,6 +120,18 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     } else {
         cfg.endpoints.clone()
     };
+    // Sockets and listeners first: a start that fails (a port in use) writes nothing.
+    let sockets = bind(&cfg)?;
+    let (admin_tx, admin_rx) = smol::channel::bounded::<AdminRequest>(crate::limits::ADMIN_QUEUE);
+    // One executor on this thread runs the owner loop and the admin server's connections.
+    let ex = Rc::new(LocalExecutor::new());
+    let admin = start_admin(&cfg, &home, &ex, admin_tx, identity.address())?;
+    let listening: Vec<SocketAddr> = admin
+        .iter()
+        .flat_map(|h| h.listening.iter().copied())
+        .collect();
+    let loopback = listening.iter().copied().find(|a| a.ip().is_loopback());
+    lock.announce(loopback.or_else(|| listening.first().copied()))?;
     let (planet, outcome) =
         home.update_planet(&identity, &key, &endpoints, unix_millis(), &mut OsEntropy)?;
     let what = match outcome {
@@ -135,7 +161,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     if let Some(m) = &moon {
         info!("serving moon {:010x} (timestamp {})", m.id, m.timestamp);
     }
-    let (address, public_identity) = (identity.address(), identity.identity().to_string());
+    let public_identity = identity.identity().to_string();
     let planet_info = (
         planet.id,
         planet.timestamp,
@@ -169,7 +195,6 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     info!("{} validated identities loaded from cache", cached.len());
     node.trust_validated(cached);
 
-    let sockets = bind(&cfg)?;
     let mut socket_is_v6 = Vec::with_capacity(sockets.len());
     for s in &sockets {
         let local = s.get_ref().local_addr()?;
@@ -183,40 +208,6 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         .name("ztcd-validate".into())
         .spawn(move || validation_thread(validate_rx, result_tx))?;
 
-    let (admin_tx, admin_rx) = smol::channel::bounded::<AdminRequest>(crate::limits::ADMIN_QUEUE);
-    // One executor on this thread runs the owner loop and the admin server's connections.
-    let ex = Rc::new(LocalExecutor::new());
-    let admin_port = cfg.admin.port.unwrap_or(cfg.port);
-    let admin = if admin_port == 0 {
-        info!("admin API off");
-        None
-    } else {
-        let token = home.load_or_create_authtoken(&mut OsEntropy)?;
-        let mut listen = vec![
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), admin_port),
-            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), admin_port),
-        ];
-        listen.extend(
-            cfg.admin
-                .bind
-                .iter()
-                .map(|ip| SocketAddr::new(*ip, admin_port)),
-        );
-        listen.dedup();
-        let admin_cfg = crate::admin::AdminConfig {
-            listen,
-            allow: cfg.admin.allow.clone(),
-            hosts: cfg.admin.hosts.clone(),
-            token,
-            address,
-            reply_timeout: crate::admin::REPLY_TIMEOUT,
-        };
-        Some(crate::admin::start(&ex, admin_cfg, admin_tx)?)
-    };
-    let listening: Vec<SocketAddr> = admin
-        .iter()
-        .flat_map(|h| h.listening.iter().copied())
-        .collect();
     for a in &listening {
         info!("admin API on http://{a}/");
     }
@@ -510,6 +501,43 @@ impl Owner {
             crate::debug!("send to {to} failed: {e}");
         }
     }
+}
+
+/// Starts the admin server on loopback and `--admin-bind` at the admin port (`None` when the
+/// port is 0: the API is off).
+fn start_admin(
+    cfg: &RunConfig,
+    home: &Home,
+    ex: &Rc<LocalExecutor<'static>>,
+    tx: Sender<AdminRequest>,
+    address: crate::wire::Address,
+) -> io::Result<Option<crate::admin::AdminHandle>> {
+    let admin_port = cfg.admin.port.unwrap_or(cfg.port);
+    if admin_port == 0 {
+        info!("admin API off");
+        return Ok(None);
+    }
+    let token = home.load_or_create_authtoken(&mut OsEntropy)?;
+    let mut listen = vec![
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), admin_port),
+        SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), admin_port),
+    ];
+    listen.extend(
+        cfg.admin
+            .bind
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, admin_port)),
+    );
+    listen.dedup();
+    let admin_cfg = crate::admin::AdminConfig {
+        listen,
+        allow: cfg.admin.allow.clone(),
+        hosts: cfg.admin.hosts.clone(),
+        token,
+        address,
+        reply_timeout: crate::admin::REPLY_TIMEOUT,
+    };
+    crate::admin::start(ex, admin_cfg, tx).map(Some)
 }
 
 /// IPv4-mapped IPv6 source addresses are reported as IPv4.

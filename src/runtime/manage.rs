@@ -1,30 +1,90 @@
-//! Offline management commands (`ztcd network create`, `ztcd member set`): they write the
-//! controller database directly, which is safe while the daemon runs (SQLite WAL, busy timeout);
-//! the daemon reads members and networks at every request.
+//! Management commands (`ztcd network create`, `ztcd member set`): one path for every change.
+//!
+//! Each command builds the JSON body the admin API takes. While a daemon owns the home (its
+//! lock, [`super::lock`]) the body goes to that daemon over its loopback API with the home's
+//! token, so the daemon validates it, pushes it to members and revokes credentials exactly as
+//! for a UI. While none runs, the command takes the home's lock and applies the body through
+//! the same controller API code. Either way the rules are the API's: authorizing lifts a block,
+//! a manual address held by another member is refused, a deauthorization is revoked at once.
 
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::path::Path;
 
-use super::daemon::CONTROLLER_DB;
-use super::home::Home;
-use super::{OsEntropy, unix_millis};
-use crate::controller::Controller;
-use crate::controller::model::{Member, Network, Pool, Route, parse_cidr};
-use crate::controller::store::Store;
-use crate::crypto::Entropy;
-use crate::wire::{Address, NetworkId};
+use serde_json::{Value, json};
 
-fn open(home: &Path) -> Result<Controller, String> {
-    let h = Home::open(home).map_err(|e| format!("{}: {e}", home.display()))?;
-    let (id, _) = h
-        .load_or_create_identity(&mut OsEntropy)
-        .map_err(|e| e.to_string())?;
-    let path = h.path(CONTROLLER_DB);
-    let store = Store::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(Controller::new(id, store))
+use super::daemon::CONTROLLER_DB;
+use super::home::{AUTHTOKEN, Home};
+use super::lock::{HomeLock, Locked, lock};
+use super::{OsEntropy, unix_millis};
+use crate::admin::client;
+use crate::controller::Controller;
+use crate::controller::api::{ApiError, parse_address, parse_network_id};
+use crate::controller::store::Store;
+
+/// Where a change goes.
+enum Target {
+    /// The daemon that owns the home, through its admin API.
+    Daemon { admin: SocketAddr, token: String },
+    /// No daemon runs: the controller code on the database, under the home's lock.
+    Offline {
+        controller: Box<Controller>,
+        _lock: HomeLock,
+    },
 }
 
-/// Creates a network; returns its ID.
+fn target(home: &Path) -> Result<Target, String> {
+    let h = Home::open(home).map_err(|e| format!("{}: {e}", home.display()))?;
+    match lock(&h).map_err(|e| e.to_string())? {
+        Locked::Theirs(owner) => {
+            let pid = owner.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+            let admin = owner.admin.ok_or_else(|| {
+                format!(
+                    "{} is owned by a running ztcd{pid} whose admin API is off: turn it on or \
+                     stop the daemon to make changes",
+                    home.display()
+                )
+            })?;
+            let token = std::fs::read_to_string(h.path(AUTHTOKEN))
+                .map_err(|e| format!("{}: {e}", h.path(AUTHTOKEN).display()))?;
+            Ok(Target::Daemon { admin, token })
+        }
+        Locked::Mine(lock) => {
+            let (id, _) = h
+                .load_or_create_identity(&mut OsEntropy)
+                .map_err(|e| e.to_string())?;
+            let path = h.path(CONTROLLER_DB);
+            let store = Store::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(Target::Offline {
+                controller: Box::new(Controller::new(id, store)),
+                _lock: lock,
+            })
+        }
+    }
+}
+
+/// Carries out a POST of `body` to `path`, or `offline` when no daemon runs.
+fn post(
+    home: &Path,
+    path: &str,
+    body: &Value,
+    offline: impl FnOnce(&mut Controller) -> Result<Value, ApiError>,
+) -> Result<Value, String> {
+    match target(home)? {
+        Target::Daemon { admin, token } => {
+            let a = client::call(admin, &token, "POST", path, Some(&body.to_string()))?;
+            if a.status != 200 {
+                return Err(format!("{} ({})", a.message(), a.status));
+            }
+            serde_json::from_slice(&a.body).map_err(|e| format!("admin API answer: {e}"))
+        }
+        Target::Offline {
+            mut controller,
+            _lock,
+        } => offline(&mut controller).map_err(|e| format!("{e} ({})", e.status())),
+    }
+}
+
+/// Creates a network; returns it as the API does.
 pub fn network_create(
     home: &Path,
     name: &str,
@@ -32,56 +92,41 @@ pub fn network_create(
     pools: &[(String, String)],
     routes: &[String],
     v6: &[String],
-) -> Result<NetworkId, String> {
-    let mut c = open(home)?;
-    let mut network = None;
-    for _ in 0..1000 {
-        let id = c.network_id((OsEntropy.next_u64() & 0xff_ffff).max(1) as u32);
-        if c.store().network(id).map_err(|e| e.to_string())?.is_none() {
-            network = Some(Network::new(id, unix_millis()));
-            break;
-        }
-    }
-    let mut n = network.ok_or("no free network ID")?;
-    n.name = name.to_owned();
-    n.private = !public;
-    for (a, b) in pools {
-        let (x, y) = (a.parse::<IpAddr>(), b.parse::<IpAddr>());
-        match (x, y) {
-            (Ok(x), Ok(y)) if x.is_ipv4() == y.is_ipv4() => {
-                n.ip_assignment_pools.push(Pool {
-                    ip_range_start: x.to_string(),
-                    ip_range_end: y.to_string(),
-                });
-                n.v4_assign_zt |= x.is_ipv4();
-                n.v6_assign_zt |= x.is_ipv6();
-            }
-            _ => {
-                return Err(format!(
-                    "--pool {a}-{b}: expected two addresses of one family"
-                ));
-            }
-        }
-    }
-    for r in routes {
-        parse_cidr(r).ok_or_else(|| format!("--route {r:?}: expected ADDRESS/BITS"))?;
-        n.routes.push(Route {
-            target: r.clone(),
-            via: None,
-        });
-    }
+) -> Result<Value, String> {
+    let body = network_body(name, public, pools, routes, v6)?;
+    post(home, "/controller/network", &body, |c| {
+        c.api_create_network(0, unix_millis(), &mut OsEntropy, &body)
+    })
+}
+
+/// The API body of `network create`.
+fn network_body(
+    name: &str,
+    public: bool,
+    pools: &[(String, String)],
+    routes: &[String],
+    v6: &[String],
+) -> Result<Value, String> {
+    let v4 = |a: &str| a.parse::<std::net::Ipv4Addr>().is_ok();
+    let mut modes =
+        json!({"zt": pools.iter().any(|(a, _)| !v4(a)), "rfc4193": false, "6plane": false});
     for mode in v6 {
         match mode.as_str() {
-            "rfc4193" => n.v6_assign_rfc4193 = true,
-            "6plane" => n.v6_assign_6plane = true,
+            "rfc4193" | "6plane" => modes[mode.as_str()] = json!(true),
             other => return Err(format!("--v6 {other:?}: expected rfc4193 or 6plane")),
         }
     }
-    c.store().put_network(&n).map_err(|e| e.to_string())?;
-    Ok(n.id)
+    Ok(json!({
+        "name": name,
+        "private": !public,
+        "ipAssignmentPools": pools.iter().map(|(a, b)| json!({"ipRangeStart": a, "ipRangeEnd": b})).collect::<Vec<_>>(),
+        "routes": routes.iter().map(|r| json!({"target": r, "via": null})).collect::<Vec<_>>(),
+        "v4AssignMode": {"zt": pools.iter().any(|(a, _)| v4(a))},
+        "v6AssignMode": modes,
+    }))
 }
 
-/// Creates or changes a member.
+/// Creates or changes a member; returns it as the API does.
 pub fn member_set(
     home: &Path,
     network: &str,
@@ -89,51 +134,24 @@ pub fn member_set(
     authorize: Option<bool>,
     ips: &[String],
     name: Option<&str>,
-) -> Result<Member, String> {
-    let nwid: NetworkId = network
-        .to_lowercase()
-        .parse()
-        .map_err(|_| format!("--network {network:?}: expected 16 hex digits"))?;
-    let addr: Address = address
-        .to_lowercase()
-        .parse()
-        .map_err(|_| format!("--address {address:?}: expected 10 hex digits"))?;
-    let mut c = open(home)?;
-    let now = unix_millis();
-    let store = c.store();
-    store
-        .network(nwid)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("network {nwid} does not exist"))?;
-    let existing = store.member(nwid, addr).map_err(|e| e.to_string())?;
-    let mut m = existing
-        .clone()
-        .unwrap_or_else(|| Member::new(nwid, addr, now));
+) -> Result<Value, String> {
+    let nwid = parse_network_id(network)
+        .ok_or_else(|| format!("--network {network:?}: expected 16 hex digits"))?;
+    let addr = parse_address(address)
+        .ok_or_else(|| format!("--address {address:?}: expected 10 hex digits"))?;
+    let mut body = serde_json::Map::new();
     if let Some(a) = authorize {
-        if a != m.authorized {
-            if a {
-                m.last_authorized_time = now;
-            } else {
-                m.last_deauthorized_time = now;
-            }
-        }
-        m.authorized = a;
+        body.insert("authorized".into(), json!(a));
     }
     if !ips.is_empty() {
-        m.ip_assignments = ips
-            .iter()
-            .map(|s| {
-                s.parse()
-                    .map_err(|_| format!("--ip {s:?}: expected an address"))
-            })
-            .collect::<Result<_, _>>()?;
+        body.insert("ipAssignments".into(), json!(ips));
     }
     if let Some(n) = name {
-        m.name = n.to_owned();
+        body.insert("name".into(), json!(n));
     }
-    if existing.is_some() {
-        m.revision += 1;
-    }
-    store.put_member(&m).map_err(|e| e.to_string())?;
-    Ok(m)
+    let body = Value::Object(body);
+    let path = format!("/controller/network/{nwid}/member/{addr}");
+    post(home, &path, &body, |c| {
+        c.api_post_member(0, unix_millis(), nwid, addr, &body)
+    })
 }

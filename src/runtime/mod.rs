@@ -5,6 +5,7 @@ pub mod admin_exec;
 mod answers;
 pub mod daemon;
 pub mod home;
+pub mod lock;
 pub mod log;
 pub mod manage;
 mod validated;

@@ -104,10 +104,22 @@ pub(crate) fn finish_client(child: Child) -> (bool, Value) {
 
 /// Runs `ztcd ARGS`, asserting success; returns its trimmed standard output.
 pub(crate) fn ztcd_ok(args: &[&str]) -> String {
-    let out = Command::new(ztcd_bin())
-        .args(args)
-        .output()
-        .expect("run ztcd");
+    ztcd_ok_in(None, args)
+}
+
+/// Runs `ztcd ARGS` in network namespace `ns` (that of a daemon whose home the command
+/// changes: it sends the change to the daemon's loopback API), asserting success; returns its
+/// trimmed standard output.
+pub(crate) fn ztcd_ok_in(ns: Option<&str>, args: &[&str]) -> String {
+    let mut cmd = match ns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, ztcd_bin()]);
+            c
+        }
+        None => Command::new(ztcd_bin()),
+    };
+    let out = cmd.args(args).output().expect("run ztcd");
     assert!(
         out.status.success(),
         "ztcd {}: {}",
