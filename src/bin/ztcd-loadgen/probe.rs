@@ -2,9 +2,7 @@
 //! runs on this machine, and of the load generator itself), and the zerotier-one JSON API for
 //! the set-up and edits a scenario needs.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::net::SocketAddr;
 
 /// CPU time in seconds used so far by process `pid` ("self" for this one), threads that
 /// have exited included (`/proc/PID/stat` user + system time, in 1/100 s ticks).
@@ -54,24 +52,10 @@ impl Api {
 
     /// POSTs `body` to `path`; returns the response body when the status is 200.
     pub(crate) fn post(&self, path: &str, body: &str) -> Result<String, String> {
-        let mut s = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))
-            .map_err(|e| format!("API {}: {e}", self.addr))?;
-        s.set_read_timeout(Some(Duration::from_secs(30)))
-            .map_err(|e| e.to_string())?;
-        let req = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nX-ZT1-Auth: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.addr,
-            self.token,
-            body.len()
-        );
-        s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
-        let status = resp.split_whitespace().nth(1).unwrap_or("");
-        let body = resp.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        if status != "200" {
-            return Err(format!("API POST {path}: {status} {body}"));
+        let a = ztcd::admin::client::call(self.addr, &self.token, "POST", path, Some(body))?;
+        if a.status != 200 {
+            return Err(format!("API POST {path}: {} {}", a.status, a.text()));
         }
-        Ok(body.to_string())
+        Ok(a.text())
     }
 }
