@@ -174,6 +174,12 @@ pub const ADMIN_QUEUE: usize = 256;
 /// queue unapplied and answered 504. A request the loop has started gets its real answer.
 pub const ADMIN_REPLY_TIMEOUT_MS: u64 = 10_000;
 
+/// How long the owner thread's database statements wait for another process's lock (a
+/// `sqlite3` shell in a transaction, a backup tool), ms. Short, so a foreign lock never stalls
+/// the root: a write that cannot get the lock fails as "locked" and is retried (last-seen
+/// times), left unanswered for the client to repeat (a new member), or answered 503 (the API).
+pub const OWNER_BUSY_TIMEOUT_MS: u64 = 20;
+
 // ---- UDP abuse: quotas and gates checked before any costly work or any reply.
 
 /// Packet IDs remembered per peer to drop replays (8 bytes each).

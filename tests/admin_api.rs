@@ -857,3 +857,133 @@ fn one_owner_per_home_and_the_cli_follows_the_api_rules() {
     );
     drop(dir);
 }
+
+/// Another process holding the database's write lock (a `sqlite3` shell left in a
+/// transaction) for 12 s: the root keeps answering HELLOs and cached configurations at once,
+/// `/status` answers, an API write is refused with 503 naming the lock and is not applied, a
+/// new member's request is left unanswered (it asks again) rather than refused, and all of it
+/// works once the lock is gone.
+#[test]
+fn a_foreign_database_lock_never_stalls_the_root() {
+    use std::time::{Duration, Instant};
+    let l = start("dblock");
+    let api = &l.api;
+    let home = l.dir.path("home");
+    let root: Identity = std::fs::read_to_string(home.join("identity.public"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let n = api.ok(
+        "POST",
+        &format!("/controller/network/{}______", l.address),
+        Some(json!({"name": "locked", "private": true})),
+    );
+    let nwid_text = n["id"].as_str().unwrap().to_owned();
+    let nwid = NetworkId(u64::from_str_radix(&nwid_text, 16).unwrap());
+    let member = |a: String| format!("/controller/network/{nwid_text}/member/{a}");
+    let mut known = UdpMember::new(91, root, api.addr);
+    known.hello();
+    api.ok(
+        "POST",
+        &member(known.address().to_string()),
+        Some(json!({"authorized": true})),
+    );
+    assert_eq!(known.request(nwid), Answer::Config);
+    let mut last_request = Instant::now();
+    let mut newcomer = UdpMember::new(92, root, api.addr);
+    newcomer.hello();
+
+    let foreign = rusqlite::Connection::open(home.join("controller.db")).unwrap();
+    foreign.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let locked = Instant::now();
+    let (mut hellos, mut configs) = (Vec::new(), Vec::new());
+    let t = Instant::now();
+    let status = api.call("GET", "/status", None);
+    assert_eq!(status.status, 200);
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "/status took {:?}",
+        t.elapsed()
+    );
+    let t = Instant::now();
+    let refused = api.call(
+        "POST",
+        &member("aaaaaaaaaa".into()),
+        Some(json!({"authorized": true})),
+    );
+    assert_eq!(
+        refused.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("locked by another process")
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "the write took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        newcomer.try_request(nwid, Duration::from_secs(2)),
+        None,
+        "an undecided request is not answered"
+    );
+    while locked.elapsed() < Duration::from_secs(12) {
+        let t = Instant::now();
+        known.hello();
+        hellos.push(t.elapsed());
+        // The controller ignores a member's repeat within 1 s.
+        while last_request.elapsed() < Duration::from_millis(1100) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let t = Instant::now();
+        assert_eq!(
+            known.try_request(nwid, Duration::from_secs(2)),
+            Some(Answer::Config)
+        );
+        configs.push(t.elapsed());
+        last_request = Instant::now();
+    }
+    foreign.execute_batch("ROLLBACK").unwrap();
+    hellos.sort();
+    configs.sort();
+    eprintln!("during the lock: OK(HELLO) {hellos:?}, cached configs {configs:?}");
+    assert!(
+        hellos[hellos.len() / 2] < Duration::from_millis(100),
+        "{hellos:?}"
+    );
+    assert!(
+        configs[configs.len() / 2] < Duration::from_millis(100),
+        "{configs:?}"
+    );
+    assert!(
+        hellos
+            .iter()
+            .chain(&configs)
+            .all(|d| *d < Duration::from_secs(1))
+    );
+    // Nothing refused was applied; after the lock everything goes through.
+    assert_eq!(
+        api.call("GET", &member("aaaaaaaaaa".into()), None).status,
+        404
+    );
+    api.ok(
+        "POST",
+        &member("aaaaaaaaaa".into()),
+        Some(json!({"authorized": true})),
+    );
+    assert_eq!(
+        newcomer.request(nwid),
+        Answer::Refused(ErrorCode::NetworkAccessDenied)
+    );
+    assert_eq!(
+        api.ok("GET", &member(newcomer.address().to_string()), None)["authorized"],
+        false
+    );
+}

@@ -42,7 +42,8 @@ pub enum ApiError {
     NotFound(String),
     /// No free network ID (HTTP 503).
     Exhausted(String),
-    /// The database failed (HTTP 500); nothing was written.
+    /// The database failed (HTTP 500, or 503 while another process holds its lock); nothing
+    /// was written.
     Store(StoreError),
 }
 
@@ -53,6 +54,7 @@ impl ApiError {
             Self::BadRequest(_) => 400,
             Self::NotFound(_) => 404,
             Self::Exhausted(_) => 503,
+            Self::Store(e) if e.is_locked() => 503,
             Self::Store(_) => 500,
         }
     }

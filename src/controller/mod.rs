@@ -76,6 +76,19 @@ pub struct Push {
     pub reply: Reply,
 }
 
+/// Where a batch of requests stands ([`Controller::begin_requests`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Batch {
+    /// No batch: writes commit one by one.
+    Off,
+    /// A batch without writes so far: the first write opens its transaction.
+    Armed,
+    /// The batch's transaction is open.
+    Open,
+    /// Opening the transaction failed: the batch's writes fail at once.
+    Unavailable,
+}
+
 /// A configuration request, as the node hands it over.
 #[derive(Debug, Clone)]
 pub struct ConfigRequest<'a> {
@@ -131,8 +144,8 @@ pub struct Controller {
     /// Revocations of deauthorized members' COMs, bounded by [`MAX_REVOCATIONS`].
     revoked: Vec<Revoked>,
     stats: ControllerStats,
-    /// Request batch: `Some(false)` armed, `Some(true)` with a transaction open.
-    batch: Option<bool>,
+    /// The state of the current request batch.
+    batch: Batch,
     /// Distinct metadata dictionaries of recent requests, bounded by [`MAX_METADATA_VARIANTS`].
     metadata: HashSet<Arc<[u8]>>,
     /// Most recent requests remembered (from the memory budget).
@@ -163,7 +176,7 @@ impl Controller {
             outbox: Vec::new(),
             revoked: Vec::new(),
             stats: ControllerStats::default(),
-            batch: None,
+            batch: Batch::Off,
             metadata: HashSet::new(),
             max_recent: limits.recent_requests.max(1),
         }
@@ -174,14 +187,14 @@ impl Controller {
     /// arriving together share one fsync and requests answered from the cache touch no SQLite.
     /// Their answers must not be sent before that commit.
     pub fn begin_requests(&mut self) {
-        self.batch = Some(false);
+        self.batch = Batch::Armed;
     }
 
     /// Ends the batch [`Controller::begin_requests`] started, committing what it wrote. On
     /// failure nothing of it was kept: the cache is emptied and the answers must be dropped
     /// (the clients ask again).
     pub fn end_requests(&mut self) -> Result<(), StoreError> {
-        if self.batch.take() != Some(true) {
+        if std::mem::replace(&mut self.batch, Batch::Off) != Batch::Open {
             return Ok(());
         }
         self.store.commit().inspect_err(|_| {
@@ -203,9 +216,16 @@ impl Controller {
     }
 
     fn put_member(&mut self, m: &Member) -> Result<(), StoreError> {
-        if self.batch == Some(false) {
-            self.store.begin()?;
-            self.batch = Some(true);
+        match self.batch {
+            Batch::Armed => {
+                // Tried once per batch: while another process holds the database, the other
+                // requests of the batch fail at once instead of each waiting for the lock.
+                self.batch = Batch::Unavailable;
+                self.store.begin()?;
+                self.batch = Batch::Open;
+            }
+            Batch::Unavailable => return Err(StoreError::Unavailable),
+            Batch::Off | Batch::Open => {}
         }
         self.store.put_member(m)
     }
@@ -235,11 +255,13 @@ impl Controller {
 
     /// Writes batched last-seen times and addresses to the store (call every few tens of
     /// seconds and at shutdown). Returns how many members were updated.
+    /// On failure (the database locked by another process, a full disk) the times stay
+    /// pending for the next call.
     pub fn flush_seen(&mut self) -> Result<usize, StoreError> {
         let batch: Vec<_> = self
             .recent
-            .iter_mut()
-            .filter_map(|(k, r)| r.seen.take().map(|t| (*k, t, r.physical)))
+            .iter()
+            .filter_map(|(k, r)| r.seen.map(|t| (*k, t, r.physical)))
             .collect();
         if batch.is_empty() {
             return Ok(0);
@@ -251,6 +273,12 @@ impl Controller {
             }
             Ok(())
         })?;
+        for (key, when, _) in &batch {
+            // A later sighting noted meanwhile stays pending.
+            if let Some(r) = self.recent.get_mut(key).filter(|r| r.seen == Some(*when)) {
+                r.seen = None;
+            }
+        }
         Ok(batch.len())
     }
 
@@ -311,9 +339,12 @@ impl Controller {
                 }
                 reply
             }
+            // Undecided (the database locked by another process, a full disk): no answer, so
+            // the member asks again rather than being told the network does not exist.
             Err(_) => {
                 self.stats.store_errors += 1;
-                Reply::Error(ErrorCode::ObjNotFound)
+                self.recent.remove(&key);
+                Reply::Ignore
             }
         }
     }

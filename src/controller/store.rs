@@ -19,13 +19,47 @@ pub enum StoreError {
     Sqlite(rusqlite::Error),
     /// A stored value does not parse (a hand-edited database?).
     Corrupt(String),
+    /// Not attempted: this batch could not open its transaction a moment ago.
+    Unavailable,
+}
+
+impl StoreError {
+    /// Another process holds the database's write lock (it may be retried later).
+    pub fn is_locked(&self) -> bool {
+        matches!(
+            self.code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+
+    fn code(&self) -> Option<rusqlite::ErrorCode> {
+        match self {
+            Self::Sqlite(e) => e.sqlite_error_code(),
+            Self::Corrupt(_) | Self::Unavailable => None,
+        }
+    }
+
+    /// The cause in words an administrator acts on, when SQLite names one.
+    fn cause(&self) -> Option<&'static str> {
+        use rusqlite::ErrorCode as C;
+        Some(match self.code()? {
+            C::DatabaseBusy | C::DatabaseLocked => "database is locked by another process",
+            C::DiskFull => "disk is full",
+            C::ReadOnly => "database is read-only (read-only file system or file mode)",
+            C::DatabaseCorrupt | C::NotADatabase => "database file is corrupt",
+            C::CannotOpen => "database file cannot be opened",
+            _ => return None,
+        })
+    }
 }
 
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Sqlite(e) => write!(f, "database: {e}"),
-            Self::Corrupt(what) => write!(f, "database holds an invalid value: {what}"),
+        match (self, self.cause()) {
+            (Self::Sqlite(e), Some(cause)) => write!(f, "{cause} ({e})"),
+            (Self::Sqlite(e), None) => write!(f, "database: {e}"),
+            (Self::Corrupt(what), _) => write!(f, "database holds an invalid value: {what}"),
+            (Self::Unavailable, _) => f.write_str("database unavailable for this batch"),
         }
     }
 }
@@ -203,6 +237,12 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt("snapshot path is not UTF-8".into()))?;
         conn.execute("VACUUM INTO ?1", [out])?;
         Ok(())
+    }
+
+    /// How long a statement waits for another process's lock before failing as locked. The
+    /// daemon's owner thread uses a short wait so a foreign lock never stalls the root.
+    pub fn set_busy_timeout(&self, wait: std::time::Duration) -> Result<(), StoreError> {
+        Ok(self.conn.busy_timeout(wait)?)
     }
 
     /// An in-memory database (tests, benchmarks).

@@ -84,19 +84,21 @@ impl Owner {
             false
         });
         let writes = batch.iter().any(|r| r.cmd.writes());
-        let began = !writes || self.controller.begin_batch().is_ok();
+        // Writes that cannot start (another process holds the database: 503) are answered
+        // with the cause and not applied; the batch's reads are answered all the same.
+        let began = match writes {
+            true => self.controller.begin_batch().map_err(|e| api_error(&e)),
+            false => Ok(()),
+        };
         let mut replies: Vec<AdminReply> = batch
             .iter()
-            .map(|r| {
-                if began {
-                    self.admin_command(&r.cmd)
-                } else {
-                    AdminReply::error(500, "database: cannot start a transaction")
-                }
+            .map(|r| match (&began, r.cmd.writes()) {
+                (Err(failed), true) => failed.clone(),
+                _ => self.admin_command(&r.cmd),
             })
             .collect();
         if writes
-            && began
+            && began.is_ok()
             && let Err(e) = self.controller.commit_batch()
         {
             let failed = api_error(&e);

@@ -170,6 +170,8 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     let moon_file = moon.as_ref().and_then(|m| m.to_bytes().ok());
     let store = Store::open(&home.path(CONTROLLER_DB))
         .map_err(|e| io::Error::other(format!("{}: {e}", home.path(CONTROLLER_DB).display())))?;
+    let busy = Duration::from_millis(crate::limits::OWNER_BUSY_TIMEOUT_MS);
+    store.set_busy_timeout(busy).map_err(io::Error::other)?;
     let limits = crate::limits::TableLimits::for_budget(cfg.memory_budget_mib);
     info!(
         "memory budget {} MiB: tables at most {} KiB when full ({} peers, {} multicast \

@@ -73,8 +73,20 @@ impl UdpMember {
         panic!("no OK(HELLO) from {} within {DEADLINE:?}", self.root);
     }
 
-    /// Asks for `network`'s configuration; answers probes while waiting.
+    /// Asks for `network`'s configuration until answered; answers probes while waiting.
     pub(crate) fn request(&mut self, network: NetworkId) -> Answer {
+        let start = Instant::now();
+        while start.elapsed() < DEADLINE {
+            // Requests repeated within 1 s are ignored by the controller: wait longer.
+            if let Some(a) = self.try_request(network, Duration::from_secs(3)) {
+                return a;
+            }
+        }
+        panic!("no answer to a configuration request within {DEADLINE:?}");
+    }
+
+    /// Asks once for `network`'s configuration; the answer if it comes within `wait`.
+    pub(crate) fn try_request(&mut self, network: NetworkId, wait: Duration) -> Option<Answer> {
         let metadata = request_metadata();
         let req = ConfigRequest {
             network_id: network,
@@ -84,21 +96,14 @@ impl UdpMember {
         };
         let mut payload = vec![0u8; req.buffer_len()];
         req.emit(&mut Writer::new(&mut payload)).unwrap();
-        let start = Instant::now();
-        while start.elapsed() < DEADLINE {
-            let (id, datagrams) = self
-                .session
-                .packet(Verb::NetworkConfigRequest, &payload, true)
-                .unwrap();
-            for d in &datagrams {
-                self.sock.send_to(d, self.root).unwrap();
-            }
-            // Requests repeated within 1 s are ignored by the controller: wait longer.
-            if let Some(a) = self.wait_for(Verb::NetworkConfigRequest, id, Duration::from_secs(3)) {
-                return a;
-            }
+        let (id, datagrams) = self
+            .session
+            .packet(Verb::NetworkConfigRequest, &payload, true)
+            .unwrap();
+        for d in &datagrams {
+            self.sock.send_to(d, self.root).unwrap();
         }
-        panic!("no answer to a configuration request within {DEADLINE:?}");
+        self.wait_for(Verb::NetworkConfigRequest, id, wait)
     }
 
     /// Reads packets until the answer to `(verb, id)` arrives or `wait` passes; answers the
