@@ -986,4 +986,13 @@ fn a_foreign_database_lock_never_stalls_the_root() {
         api.ok("GET", &member(newcomer.address().to_string()), None)["authorized"],
         false
     );
+    // A reload signal (SIGHUP, as procd sends) writes what is pending and never stops it.
+    let kill = Command::new("kill")
+        .args(["-HUP", &l._daemon.pid().to_string()])
+        .output()
+        .unwrap();
+    assert!(kill.status.success());
+    l._daemon
+        .wait_for_log("last-seen times written", Duration::from_secs(10));
+    assert_eq!(api.call("GET", "/status", None).status, 200);
 }

@@ -310,18 +310,25 @@ fn a_foreign_lock_defers_writes_and_loses_nothing() {
     let mut c = Controller::new(ctl.clone(), store);
     let nwid = c.network_id(1);
     c.store.put_network(&Network::new(nwid, 0)).unwrap();
-    c.store.transaction(|s| {
-        let mut n = s.network(nwid)?.unwrap();
-        n.private = false;
-        s.put_network(&n)
-    })
-    .unwrap();
+    c.store
+        .transaction(|s| {
+            let mut n = s.network(nwid)?.unwrap();
+            n.private = false;
+            s.put_network(&n)
+        })
+        .unwrap();
     assert!(matches!(ask(&mut c, 0, a, nwid), Reply::Config(_)));
-    assert!(matches!(ask(&mut c, 2_000, a, nwid), Reply::Config(_)), "from the cache");
+    assert!(
+        matches!(ask(&mut c, 2_000, a, nwid), Reply::Config(_)),
+        "from the cache"
+    );
     let foreign = rusqlite::Connection::open(&path).unwrap();
     foreign.execute_batch("BEGIN IMMEDIATE").unwrap();
     let e = c.flush_seen().unwrap_err();
-    assert!(e.is_locked() && e.to_string().contains("locked by another process"), "{e}");
+    assert!(
+        e.is_locked() && e.to_string().contains("locked by another process"),
+        "{e}"
+    );
     // A new member cannot be recorded: no answer (it asks again), not "no such network".
     // A known member is still answered from the cache in the same batch.
     c.begin_requests();
@@ -329,7 +336,11 @@ fn a_foreign_lock_defers_writes_and_loses_nothing() {
     assert!(matches!(ask(&mut c, 3_000, a, nwid), Reply::Config(_)));
     c.end_requests().unwrap();
     foreign.execute_batch("ROLLBACK").unwrap();
-    assert_eq!(c.flush_seen().unwrap(), 1, "the deferred last-seen time is written");
+    assert_eq!(
+        c.flush_seen().unwrap(),
+        1,
+        "the deferred last-seen time is written"
+    );
     let m = c.store.member(nwid, a.address()).unwrap().unwrap();
     assert_eq!(m.last_seen, 1_700_000_003_000, "the latest sighting");
     assert!(matches!(ask(&mut c, 5_000, b, nwid), Reply::Config(_)));

@@ -8,6 +8,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -203,7 +205,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         info!("listening on udp {local}");
         socket_is_v6.push(local.is_ipv6());
     }
-    let (signal_rx, _signals) = signal_pipe()?;
+    let (signal_rx, signal_flags) = signal_pipe()?;
     let (validate_tx, validate_rx) = smol::channel::bounded::<Identity>(VALIDATION_QUEUE);
     let (result_tx, result_rx) = smol::channel::bounded::<(Identity, bool)>(VALIDATION_QUEUE);
     let validator = std::thread::Builder::new()
@@ -254,7 +256,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
             }),
     };
     owner.admin_stats = admin.as_ref().map(|h| h.stats.clone());
-    smol::block_on(ex.run(owner.run(signal_rx, result_rx, admin_rx)))?;
+    smol::block_on(ex.run(owner.run(signal_rx, &signal_flags, result_rx, admin_rx)))?;
     drop(admin);
     drop(ex);
     info!("stopping; stats: {}", owner.node.stats());
@@ -309,9 +311,21 @@ impl Owner {
         self.started.elapsed().as_millis() as u64
     }
 
+    /// SIGHUP: writes the pending last-seen times and logs the counters; keeps running.
+    fn hangup(&mut self) {
+        match self.controller.flush_seen() {
+            Ok(n) => info!(
+                "SIGHUP: {n} last-seen times written; stats: {}",
+                self.node.stats()
+            ),
+            Err(e) => warn!("SIGHUP: cannot record last-seen times: {e}"),
+        }
+    }
+
     async fn run(
         &mut self,
         signals: Async<UnixStream>,
+        flags: &SignalFlags,
         results: Receiver<(Identity, bool)>,
         admin: Receiver<AdminRequest>,
     ) -> io::Result<()> {
@@ -417,7 +431,12 @@ impl Owner {
                     self.push_changes(now);
                 }
                 Wake::Timer => self.node.handle_timeout(now),
-                Wake::Signal => return Ok(()),
+                Wake::Signal if flags.stop.load(Ordering::Relaxed) => return Ok(()),
+                Wake::Signal => {
+                    if flags.hangup.swap(false, Ordering::Relaxed) {
+                        self.hangup();
+                    }
+                }
             }
             if Instant::now() >= next_change_poll {
                 next_change_poll = Instant::now() + CHANGE_POLL_INTERVAL;
@@ -575,16 +594,37 @@ fn bind(cfg: &RunConfig) -> io::Result<Vec<Async<UdpSocket>>> {
 }
 
 /// A pipe that receives a byte on SIGTERM or SIGINT.
-fn signal_pipe() -> io::Result<(Async<UnixStream>, Vec<signal_hook::SigId>)> {
+/// Which signals arrived since the loop last looked (the pipe only wakes it).
+pub(super) struct SignalFlags {
+    /// SIGTERM or SIGINT: stop.
+    stop: Arc<AtomicBool>,
+    /// SIGHUP: write pending state and report, never stop (procd and init scripts send it
+    /// for a reload).
+    hangup: Arc<AtomicBool>,
+    _ids: Vec<signal_hook::SigId>,
+}
+
+fn signal_pipe() -> io::Result<(Async<UnixStream>, SignalFlags)> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let (read, write) = UnixStream::pair()?;
+    let (stop, hangup) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
     let mut ids = Vec::new();
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+    for (sig, flag) in [(SIGTERM, &stop), (SIGINT, &stop), (SIGHUP, &hangup)] {
+        ids.push(signal_hook::flag::register(sig, flag.clone())?);
         ids.push(signal_hook::low_level::pipe::register(
             sig,
             write.try_clone()?,
         )?);
     }
-    Ok((Async::new(read)?, ids))
+    let flags = SignalFlags {
+        stop,
+        hangup,
+        _ids: ids,
+    };
+    Ok((Async::new(read)?, flags))
 }
 
 fn validation_thread(requests: Receiver<Identity>, results: Sender<(Identity, bool)>) {
