@@ -21,6 +21,8 @@ pub enum StoreError {
     Corrupt(String),
     /// Not attempted: this batch could not open its transaction a moment ago.
     Unavailable,
+    /// The database is not one this ztcd may use: the text says why and what to do.
+    Refused(String),
 }
 
 impl StoreError {
@@ -35,7 +37,7 @@ impl StoreError {
     fn code(&self) -> Option<rusqlite::ErrorCode> {
         match self {
             Self::Sqlite(e) => e.sqlite_error_code(),
-            Self::Corrupt(_) | Self::Unavailable => None,
+            Self::Corrupt(_) | Self::Unavailable | Self::Refused(_) => None,
         }
     }
 
@@ -46,7 +48,9 @@ impl StoreError {
             C::DatabaseBusy | C::DatabaseLocked => "database is locked by another process",
             C::DiskFull => "disk is full",
             C::ReadOnly => "database is read-only (read-only file system or file mode)",
-            C::DatabaseCorrupt | C::NotADatabase => "database file is corrupt",
+            C::DatabaseCorrupt | C::NotADatabase => {
+                "database file is corrupt: restore a backup (ztcd restore)"
+            }
             C::CannotOpen => "database file cannot be opened",
             _ => return None,
         })
@@ -60,6 +64,7 @@ impl std::fmt::Display for StoreError {
             (Self::Sqlite(e), None) => write!(f, "database: {e}"),
             (Self::Corrupt(what), _) => write!(f, "database holds an invalid value: {what}"),
             (Self::Unavailable, _) => f.write_str("database unavailable for this batch"),
+            (Self::Refused(why), _) => f.write_str(why),
         }
     }
 }
@@ -262,6 +267,15 @@ impl Store {
 
     fn migrate(&mut self) -> Result<(), StoreError> {
         let done = self.schema_version()?;
+        if done > MIGRATIONS.len() {
+            // Written by a newer ztcd (a downgrade): its rows may hold what this version
+            // would lose on its first write.
+            return Err(StoreError::Refused(format!(
+                "the database has schema version {done}, newer than this ztcd knows ({}): \
+                 run the ztcd that wrote it, or restore a backup made by this version",
+                MIGRATIONS.len()
+            )));
+        }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
             let tx = self.conn.transaction()?;
             tx.execute_batch(sql)?;
@@ -269,6 +283,22 @@ impl Store {
             tx.commit()?;
         }
         Ok(())
+    }
+
+    /// SQLite's `PRAGMA quick_check`: `Ok` when the file is sound, else what it found (the
+    /// first few problems).
+    pub fn quick_check(&self) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare("PRAGMA quick_check(5)")?;
+        let found = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        match found.as_slice() {
+            [ok] if ok == "ok" => Ok(()),
+            _ => Err(StoreError::Refused(format!(
+                "the database file is corrupt ({}): restore a backup (ztcd restore)",
+                found.join("; ")
+            ))),
+        }
     }
 
     /// Schema version.
@@ -349,10 +379,13 @@ impl Store {
             > 0)
     }
 
-    /// Inserts or replaces a member.
+    /// Inserts or updates a member (an update in place of the columns this version knows: a
+    /// replace would reset columns a newer version added).
     pub fn put_member(&self, m: &Member) -> Result<(), StoreError> {
         let sql = format!(
-            "INSERT OR REPLACE INTO members ({MEMBER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)"
+            "INSERT INTO members ({MEMBER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18) \
+             ON CONFLICT(network_id, address) DO UPDATE SET {}",
+            update_list(MEMBER_COLUMNS)
         );
         let ips: Vec<String> = m.ip_assignments.iter().map(ToString::to_string).collect();
         self.conn.prepare_cached(&sql)?.execute(params![

@@ -73,6 +73,9 @@ const VALIDATION_QUEUE: usize = 64;
 const CHANGE_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// How often last-seen times of cached members are written to the database.
 const SEEN_FLUSH_INTERVAL: Duration = Duration::from_secs(30);
+/// Databases up to this size are checked with `PRAGMA quick_check` at start (a few MB on a
+/// router take milliseconds; larger ones would delay the root's start).
+const QUICK_CHECK_MAX_BYTES: u64 = 64 << 20;
 /// How often the node's counters are logged.
 const STATS_INTERVAL: Duration = Duration::from_secs(600);
 /// Most datagrams read from a socket per wake-up before the events they caused are acted on:
@@ -105,6 +108,8 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         identity.address(),
         if created { "created" } else { "loaded" }
     );
+    // The database is checked before anything is written or bound.
+    let store = open_store(&home, identity.address())?;
     let key = home.load_or_create_planet_key(&mut OsEntropy)?;
     let endpoints = if cfg.endpoints.is_empty() {
         match home
@@ -170,10 +175,6 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         planet.to_bytes().unwrap_or_default(),
     );
     let moon_file = moon.as_ref().and_then(|m| m.to_bytes().ok());
-    let store = Store::open(&home.path(CONTROLLER_DB))
-        .map_err(|e| io::Error::other(format!("{}: {e}", home.path(CONTROLLER_DB).display())))?;
-    let busy = Duration::from_millis(crate::limits::OWNER_BUSY_TIMEOUT_MS);
-    store.set_busy_timeout(busy).map_err(io::Error::other)?;
     let limits = crate::limits::TableLimits::for_budget(cfg.memory_budget_mib);
     info!(
         "memory budget {} MiB: tables at most {} KiB when full ({} peers, {} multicast \
@@ -522,6 +523,37 @@ impl Owner {
             crate::debug!("send to {to} failed: {e}");
         }
     }
+}
+
+/// Opens the controller database after the start-up checks: a schema this version knows
+/// (`Store::open`), a sound file (`quick_check`, up to [`QUICK_CHECK_MAX_BYTES`]), and only
+/// networks of this home's identity, so a mixed home never serves another controller's
+/// networks under a new identity.
+fn open_store(home: &Home, ours: crate::wire::Address) -> io::Result<Store> {
+    let path = home.path(CONTROLLER_DB);
+    let fail = |e: crate::controller::store::StoreError| {
+        io::Error::other(format!("{}: {e}", path.display()))
+    };
+    let store = Store::open(&path).map_err(fail)?;
+    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+    if size <= QUICK_CHECK_MAX_BYTES {
+        store.quick_check().map_err(fail)?;
+    } else {
+        info!("database of {size} bytes: quick_check skipped at start");
+    }
+    let ids = store.network_ids().map_err(fail)?;
+    if let Some(n) = ids.iter().find(|n| n.controller() != ours) {
+        return Err(io::Error::other(format!(
+            "{}: holds network {n} of controller {}, but this home's identity is {ours}: \
+             the database and identity.secret do not belong together (a partial restore?); \
+             restore both from one backup, or move controller.db away to start empty",
+            path.display(),
+            n.controller()
+        )));
+    }
+    let busy = Duration::from_millis(crate::limits::OWNER_BUSY_TIMEOUT_MS);
+    store.set_busy_timeout(busy).map_err(fail)?;
+    Ok(store)
 }
 
 /// Starts the admin server on loopback and `--admin-bind` at the admin port (`None` when the
