@@ -558,7 +558,8 @@ impl Controller {
         let pushes = self.push_where(mono, unix, |k| *k == key);
         self.outbox.extend(pushes);
         if old.is_some_and(|o| o.authorized) && !m.authorized {
-            let payload = revoke_com(m.network_id, m.address, unix, &self.identity);
+            let threshold = self.revocation_threshold(unix);
+            let payload = revoke_com(m.network_id, m.address, threshold, &self.identity);
             self.revoke(mono, m.network_id, m.address, payload);
         }
     }

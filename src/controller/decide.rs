@@ -89,13 +89,14 @@ impl Controller {
         unix: u64,
         rules_engine: bool,
     ) -> Option<Reply> {
+        let stamp = self.com_clock.max(unix);
         let identity = &self.identity;
         let entry = self.cache.get(key, &req.from, rules_engine, unix)?;
         let window = entry.input.net.credential_window;
-        let refresh = unix.saturating_sub(entry.com.timestamp) >= COM_REUSE_MS;
+        let refresh = stamp.saturating_sub(entry.com.timestamp) >= COM_REUSE_MS;
         let com = if refresh {
-            let com = issue_com(key.0, &req.from, unix, window, identity);
-            entry.com = cached_com(&com, unix);
+            let com = issue_com(key.0, &req.from, stamp, window, identity);
+            entry.com = cached_com(&com, stamp);
             com
         } else {
             let t = entry.com.timestamp;
@@ -108,6 +109,7 @@ impl Controller {
         let dict = dict.ok();
         if refresh {
             self.cache.stats.com_refreshes += 1;
+            self.com_stamp(stamp);
         }
         dict.map(Reply::Config)
     }
@@ -234,13 +236,14 @@ impl Controller {
         let net = self.cache.share(part);
         let input = OwnedInput { net, static_ips };
         let window = DEFAULT_CREDENTIAL_WINDOW_MS;
-        let com = issue_com(network.id, &req.from, unix, window, &self.identity);
+        let stamp = self.com_stamp(unix);
+        let com = issue_com(network.id, &req.from, stamp, window, &self.identity);
         let common = &input.net.common;
         let Ok(dict) = member_dictionary(common, &req.from, unix, &com, &input.static_ips) else {
             return Ok(Reply::Error(ErrorCode::ObjNotFound));
         };
         let key = (req.network_id, req.from.address());
-        let cached = cached_com(&com, unix);
+        let cached = cached_com(&com, stamp);
         self.cache
             .insert(key, req.from, rules_engine, input, cached, unix);
         Ok(Reply::Config(dict))

@@ -150,7 +150,15 @@ pub struct Controller {
     metadata: HashSet<Arc<[u8]>>,
     /// Most recent requests remembered (from the memory budget).
     max_recent: usize,
+    /// The newest COM timestamp issued (Unix ms), persisted: stamps never go below it, so a
+    /// clock corrected backwards cannot split members beyond the agreement window.
+    com_clock: u64,
+    /// `com_clock` as last written to the store.
+    com_clock_stored: u64,
 }
+
+/// The store setting that keeps [`Controller::com_stamp`]'s clock across restarts.
+const COM_CLOCK_SETTING: &str = "com_clock";
 
 impl Controller {
     /// A controller signing as `identity`, keeping state in `store`, with the table bounds of
@@ -167,7 +175,14 @@ impl Controller {
         limits: crate::limits::TableLimits,
     ) -> Self {
         let data_version = store.data_version().unwrap_or(0);
+        let com_clock = store
+            .setting(COM_CLOCK_SETTING)
+            .ok()
+            .flatten()
+            .map_or(0, |v| u64::try_from(v).unwrap_or(0));
         Self {
+            com_clock,
+            com_clock_stored: com_clock,
             identity,
             store,
             recent: HashMap::new(),
@@ -248,22 +263,38 @@ impl Controller {
         }
     }
 
+    /// The timestamp for a COM issued now: the wall clock, but never below a stamp issued
+    /// before (a clock corrected backwards keeps the newest stamp until it catches up).
+    fn com_stamp(&mut self, unix: u64) -> u64 {
+        self.com_clock = self.com_clock.max(unix);
+        self.com_clock
+    }
+
+    /// The threshold of a revocation issued now: it covers every COM issued so far, and COMs
+    /// issued later are stamped above it (a member authorized again is not revoked).
+    fn revocation_threshold(&mut self, unix: u64) -> u64 {
+        let threshold = self.com_stamp(unix);
+        self.com_clock = threshold + 1;
+        threshold
+    }
+
     /// Forgets a deleted member's recent request: no more pushes to it, no pending last-seen.
     fn forget_recent(&mut self, network_id: NetworkId, address: Address) {
         self.recent.remove(&(network_id, address));
     }
 
-    /// Writes batched last-seen times and addresses to the store (call every few tens of
-    /// seconds and at shutdown). Returns how many members were updated.
-    /// On failure (the database locked by another process, a full disk) the times stay
-    /// pending for the next call.
+    /// Writes batched last-seen times and addresses, and the COM clock, to the store (call
+    /// every few tens of seconds and at shutdown). Returns how many members were updated.
+    /// On failure (the database locked by another process, a full disk) they stay pending for
+    /// the next call.
     pub fn flush_seen(&mut self) -> Result<usize, StoreError> {
         let batch: Vec<_> = self
             .recent
             .iter()
             .filter_map(|(k, r)| r.seen.map(|t| (*k, t, r.physical)))
             .collect();
-        if batch.is_empty() {
+        let clock = (self.com_clock != self.com_clock_stored).then_some(self.com_clock);
+        if batch.is_empty() && clock.is_none() {
             return Ok(0);
         }
         self.store.transaction(|s| {
@@ -271,8 +302,14 @@ impl Controller {
                 let physical = physical.map(|p| p.to_string());
                 s.touch_member(*nwid, *addr, *when, physical.as_deref())?;
             }
+            if let Some(c) = clock {
+                s.set_setting(COM_CLOCK_SETTING, i64::try_from(c).unwrap_or(i64::MAX))?;
+            }
             Ok(())
         })?;
+        if let Some(c) = clock {
+            self.com_clock_stored = c;
+        }
         for (key, when, _) in &batch {
             // A later sighting noted meanwhile stays pending.
             if let Some(r) = self.recent.get_mut(key).filter(|r| r.seen == Some(*when)) {

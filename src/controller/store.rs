@@ -125,6 +125,8 @@ pub const MIGRATIONS: &[&str] = &[
     // 3: a network's active bridges without reading all of its members (every new member's
     // configuration lists them).
     "CREATE INDEX members_active_bridges ON members(network_id) WHERE active_bridge = 1;",
+    // 4: controller state that outlives a restart (the newest COM timestamp issued).
+    "CREATE TABLE settings (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;",
 ];
 
 /// The open database.
@@ -282,6 +284,26 @@ impl Store {
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
         }
+        Ok(())
+    }
+
+    /// A stored setting.
+    pub fn setting(&self, key: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Stores a setting.
+    pub fn set_setting(&self, key: &str, value: i64) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![key, value])?;
         Ok(())
     }
 

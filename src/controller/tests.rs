@@ -346,3 +346,72 @@ fn a_foreign_lock_defers_writes_and_loses_nothing() {
     assert!(matches!(ask(&mut c, 5_000, b, nwid), Reply::Config(_)));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn com_stamps_stay_within_one_window_across_a_clock_correction() {
+    use crate::wire::com::Com;
+    let (mut c, nwid) = setup(false);
+    let [_, a, b] = ids();
+    let stamp = |reply: &Reply| {
+        let bytes = dict(reply).bytes("C").unwrap();
+        let com = Com::parse(&mut crate::wire::Reader::new(&bytes)).unwrap();
+        // Qualifier 0 is the timestamp.
+        com.qualifiers[0].value
+    };
+    let asks = |c: &mut Controller, who: &IdentitySecret, mono: u64, unix: u64| {
+        let req = ConfigRequest {
+            from: *who.identity(),
+            network_id: nwid,
+            metadata: b"v=7\nrevr=1",
+            physical: None,
+        };
+        c.handle_request(mono, unix, &req)
+    };
+    const UNIX: u64 = 1_700_000_000_000;
+    const HOUR: u64 = 3_600_000;
+    // The clock ran an hour fast when A asked; corrected, B asks an hour "earlier".
+    let first = asks(&mut c, a, 0, UNIX + HOUR);
+    let second = asks(&mut c, b, 2_000, UNIX);
+    assert_eq!(stamp(&first), UNIX + HOUR);
+    assert_eq!(
+        stamp(&second),
+        UNIX + HOUR,
+        "never below a stamp issued before"
+    );
+    // A restart keeps the clock (it is stored with the last-seen times).
+    c.flush_seen().unwrap();
+    let store = std::mem::replace(&mut c.store, Store::in_memory().unwrap());
+    let mut c = Controller::new(ids()[0].clone(), store);
+    c.store
+        .put_member(&{
+            let mut m = c.store.member(nwid, b.address()).unwrap().unwrap();
+            m.authorized = true;
+            m
+        })
+        .unwrap();
+    // A revocation covers every stamp issued, and a COM issued after it is above it.
+    c.api_post_member(
+        0,
+        UNIX + 10,
+        nwid,
+        b.address(),
+        &serde_json::json!({"authorized": false}),
+    )
+    .unwrap();
+    let threshold = c.revoked.last().map(|r| r.payload.clone()).unwrap();
+    let rev =
+        crate::wire::revocation::Revocation::parse(&mut crate::wire::Reader::new(&threshold[7..]))
+            .unwrap()
+            .threshold;
+    assert_eq!(rev, UNIX + HOUR);
+    c.api_post_member(
+        0,
+        UNIX + 20,
+        nwid,
+        b.address(),
+        &serde_json::json!({"authorized": true}),
+    )
+    .unwrap();
+    let third = asks(&mut c, b, 5_000, UNIX + 30);
+    assert!(stamp(&third) > rev, "{} <= {rev}", stamp(&third));
+}
