@@ -4,28 +4,28 @@
 //! never stalls the packet path.
 
 use std::io::{self, Read};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use smol::channel::{Receiver, Sender};
 use smol::{Async, LocalExecutor};
 
+use super::OsEntropy;
 use super::admin_exec::{ADMIN_BATCH, StatusInfo};
-use super::home::{Home, PlanetUpdate};
-use super::lock::Locked;
+use super::home::Home;
+use super::startup::{
+    SignalFlags, bind, endpoints, open_store, own_home, signal_pipe, start_admin,
+    validation_thread, worlds,
+};
 use super::validated::{append_validated, load_validated, rewrite_validated};
-use super::{OsEntropy, unix_millis};
 use crate::admin::msg::AdminRequest;
 use crate::controller::Controller;
-use crate::controller::store::Store;
 use crate::crypto::Entropy;
-use crate::crypto::hashcash::Scratch;
 use crate::identity::Identity;
 use crate::node::{Event, LocalSocket, Node, NodeConfig, Transmit};
 use crate::wire::InetAddress;
@@ -73,9 +73,6 @@ const VALIDATION_QUEUE: usize = 64;
 const CHANGE_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// How often last-seen times of cached members are written to the database.
 const SEEN_FLUSH_INTERVAL: Duration = Duration::from_secs(30);
-/// Databases up to this size are checked with `PRAGMA quick_check` at start (a few MB on a
-/// router take milliseconds; larger ones would delay the root's start).
-const QUICK_CHECK_MAX_BYTES: u64 = 64 << 20;
 /// How often the node's counters are logged.
 const STATS_INTERVAL: Duration = Duration::from_secs(600);
 /// Most datagrams read from a socket per wake-up before the events they caused are acted on:
@@ -88,19 +85,7 @@ const FLOOD_COALESCE: Duration = Duration::from_millis(1);
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(cfg: RunConfig) -> io::Result<()> {
     let home = Home::open(&cfg.home)?;
-    let mut lock = match super::lock::lock(&home)? {
-        Locked::Mine(lock) => lock,
-        Locked::Theirs(owner) => {
-            let pid = owner.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
-            return Err(io::Error::new(
-                io::ErrorKind::AddrInUse,
-                format!(
-                    "{} is in use by another ztcd{pid}: one daemon per home",
-                    cfg.home.display()
-                ),
-            ));
-        }
-    };
+    let mut lock = own_home(&home, &cfg)?;
     info!("home {}", cfg.home.display());
     let (identity, created) = home.load_or_create_identity(&mut OsEntropy)?;
     info!(
@@ -111,22 +96,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     // The database is checked before anything is written or bound.
     let store = open_store(&home, identity.address())?;
     let key = home.load_or_create_planet_key(&mut OsEntropy)?;
-    let endpoints = if cfg.endpoints.is_empty() {
-        match home
-            .planet()
-            .and_then(|p| crate::world::root_endpoints(&p, identity.address()))
-        {
-            Some(eps) => eps,
-            None => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "no planet lists this node yet: give its public address with --endpoint IP/PORT",
-                ));
-            }
-        }
-    } else {
-        cfg.endpoints.clone()
-    };
+    let endpoints = endpoints(&cfg, &home, identity.address())?;
     // Sockets and listeners first: a start that fails (a port in use) writes nothing.
     let sockets = bind(&cfg)?;
     let (admin_tx, admin_rx) = smol::channel::bounded::<AdminRequest>(crate::limits::ADMIN_QUEUE);
@@ -139,66 +109,17 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         .collect();
     let loopback = listening.iter().copied().find(|a| a.ip().is_loopback());
     lock.announce(loopback.or_else(|| listening.first().copied()))?;
-    let (planet, outcome) =
-        home.update_planet(&identity, &key, &endpoints, unix_millis(), &mut OsEntropy)?;
-    let what = match outcome {
-        PlanetUpdate::Created => "created",
-        PlanetUpdate::Updated => "re-issued with new endpoints",
-        PlanetUpdate::Unchanged => "unchanged",
-    };
-    let eps: Vec<String> = endpoints.iter().map(ToString::to_string).collect();
-    info!(
-        "planet {} (world {}, timestamp {}, endpoints {})",
-        what,
-        planet.id,
-        planet.timestamp,
-        eps.join(" ")
-    );
-
-    let moon = match home.moon(&identity) {
-        Some(_) if !cfg.endpoints.is_empty() => {
-            let key = home.load_or_create_moon_key(&mut OsEntropy)?;
-            Some(
-                home.update_moon(&identity, &key, &endpoints, unix_millis())?
-                    .0,
-            )
-        }
-        other => other,
-    };
-    if let Some(m) = &moon {
-        info!("serving moon {:010x} (timestamp {})", m.id, m.timestamp);
-    }
-    let public_identity = identity.identity().to_string();
-    let planet_info = (
+    let (planet, moon) = worlds(&cfg, &home, &identity, &key, &endpoints)?;
+    let identity_text = identity.identity().to_string();
+    let planet_file = (
         planet.id,
         planet.timestamp,
         planet.to_bytes().unwrap_or_default(),
     );
     let moon_file = moon.as_ref().and_then(|m| m.to_bytes().ok());
     let limits = crate::limits::TableLimits::for_budget(cfg.memory_budget_mib);
-    info!(
-        "memory budget {} MiB: tables at most {} KiB when full ({} peers, {} multicast \
-         subscriptions, {} recent requests, {} KiB of cached configurations)",
-        cfg.memory_budget_mib,
-        limits.worst_case_total() / 1024,
-        limits.peers,
-        limits.subscriptions,
-        limits.recent_requests,
-        limits.cache_bytes / 1024
-    );
     let controller = Controller::with_limits(identity.clone(), store, limits);
-    let mut node = Node::new(NodeConfig {
-        identity,
-        planet: Some(planet),
-        moon,
-        rng_seed: OsEntropy.next_u64(),
-        limits,
-    });
-    let cache_path = home.path(VALIDATED_CACHE);
-    let cached = load_validated(&cache_path);
-    let cached_len = cached.len();
-    info!("{} validated identities loaded from cache", cached.len());
-    node.trust_validated(cached);
+    let (node, cache_path, cached_len) = build_node(&cfg, &home, identity, planet, moon, limits);
 
     let mut socket_is_v6 = Vec::with_capacity(sockets.len());
     for s in &sockets {
@@ -216,20 +137,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     for a in &listening {
         info!("admin API on http://{a}/");
     }
-    let status_info = StatusInfo {
-        public_identity,
-        port: cfg.port,
-        planet: (planet_info.0, planet_info.1),
-        planet_file: planet_info.2,
-        moon_file,
-        listening,
-        allow: cfg
-            .admin
-            .allow
-            .iter()
-            .map(|(ip, bits)| format!("{ip}/{bits}"))
-            .collect(),
-    };
+    let status_info = status_info(&cfg, &identity_text, &planet_file, moon_file, listening);
 
     let started = Instant::now();
     let mut owner = Owner {
@@ -260,18 +168,68 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     smol::block_on(ex.run(owner.run(signal_rx, &signal_flags, result_rx, admin_rx)))?;
     drop(admin);
     drop(ex);
-    info!("stopping; stats: {}", owner.node.stats());
-    if let Err(e) = owner.controller.flush_seen() {
-        warn!("cannot record last-seen times: {e}");
-    }
-    info!(
-        "controller: {:?} {:?}",
-        owner.controller.stats(),
-        owner.controller.cache_stats()
-    );
-    drop(owner);
+    owner.finish();
     let _ = validator.join();
     Ok(())
+}
+
+/// The node, its tables bounded by the memory budget, trusting the identities validated in
+/// earlier runs; returns it with that cache file's path and length.
+fn build_node(
+    cfg: &RunConfig,
+    home: &Home,
+    identity: crate::identity::IdentitySecret,
+    planet: crate::wire::world::World,
+    moon: Option<crate::wire::world::World>,
+    limits: crate::limits::TableLimits,
+) -> (Node, std::path::PathBuf, usize) {
+    info!(
+        "memory budget {} MiB: tables at most {} KiB when full ({} peers, {} multicast \
+         subscriptions, {} recent requests, {} KiB of cached configurations)",
+        cfg.memory_budget_mib,
+        limits.worst_case_total() / 1024,
+        limits.peers,
+        limits.subscriptions,
+        limits.recent_requests,
+        limits.cache_bytes / 1024
+    );
+    let mut node = Node::new(NodeConfig {
+        identity,
+        planet: Some(planet),
+        moon,
+        rng_seed: OsEntropy.next_u64(),
+        limits,
+    });
+    let cache_path = home.path(VALIDATED_CACHE);
+    let cached = load_validated(&cache_path);
+    let cached_len = cached.len();
+    info!("{cached_len} validated identities loaded from cache");
+    node.trust_validated(cached);
+    (node, cache_path, cached_len)
+}
+
+/// `/status`'s fixed part.
+fn status_info(
+    cfg: &RunConfig,
+    identity: &str,
+    planet: &(u64, u64, Vec<u8>),
+    moon_file: Option<Vec<u8>>,
+    listening: Vec<SocketAddr>,
+) -> StatusInfo {
+    StatusInfo {
+        public_identity: identity.to_owned(),
+        port: cfg.port,
+        planet: (planet.0, planet.1),
+        planet_file: planet.2.clone(),
+        moon_file,
+        listening,
+        allow: cfg
+            .admin
+            .allow
+            .iter()
+            .map(|(ip, bits)| format!("{ip}/{bits}"))
+            .collect(),
+    }
 }
 
 /// Everything the loop owns.
@@ -310,6 +268,19 @@ enum Wake {
 impl Owner {
     pub(super) fn now(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
+    }
+
+    /// After the loop: writes what is pending and logs the counters.
+    fn finish(mut self) {
+        info!("stopping; stats: {}", self.node.stats());
+        if let Err(e) = self.controller.flush_seen() {
+            warn!("cannot record last-seen times: {e}");
+        }
+        info!(
+            "controller: {:?} {:?}",
+            self.controller.stats(),
+            self.controller.cache_stats()
+        );
     }
 
     /// SIGHUP: writes the pending last-seen times and logs the counters; keeps running.
@@ -525,74 +496,6 @@ impl Owner {
     }
 }
 
-/// Opens the controller database after the start-up checks: a schema this version knows
-/// (`Store::open`), a sound file (`quick_check`, up to [`QUICK_CHECK_MAX_BYTES`]), and only
-/// networks of this home's identity, so a mixed home never serves another controller's
-/// networks under a new identity.
-fn open_store(home: &Home, ours: crate::wire::Address) -> io::Result<Store> {
-    let path = home.path(CONTROLLER_DB);
-    let fail = |e: crate::controller::store::StoreError| {
-        io::Error::other(format!("{}: {e}", path.display()))
-    };
-    let store = Store::open(&path).map_err(fail)?;
-    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
-    if size <= QUICK_CHECK_MAX_BYTES {
-        store.quick_check().map_err(fail)?;
-    } else {
-        info!("database of {size} bytes: quick_check skipped at start");
-    }
-    let ids = store.network_ids().map_err(fail)?;
-    if let Some(n) = ids.iter().find(|n| n.controller() != ours) {
-        return Err(io::Error::other(format!(
-            "{}: holds network {n} of controller {}, but this home's identity is {ours}: \
-             the database and identity.secret do not belong together (a partial restore?); \
-             restore both from one backup, or move controller.db away to start empty",
-            path.display(),
-            n.controller()
-        )));
-    }
-    let busy = Duration::from_millis(crate::limits::OWNER_BUSY_TIMEOUT_MS);
-    store.set_busy_timeout(busy).map_err(fail)?;
-    Ok(store)
-}
-
-/// Starts the admin server on loopback and `--admin-bind` at the admin port (`None` when the
-/// port is 0: the API is off).
-fn start_admin(
-    cfg: &RunConfig,
-    home: &Home,
-    ex: &Rc<LocalExecutor<'static>>,
-    tx: Sender<AdminRequest>,
-    address: crate::wire::Address,
-) -> io::Result<Option<crate::admin::AdminHandle>> {
-    let admin_port = cfg.admin.port.unwrap_or(cfg.port);
-    if admin_port == 0 {
-        info!("admin API off");
-        return Ok(None);
-    }
-    let token = home.load_or_create_authtoken(&mut OsEntropy)?;
-    let mut listen = vec![
-        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), admin_port),
-        SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), admin_port),
-    ];
-    listen.extend(
-        cfg.admin
-            .bind
-            .iter()
-            .map(|ip| SocketAddr::new(*ip, admin_port)),
-    );
-    listen.dedup();
-    let admin_cfg = crate::admin::AdminConfig {
-        listen,
-        allow: cfg.admin.allow.clone(),
-        hosts: cfg.admin.hosts.clone(),
-        token,
-        address,
-        reply_timeout: crate::admin::REPLY_TIMEOUT,
-    };
-    crate::admin::start(ex, admin_cfg, tx).map(Some)
-}
-
 /// IPv4-mapped IPv6 source addresses are reported as IPv4.
 fn unmap(a: SocketAddr) -> SocketAddr {
     match a {
@@ -601,75 +504,5 @@ fn unmap(a: SocketAddr) -> SocketAddr {
             None => a,
         },
         SocketAddr::V4(_) => a,
-    }
-}
-
-fn bind(cfg: &RunConfig) -> io::Result<Vec<Async<UdpSocket>>> {
-    if cfg.bind.is_empty() {
-        // One dual-stack socket takes IPv4 (as mapped addresses) and IPv6; hosts without IPv6
-        // fall back to the IPv4 wildcard.
-        let s = UdpSocket::bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), cfg.port))
-            .or_else(|e| {
-                warn!("no IPv6 socket ({e}); serving IPv4 only");
-                UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), cfg.port))
-            })
-            .map_err(|e| io::Error::new(e.kind(), format!("bind port {}: {e}", cfg.port)))?;
-        return Ok(vec![Async::new(s)?]);
-    }
-    let mut out = Vec::new();
-    for &ip in &cfg.bind {
-        let s = UdpSocket::bind(SocketAddr::new(ip, cfg.port))
-            .map_err(|e| io::Error::new(e.kind(), format!("bind {ip} port {}: {e}", cfg.port)))?;
-        out.push(Async::new(s)?);
-    }
-    Ok(out)
-}
-
-/// A pipe that receives a byte on SIGTERM or SIGINT.
-/// Which signals arrived since the loop last looked (the pipe only wakes it).
-pub(super) struct SignalFlags {
-    /// SIGTERM or SIGINT: stop.
-    stop: Arc<AtomicBool>,
-    /// SIGHUP: write pending state and report, never stop (procd and init scripts send it
-    /// for a reload).
-    hangup: Arc<AtomicBool>,
-    _ids: Vec<signal_hook::SigId>,
-}
-
-fn signal_pipe() -> io::Result<(Async<UnixStream>, SignalFlags)> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let (read, write) = UnixStream::pair()?;
-    let (stop, hangup) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicBool::new(false)),
-    );
-    let mut ids = Vec::new();
-    for (sig, flag) in [(SIGTERM, &stop), (SIGINT, &stop), (SIGHUP, &hangup)] {
-        ids.push(signal_hook::flag::register(sig, flag.clone())?);
-        ids.push(signal_hook::low_level::pipe::register(
-            sig,
-            write.try_clone()?,
-        )?);
-    }
-    let flags = SignalFlags {
-        stop,
-        hangup,
-        _ids: ids,
-    };
-    Ok((Async::new(read)?, flags))
-}
-
-fn validation_thread(requests: Receiver<Identity>, results: Sender<(Identity, bool)>) {
-    while let Ok(first) = requests.recv_blocking() {
-        // The 2 MiB scratch lives only while there is work, so an idle daemon stays small.
-        let mut scratch = Scratch::new();
-        let mut next = Some(first);
-        while let Some(id) = next {
-            let ok = id.validate(&mut scratch).is_ok();
-            if results.send_blocking((id, ok)).is_err() {
-                return;
-            }
-            next = requests.try_recv().ok();
-        }
     }
 }

@@ -8,6 +8,7 @@ pub mod home;
 pub mod lock;
 pub mod log;
 pub mod manage;
+mod startup;
 mod validated;
 
 use crate::crypto::Entropy;
