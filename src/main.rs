@@ -270,6 +270,8 @@ fn validate(input: &str) -> ExitCode {
 
 /// Takes `home`'s lock for a command that writes it (refused while a daemon owns the home).
 fn hold(home: &Path, what: &str) -> Result<ztcd::runtime::lock::HomeLock, String> {
+    // A restore cut short is finished or undone before the home is (re)created.
+    ztcd::backup::restore::recover(home)?;
     let h = Home::open(home).map_err(|e| format!("{}: {e}", home.display()))?;
     ztcd::runtime::lock::lock_exclusive(&h, what)
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::http::{Api, free_port};
-use common::real::{Daemon, TempDir, ztcd_bin, ztcd_ok};
+use common::real::{Daemon, TempDir, Tmpfs, ztcd_bin, ztcd_ok};
 use serde_json::json;
 use ztcd::controller::store::Store;
 use ztcd::wire::NetworkId;
@@ -136,26 +136,6 @@ fn tampered_or_foreign_files_are_refused_and_the_home_stays_untouched() {
             "{} is on its own file system here: --require-mount accepts it",
             usb.display()
         );
-    }
-}
-
-/// Mounts a small tmpfs at `path` (root only); unmounted on drop.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(path: &Path, options: &str) -> Option<Self> {
-        std::fs::create_dir_all(path).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", options, "tmpfs", s(path)])
-            .status()
-            .is_ok_and(|st| st.success());
-        ok.then(|| Self(path.to_path_buf()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
     }
 }
 

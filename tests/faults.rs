@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::http::free_port;
-use common::real::{TempDir, ztcd_bin, ztcd_ok};
+use common::real::{TempDir, Tmpfs, ztcd_bin, ztcd_ok};
 use ztcd::controller::model::Member;
 use ztcd::controller::store::Store;
 use ztcd::wire::{Address, NetworkId};
@@ -127,4 +127,146 @@ fn a_write_keeps_the_columns_a_newer_version_added() {
         .query_row("SELECT expires_at FROM members", [], |r| r.get(0))
         .unwrap();
     assert_eq!(kept, 1234);
+}
+
+/// The address in a home's `identity.secret` and the controller of each of its networks.
+fn identity_and_networks(home: &Path) -> (String, Vec<String>) {
+    let id = std::fs::read_to_string(home.join("identity.secret")).unwrap();
+    let store = Store::open(&home.join("controller.db")).unwrap();
+    let nets = store.network_ids().unwrap();
+    (
+        id[..10].to_owned(),
+        nets.iter().map(|n| n.controller().to_string()).collect(),
+    )
+}
+
+#[test]
+fn a_restore_cut_short_leaves_the_old_home_or_the_new_one() {
+    let dir = TempDir::new("restore");
+    let (a, b, usb) = (dir.path("a"), dir.path("b"), dir.path("usb"));
+    std::fs::create_dir_all(&usb).unwrap();
+    home_with_network(&a);
+    ztcd_ok(&[
+        "backup",
+        "--home",
+        a.to_str().unwrap(),
+        "--to",
+        usb.to_str().unwrap(),
+    ]);
+    let file = std::fs::read_dir(&usb)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let key = a.join("backup.key");
+    home_with_network(&b);
+    std::fs::write(b.join("backup.key"), b"the key of b's other backups").unwrap();
+    let (id_a, _) = identity_and_networks(&a);
+    let (id_b, _) = identity_and_networks(&b);
+    let restore = |crash: Option<&str>| {
+        let mut cmd = Command::new(ztcd_bin());
+        cmd.args([
+            "restore",
+            file.to_str().unwrap(),
+            "--home",
+            b.to_str().unwrap(),
+        ])
+        .args(["--key", key.to_str().unwrap(), "--force"]);
+        if let Some(point) = crash {
+            cmd.env("ZTCD_CRASH_AT", point);
+        }
+        cmd.output().unwrap().status.success()
+    };
+    // Killed with the new home staged: the old home stands, whole.
+    assert!(!restore(Some("restore-staged")));
+    ztcd::backup::restore::recover(&b).unwrap();
+    let (id, nets) = identity_and_networks(&b);
+    assert_eq!(id, id_b);
+    assert!(nets.iter().all(|n| *n == id_b), "{nets:?}");
+    // Killed between the two renames: no home at all on disk, until the next command puts
+    // the staged one in place (never a fresh identity).
+    assert!(!restore(Some("restore-between-renames")));
+    assert!(!b.exists());
+    ztcd::backup::restore::recover(&b).unwrap();
+    let (id, nets) = identity_and_networks(&b);
+    assert_eq!(id, id_a);
+    assert!(nets.iter().all(|n| *n == id_a), "{nets:?}");
+    // Uninterrupted: the backup's home, with the key of the other backups kept.
+    assert!(restore(None));
+    assert_eq!(identity_and_networks(&b).0, id_a);
+    assert_eq!(
+        std::fs::read(b.join("backup.key")).unwrap(),
+        b"the key of b's other backups"
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path(""))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".b."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// A home that is a mount point of its own (a USB stick) cannot be swapped by rename: its
+/// files are moved in under a marker, and a restore cut short there keeps `ztcd run` from
+/// starting on the mixed home until a restore completes.
+#[test]
+fn a_restore_into_a_mounted_home_cut_short_is_refused_at_start() {
+    let dir = TempDir::new("mounted");
+    let (a, b, usb) = (dir.path("a"), dir.path("b"), dir.path("usb"));
+    std::fs::create_dir_all(&usb).unwrap();
+    home_with_network(&a);
+    ztcd_ok(&[
+        "backup",
+        "--home",
+        a.to_str().unwrap(),
+        "--to",
+        usb.to_str().unwrap(),
+    ]);
+    let file = std::fs::read_dir(&usb)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let key = a.join("backup.key");
+    let Some(_mount) = Tmpfs::mount(&b, "size=8m") else {
+        eprintln!("cannot mount a tmpfs here: skipped");
+        return;
+    };
+    home_with_network(&b);
+    let restore = |crash: Option<&str>| {
+        let mut cmd = Command::new(ztcd_bin());
+        cmd.args([
+            "restore",
+            file.to_str().unwrap(),
+            "--home",
+            b.to_str().unwrap(),
+        ])
+        .args(["--key", key.to_str().unwrap(), "--force"]);
+        if let Some(point) = crash {
+            cmd.env("ZTCD_CRASH_AT", point);
+        }
+        cmd.output().unwrap().status.success()
+    };
+    assert!(!restore(Some("restore-in-place")));
+    let err = refused_start(&b);
+    assert!(
+        err.contains("a restore into this home was interrupted"),
+        "{err}"
+    );
+    assert!(restore(None));
+    let (id_a, _) = identity_and_networks(&a);
+    let (id, nets) = identity_and_networks(&b);
+    assert_eq!(id, id_a);
+    assert!(nets.iter().all(|n| *n == id_a), "{nets:?}");
+    assert!(!b.join(ztcd::backup::restore::MARKER).exists());
+    let hidden: Vec<String> = std::fs::read_dir(&b)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".restore"))
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
 }

@@ -4,6 +4,7 @@
 
 pub mod format;
 pub mod import;
+pub mod restore;
 
 use std::fs;
 use std::io::{self, Write};
@@ -385,35 +386,37 @@ pub fn verify(file: &Path, key: &[u8; 32]) -> Result<(Vec<Entry>, Summary), Stri
     Ok((entries, summary))
 }
 
-/// Restores a backup into `home`: refuses a non-empty home without `force`, and writes nothing
-/// before the whole backup verified. A replaced database's WAL files are removed.
+/// Files of a home that a restore leaves to the new home when the backup does not hold them
+/// (the backup key above all: losing it would make every other backup unreadable).
+fn kept_on_restore(name: &str) -> bool {
+    !matches!(
+        name,
+        DB | "controller.db-wal" | "controller.db-shm" | crate::runtime::lock::LOCK_FILE
+    ) && !name.starts_with('.')
+}
+
+/// Restores a backup into `home`, all or nothing: refuses a non-empty home without `force`,
+/// verifies the whole backup first, writes the new home next to the old one (fsynced), and
+/// swaps the two by rename, so a crash or a full disk leaves the old home or the new one,
+/// never a mix. Files the backup does not hold (the backup key) are carried over. A home that
+/// is a mount point of its own cannot be renamed: its files are staged inside it and moved in
+/// under a marker that `ztcd run` refuses to start with until a restore completes.
 pub fn restore(file: &Path, home: &Path, key: &[u8; 32], force: bool) -> Result<Summary, String> {
-    let occupied = fs::read_dir(home)
-        .map(|mut d| d.next().is_some())
-        .unwrap_or(false);
-    if occupied && !force {
+    let present: Vec<String> = fs::read_dir(home)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != crate::runtime::lock::LOCK_FILE)
+        .collect();
+    if !present.is_empty() && !force {
         return Err(format!(
             "{} is not empty: restoring would replace its identity and database (use --force)",
             home.display()
         ));
     }
     let (entries, summary) = verify(file, key)?;
-    fs::create_dir_all(home.join("moons.d")).map_err(|e| io_context("cannot create", home, &e))?;
-    fs::set_permissions(home, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .map_err(|e| io_context("cannot set permissions of", home, &e))?;
-    for suffix in ["-wal", "-shm"] {
-        let _ = fs::remove_file(home.join(format!("{DB}{suffix}")));
-    }
-    for e in entries.iter().filter(|e| e.name != "manifest.json") {
-        let mode = if e.name == "identity.public" || e.name == "planet" || e.name.ends_with(".moon")
-        {
-            0o644
-        } else {
-            0o600
-        };
-        crate::runtime::home::write_atomic(&home.join(&e.name), &e.data, mode)
-            .map_err(|err| io_context("cannot write", &home.join(&e.name), &err))?;
-    }
+    restore::swap_in(home, &entries, &present)?;
     Ok(summary)
 }
 

@@ -84,6 +84,8 @@ const FLOOD_COALESCE: Duration = Duration::from_millis(1);
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(cfg: RunConfig) -> io::Result<()> {
+    // A restore cut short is finished or undone first, never replaced by a fresh home.
+    crate::backup::restore::recover(&cfg.home).map_err(io::Error::other)?;
     let home = Home::open(&cfg.home)?;
     let mut lock = own_home(&home, &cfg)?;
     info!("home {}", cfg.home.display());

@@ -33,6 +33,7 @@ enum Target {
 }
 
 fn target(home: &Path) -> Result<Target, String> {
+    crate::backup::restore::recover(home)?;
     let h = Home::open(home).map_err(|e| format!("{}: {e}", home.display()))?;
     match lock(&h).map_err(|e| e.to_string())? {
         Locked::Theirs(owner) => {

@@ -33,3 +33,11 @@ pub fn unix_millis() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
+
+/// Fault injection for the fault suite: a process whose `ZTCD_CRASH_AT` names `point` dies
+/// there at once, as if killed, so tests can prove each such point leaves nothing half-done.
+pub fn crash_point(point: &str) {
+    if std::env::var_os("ZTCD_CRASH_AT").is_some_and(|v| v == point) {
+        std::process::abort();
+    }
+}

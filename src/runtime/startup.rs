@@ -31,9 +31,15 @@ use crate::{info, warn};
 /// router take milliseconds; larger ones would delay the root's start).
 const QUICK_CHECK_MAX_BYTES: u64 = 64 << 20;
 
-/// Takes the home's lock: one daemon per home.
+/// Takes the home's lock (one daemon per home) and checks no restore into it was cut short.
 pub(super) fn own_home(home: &Home, cfg: &RunConfig) -> io::Result<HomeLock> {
     match super::lock::lock(home)? {
+        Locked::Mine(_) if home.path(crate::backup::restore::MARKER).exists() => {
+            Err(io::Error::other(format!(
+                "{}: a restore into this home was interrupted: run `ztcd restore` again",
+                cfg.home.display()
+            )))
+        }
         Locked::Mine(lock) => Ok(lock),
         Locked::Theirs(owner) => {
             let pid = owner.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();

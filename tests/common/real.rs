@@ -583,3 +583,24 @@ impl Scene {
         self.home.to_str().expect("utf-8 path")
     }
 }
+
+/// Mounts a small tmpfs at `path` (root only); unmounted on drop.
+pub(crate) struct Tmpfs(pub(crate) PathBuf);
+
+impl Tmpfs {
+    pub(crate) fn mount(path: &Path, options: &str) -> Option<Self> {
+        std::fs::create_dir_all(path).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(path)
+            .status()
+            .is_ok_and(|st| st.success());
+        ok.then(|| Self(path.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
