@@ -18,11 +18,14 @@ USAGE:
   ztcd run [--home DIR] [--port N] [--bind IP ...] [--endpoint IP/PORT ...] [--log-level L]
            [--admin-port N] [--admin-bind IP ...] [--admin-allow CIDR ...]
            [--admin-host NAME ...] [--memory-budget MIB] [--backup-to DIR [--backup-keep N]]
+           [--require-mount]
       Run the root node and network controller until SIGTERM/SIGINT. The first start
       creates the identity, the planet signing key and the planet, which lists this node at
       the --endpoint addresses (required then: the public address clients reach it at; a
       host name is resolved now). Later starts reuse them; new --endpoint values re-issue the
       planet with a newer timestamp, which clients holding the old one accept in-band.
+      One daemon per home. --require-mount refuses a home that is not on a mounted file
+      system of its own (a USB stick not plugged in never gets a new identity on the flash).
   ztcd identity new [--out FILE]
       Generate an identity; print its secret form, or write FILE (0600) and FILE.public.
   ztcd identity validate <IDENTITY | FILE>
@@ -119,6 +122,8 @@ pub enum Command {
         admin_hosts: Vec<String>,
         /// Memory budget, MiB.
         memory_budget: u32,
+        /// Refuse unless the home is on a mounted file system of its own (a USB stick).
+        require_mount: bool,
         /// Backup directory for the admin API's backup button, and how many to keep.
         backup_to: Option<PathBuf>,
         /// Backups to keep there.
@@ -281,6 +286,7 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
     let (mut backup_to, mut backup_keep) = (None, 7);
     let mut admin_hosts = Vec::new();
     let mut memory_budget = crate::limits::DEFAULT_MEMORY_BUDGET_MIB;
+    let mut require_mount = false;
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
             Long("home") => home = value(p)?.into(),
@@ -297,8 +303,15 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
                         .map_err(|_| format!("--bind {v:?}: expected an IP address"))?,
                 );
             }
-            Long("endpoint") => endpoints.extend(endpoint(&value(p)?)?),
+            Long("endpoint") => {
+                for ep in endpoint(&value(p)?)? {
+                    if !endpoints.contains(&ep) {
+                        endpoints.push(ep);
+                    }
+                }
+            }
             Long("log-level") => log_level = value(p)?,
+            Long("require-mount") => require_mount = true,
             Long("admin-port") => {
                 let v = value(p)?;
                 admin_port = Some(
@@ -350,7 +363,15 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
             other => return Err(other.unexpected().to_string()),
         }
     }
+    if port == 0 && admin_port.is_none() {
+        return Err(
+            "--port 0 takes a random UDP port and would leave the admin API nowhere: give \
+             --admin-port N (or --admin-port 0 to turn the API off)"
+                .into(),
+        );
+    }
     Ok(Command::Run {
+        require_mount,
         home,
         port,
         bind,
@@ -366,8 +387,27 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
     })
 }
 
-/// Parses `IP/PORT`, `IP:PORT`, or `HOST/PORT` (resolved now, every address kept).
+/// Parses `IP/PORT`, `IP:PORT`, or `HOST/PORT` (resolved now, every address kept); each must
+/// be an address clients can send to.
 fn endpoint(text: &str) -> Result<Vec<InetAddress>, String> {
+    let eps = resolve_endpoint(text)?;
+    for ep in &eps {
+        let Some(sa) = ep.to_socket() else {
+            return Err(format!("--endpoint {text:?}: no address"));
+        };
+        let ip = sa.ip();
+        let broadcast = matches!(ip, std::net::IpAddr::V4(v4) if v4.is_broadcast());
+        if ip.is_unspecified() || ip.is_multicast() || broadcast || sa.port() == 0 {
+            return Err(format!(
+                "--endpoint {text:?}: {sa} is not an address clients can reach (give the \
+                 public unicast address and port)"
+            ));
+        }
+    }
+    Ok(eps)
+}
+
+fn resolve_endpoint(text: &str) -> Result<Vec<InetAddress>, String> {
     if let Ok(ep) = text.parse::<InetAddress>() {
         return Ok(vec![ep]);
     }
@@ -627,5 +667,35 @@ mod tests {
         assert_eq!((port, bind.len(), endpoints.len()), (9994, 1, 1));
         assert!(parse(args("run --port 70000")).is_err());
         assert!(parse(args("run --bind nope")).is_err());
+    }
+
+    #[test]
+    fn endpoints_must_be_reachable_and_port_zero_needs_an_admin_port() {
+        for bad in [
+            "0.0.0.0/9993",
+            "224.0.0.1/9993",
+            "255.255.255.255/9993",
+            "1.2.3.4/0",
+            "[::]:9993",
+        ] {
+            let e = parse(args(&format!("run --endpoint {bad}"))).unwrap_err();
+            assert!(e.contains("not an address clients can reach"), "{bad}: {e}");
+        }
+        let Ok(Command::Run { endpoints, .. }) = parse(args(
+            "run --endpoint 10.0.0.1/9993 --endpoint 10.0.0.1:9993",
+        )) else {
+            panic!("run");
+        };
+        assert_eq!(endpoints.len(), 1, "duplicates collapse");
+        let e = parse(args("run --port 0")).unwrap_err();
+        assert!(e.contains("--admin-port"), "{e}");
+        assert!(parse(args("run --port 0 --admin-port 0")).is_ok());
+        assert!(matches!(
+            parse(args("run --require-mount")),
+            Ok(Command::Run {
+                require_mount: true,
+                ..
+            })
+        ));
     }
 }

@@ -44,6 +44,7 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
             memory_budget,
             backup_to,
             backup_keep,
+            require_mount,
         } => {
             let level = log::parse_level(&log_level).ok_or_else(|| {
                 format!("--log-level {log_level:?}: expected error, warn, info or debug")
@@ -62,6 +63,7 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
                 },
                 backup: backup_to.map(|to| (to, backup_keep)),
                 memory_budget_mib: memory_budget,
+                require_mount,
             })
             .map_err(|e| e.to_string())?;
         }

@@ -270,3 +270,47 @@ fn a_restore_into_a_mounted_home_cut_short_is_refused_at_start() {
         .collect();
     assert!(hidden.is_empty(), "{hidden:?}");
 }
+
+/// A home whose identity was lost (a partial copy) is refused rather than given a new
+/// identity; a lost `identity.public` is written again from the secret; with `--require-mount`
+/// a home on the root file system (an unmounted stick's mount point) is refused.
+#[test]
+fn a_home_never_gets_a_new_identity_by_accident() {
+    let dir = TempDir::new("identity");
+    let home = dir.path("home");
+    home_with_network(&home);
+    let secret = std::fs::read(home.join("identity.secret")).unwrap();
+    let public = std::fs::read(home.join("identity.public")).unwrap();
+    std::fs::remove_file(home.join("identity.public")).unwrap();
+    ztcd_ok(&["network", "create", "--home", home.to_str().unwrap()]);
+    assert_eq!(std::fs::read(home.join("identity.public")).unwrap(), public);
+    std::fs::remove_file(home.join("identity.secret")).unwrap();
+    let err = refused_start(&home);
+    assert!(
+        err.contains("identity.secret is missing but controller.db is here"),
+        "{err}"
+    );
+    assert!(!home.join("identity.secret").exists());
+    std::fs::write(home.join("identity.secret"), &secret).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    let on_root = std::fs::metadata(&home).unwrap().dev() == std::fs::metadata("/").unwrap().dev();
+    let port = free_port().to_string();
+    let unplugged = dir.path("unplugged");
+    for (home, refused) in [(&unplugged, true), (&home, on_root)] {
+        let out = Command::new(ztcd_bin())
+            .args(["run", "--require-mount", "--home", home.to_str().unwrap()])
+            .args(["--port", &port, "--endpoint", &format!("127.0.0.1/{port}")])
+            .args(["--admin-port", "0"])
+            .env("ZTCD_CRASH_AT", "started")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        if refused {
+            assert!(err.contains("--require-mount"), "{err}");
+        }
+        assert!(
+            !unplugged.exists(),
+            "a home was created under the mount point"
+        );
+    }
+}

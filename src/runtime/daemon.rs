@@ -48,6 +48,8 @@ pub struct RunConfig {
     pub backup: Option<(PathBuf, usize)>,
     /// The memory budget (MiB) every large table's bound derives from.
     pub memory_budget_mib: u32,
+    /// Refuse unless the home is on a mounted file system of its own.
+    pub require_mount: bool,
 }
 
 /// Where the admin API listens and who may use it.
@@ -84,6 +86,9 @@ const FLOOD_COALESCE: Duration = Duration::from_millis(1);
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(cfg: RunConfig) -> io::Result<()> {
+    if cfg.require_mount {
+        super::startup::check_mounted(&cfg.home)?;
+    }
     // A restore cut short is finished or undone first, never replaced by a fresh home.
     crate::backup::restore::recover(&cfg.home).map_err(io::Error::other)?;
     let home = Home::open(&cfg.home)?;
@@ -167,6 +172,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
             }),
     };
     owner.admin_stats = admin.as_ref().map(|h| h.stats.clone());
+    super::crash_point("started");
     smol::block_on(ex.run(owner.run(signal_rx, &signal_flags, result_rx, admin_rx)))?;
     drop(admin);
     drop(ex);

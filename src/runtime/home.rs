@@ -76,8 +76,10 @@ impl Home {
         self.dir.join(name)
     }
 
-    /// Loads `identity.secret`, or generates an identity and writes both identity files.
-    /// Returns the identity and whether it was created.
+    /// Loads `identity.secret` (re-creating a missing or stale `identity.public` from it), or
+    /// generates an identity and writes both identity files. Returns the identity and whether
+    /// it was created. A home whose database exists without an identity gets none: a new one
+    /// would not own its networks (a partial copy or restore).
     pub fn load_or_create_identity(
         &self,
         entropy: &mut impl Entropy,
@@ -91,7 +93,24 @@ impl Home {
                         format!("{}: {e}", path.display()),
                     )
                 })?;
+                let public = id.identity().to_string();
+                let public_path = self.path(IDENTITY_PUBLIC);
+                if fs::read_to_string(&public_path).map_or(true, |t| t.trim() != public) {
+                    write_atomic(&public_path, public.as_bytes(), 0o644)?;
+                }
                 Ok((id, false))
+            }
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound && self.path("controller.db").exists() =>
+            {
+                Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!(
+                        "{} is missing but controller.db is here: a new identity would not own \
+                         its networks; restore identity.secret (or the whole home from a backup)",
+                        path.display()
+                    ),
+                ))
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let id = IdentitySecret::generate(entropy, &mut Scratch::new());

@@ -31,6 +31,29 @@ use crate::{info, warn};
 /// router take milliseconds; larger ones would delay the root's start).
 const QUICK_CHECK_MAX_BYTES: u64 = 64 << 20;
 
+/// `--require-mount`: the home must exist on a file system other than the root one, so an
+/// unmounted USB stick never gets a fresh identity written to the flash under its mount point.
+pub(super) fn check_mounted(home: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(home).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "{}: {e} (--require-mount: is the USB stick mounted?)",
+                home.display()
+            ),
+        )
+    })?;
+    if meta.dev() == std::fs::metadata("/")?.dev() {
+        return Err(io::Error::other(format!(
+            "{} is on the root file system, not a mounted one of its own (--require-mount): \
+             is the USB stick mounted?",
+            home.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Takes the home's lock (one daemon per home) and checks no restore into it was cut short.
 pub(super) fn own_home(home: &Home, cfg: &RunConfig) -> io::Result<HomeLock> {
     match super::lock::lock(home)? {
