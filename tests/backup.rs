@@ -163,11 +163,13 @@ fn full_and_read_only_sticks_are_refused_without_leaving_a_backup_behind() {
     ]);
     assert!(!ok && out.contains("the target is full"), "{out}");
     assert!(backups(&full.0).is_empty(), "a partial backup was left");
-    assert_eq!(
-        std::fs::read_dir(&full.0).unwrap().count(),
-        1,
-        "temporary files were left"
-    );
+    let left: Vec<String> = std::fs::read_dir(&full.0)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".ztcd-backup.lock")
+        .collect();
+    assert_eq!(left, ["filler"], "temporary files were left");
     let ro = Tmpfs::mount(&dir.path("ro"), "size=1m,ro").unwrap();
     let (ok, out) = ztcd(&[
         "backup",
@@ -385,4 +387,104 @@ fn a_zerotier_one_controller_is_imported() {
     ztcd_ok(&["network", "create", "--home", s(&other), "--name", "x"]);
     let (ok, out) = ztcd(&["import-zerotier", "--from", s(&zt), "--home", s(&other)]);
     assert!(!ok && out.contains("another identity"), "{out}");
+}
+
+/// Four `POST /ztcd/backup` at once (a double click, a retry after a 504) and a `ztcd backup`
+/// from cron into the same stick: all succeed, one after the other. Scratch files and
+/// half-written backups of interrupted runs are removed, nothing is staged in the home, and
+/// rotation follows the order backups were taken, so one made under a wrong clock (named
+/// far in the future) does not pin a slot.
+#[test]
+fn concurrent_backups_all_succeed_and_rotate_in_the_order_taken() {
+    let dir = TempDir::new("bk-many");
+    let (home, usb) = (dir.path("home"), dir.path("usb"));
+    std::fs::create_dir_all(&usb).unwrap();
+    for planted in [
+        ".ztcd-scratch-snapshot-1-0",
+        ".ztcd-backup-20260101T000000Z-3.ztb.tmp",
+        "ztcd-backup-20991231T235959Z.ztb",
+    ] {
+        std::fs::write(usb.join(planted), b"left by an interrupted run").unwrap();
+    }
+    let port = free_port();
+    let daemon = Daemon::start_local(
+        &home,
+        &[
+            "--port",
+            &port.to_string(),
+            "--endpoint",
+            &format!("127.0.0.1/{port}"),
+        ]
+        .into_iter()
+        .chain(["--backup-to", s(&usb), "--backup-keep", "4"])
+        .collect::<Vec<_>>(),
+    );
+    daemon.wait_for_log("admin API on", Duration::from_secs(10));
+    let api = Api {
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        token: std::fs::read_to_string(home.join("authtoken.secret")).unwrap(),
+    };
+    let posts: Vec<_> = (0..4)
+        .map(|_| {
+            let api = api.clone();
+            std::thread::spawn(move || api.call("POST", "/ztcd/backup", None))
+        })
+        .collect();
+    let (ok, out) = ztcd(&["backup", "--home", s(&home), "--to", s(&usb), "--keep", "4"]);
+    assert!(ok, "{out}");
+    for p in posts {
+        let r = p.join().unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    drop(daemon);
+    let names: Vec<String> = std::fs::read_dir(&usb)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let kept = backups(&usb);
+    assert_eq!(kept.len(), 4, "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.contains("20991231")),
+        "the wrong-clock backup pinned a slot: {names:?}"
+    );
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("ztcd-backup-") || n == ".ztcd-backup.lock"),
+        "scratch or partial files left: {names:?}"
+    );
+    let staged: Vec<String> = std::fs::read_dir(&home)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("backup") && n.ends_with(".tmp"))
+        .collect();
+    assert!(staged.is_empty(), "{staged:?}");
+    // One key sealed them all (concurrent first backups once made two keys, one lost).
+    let key = home.join("backup.key");
+    for f in &kept {
+        let (ok, out) = ztcd(&["backup", "verify", s(f), "--key", s(&key)]);
+        assert!(ok, "{out}");
+    }
+    // The newest is the last taken: the API lists it last.
+    let newest = ztcd::backup::list(&usb).pop().unwrap();
+    let seqs: Vec<u64> = kept
+        .iter()
+        .map(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.trim_end_matches(".ztb")
+                .rsplit('-')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs.iter().max(), Some(&5), "{names:?}");
+    assert!(
+        newest.to_string_lossy().ends_with("-5.ztb"),
+        "{}",
+        newest.display()
+    );
 }

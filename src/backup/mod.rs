@@ -2,15 +2,18 @@
 //! of a home (the database snapshot plus the identity, World keys, planet, moons and token),
 //! safe to take while the daemon runs and safe against a pulled USB stick or a power cut.
 
+mod files;
 pub mod format;
 pub mod import;
 pub mod restore;
 
 use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+pub use self::files::list;
+use self::files::{Scratch, TargetLock};
 use self::format::{Entry, FormatError, allowed_name};
 use crate::controller::store::Store;
 use crate::crypto::Entropy;
@@ -108,14 +111,52 @@ pub fn load_key(path: &Path, create: bool, entropy: &mut impl Entropy) -> Result
             let mut key = [0u8; 32];
             entropy.fill(&mut key);
             let text = format!("{}\n", crate::hex::encode(&key));
-            crate::runtime::home::write_atomic(path, text.as_bytes(), 0o600)
-                .map_err(|e| io_context("cannot create key", path, &e))?;
-            Ok(key)
+            match create_once(path, text.as_bytes()) {
+                Ok(true) => Ok(key),
+                // Another backup created it meanwhile: that one is the key.
+                Ok(false) => load_key(path, false, entropy),
+                Err(e) => Err(io_context("cannot create key", path, &e)),
+            }
         }
         Err(e) => Err(format!(
             "{}: {e} (give the key the backup was made with: --key FILE)",
             path.display()
         )),
+    }
+}
+
+/// Creates `path` with `data` (mode 0600) unless it exists, never replacing it: the content
+/// is written and fsynced under a private name first, then linked in place (a link fails
+/// rather than replace), so concurrent creators agree on one file. Returns whether this call
+/// created it.
+fn create_once(path: &Path, data: &[u8]) -> io::Result<bool> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.{}-{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let written = (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()
+    })();
+    let linked = written.and_then(|()| fs::hard_link(&tmp, path));
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => fs::File::open(dir)?.sync_all().map(|()| true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
@@ -167,53 +208,6 @@ fn check_target(opts: &BackupOptions) -> Result<(), String> {
     Ok(())
 }
 
-/// Writes `data` to `dir/name` so that a crash never leaves a complete-looking partial file:
-/// a temporary name, fsync, rename, fsync of the directory.
-fn write_durably(dir: &Path, name: &str, data: &[u8]) -> Result<PathBuf, String> {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let path = dir.join(name);
-    let result = (|| -> io::Result<()> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        fs::rename(&tmp, &path)?;
-        fs::File::open(dir)?.sync_all()
-    })();
-    result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        io_context("cannot write backup to", dir, &e)
-    })?;
-    Ok(path)
-}
-
-/// Backup files in `dir`, oldest first.
-pub fn list(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(SUFFIX))
-        })
-        .collect();
-    // By time stamp, then by the `-N` added when two backups share a second.
-    out.sort_by_key(|p| {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let core = name.trim_start_matches(PREFIX).trim_end_matches(SUFFIX);
-        let (stamp, seq) = core.split_once('-').unwrap_or((core, "0"));
-        (stamp.to_owned(), seq.parse::<u32>().unwrap_or(0))
-    });
-    out
-}
-
 /// Takes a backup; returns its path and what it holds. `unix` is the current time (ms).
 pub fn backup(
     opts: &BackupOptions,
@@ -227,21 +221,39 @@ pub fn backup(
     let key_path = opts.key.clone().unwrap_or_else(|| opts.home.join(KEY_FILE));
     let key = load_key(&key_path, true, entropy)?;
 
-    // A consistent snapshot of the live database, taken next to it (same file system).
-    let snap = opts
-        .home
-        .join(format!(".{DB}.backup-{}.tmp", std::process::id()));
-    let _ = fs::remove_file(&snap);
+    // One backup into a target at a time (a double click, a retry after a 504, cron): the
+    // others wait here, then find the leftovers of interrupted runs removed.
+    let _lock =
+        TargetLock::acquire(&opts.to).map_err(|e| io_context("cannot lock", &opts.to, &e))?;
+    // Snapshots of earlier versions were staged in the home: remove any left there.
+    for e in fs::read_dir(&opts.home).into_iter().flatten().flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.starts_with(&format!(".{DB}.backup-")) && n.ends_with(".tmp") {
+            let _ = fs::remove_file(e.path());
+        }
+    }
     let mut entries = Vec::new();
     let db = opts.home.join(DB);
     let (networks, members) = if db.exists() {
-        let r =
-            Store::snapshot(&db, &snap).map_err(|e| format!("snapshot of {}: {e}", db.display()));
-        let data =
-            r.and_then(|()| fs::read(&snap).map_err(|e| io_context("cannot read", &snap, &e)));
-        let _ = fs::remove_file(&snap);
-        let data = data?;
-        let counts = count(&data)?;
+        // A consistent snapshot of the live database, staged in the target (the home may be
+        // full or read-only exactly when a backup is needed).
+        let snap = Scratch::create(&opts.to, "snapshot")
+            .map_err(|e| io_context("cannot write to", &opts.to, &e))?;
+        Store::snapshot(&db, snap.path()).map_err(|e| {
+            let why = if e.is_full() {
+                "the target is full".to_owned()
+            } else {
+                e.to_string()
+            };
+            format!(
+                "snapshot of {} into {}: {why}",
+                db.display(),
+                opts.to.display()
+            )
+        })?;
+        let data = fs::read(snap.path()).map_err(|e| io_context("cannot read", snap.path(), &e))?;
+        drop(snap);
+        let counts = count(&data, &opts.to)?;
         entries.push(Entry {
             name: DB.into(),
             data,
@@ -292,29 +304,9 @@ pub fn backup(
     entropy.fill(&mut nonce);
     let sealed = format::seal(&key, &nonce, &entries);
 
-    // Leftovers of an interrupted run never look like backups; remove them.
-    for e in fs::read_dir(&opts.to).into_iter().flatten().flatten() {
-        let n = e.file_name().to_string_lossy().into_owned();
-        if n.starts_with(&format!(".{PREFIX}")) && n.ends_with(".tmp") {
-            let _ = fs::remove_file(e.path());
-        }
-    }
-    // Two backups within a second get `-1`, `-2`, ... after the newest of that second.
-    let stamp = utc_stamp(unix);
-    let same: Vec<u32> = list(&opts.to)
-        .iter()
-        .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
-        .filter_map(|n| {
-            let core = n.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?.to_owned();
-            let (s, seq) = core.split_once('-').unwrap_or((&core, "0"));
-            (s == stamp).then(|| seq.parse().unwrap_or(0))
-        })
-        .collect();
-    let name = match same.iter().max() {
-        None => format!("{PREFIX}{stamp}{SUFFIX}"),
-        Some(m) => format!("{PREFIX}{stamp}-{}{SUFFIX}", m + 1),
-    };
-    let path = write_durably(&opts.to, &name, &sealed)?;
+    let name = files::next_name(&opts.to, &utc_stamp(unix));
+    let path = files::write_durably(&opts.to, &name, &sealed)
+        .map_err(|e| io_context("cannot write backup to", &opts.to, &e))?;
     // Read it back from the target before deleting anything older.
     let written = fs::read(&path).map_err(|e| io_context("cannot read back", &path, &e))?;
     if written != sealed {
@@ -332,16 +324,15 @@ pub fn backup(
     Ok((path, summary))
 }
 
-/// (networks, members) of a database image, after an integrity check.
-fn count(db_image: &[u8]) -> Result<(usize, usize), String> {
-    let tmp = std::env::temp_dir().join(format!(
-        "ztcd-verify-{}-{}.db",
-        std::process::id(),
-        db_image.len()
-    ));
-    fs::write(&tmp, db_image).map_err(|e| io_context("cannot write", &tmp, &e))?;
-    let result = (|| {
-        let store = Store::open(&tmp).map_err(|e| format!("database: {e}"))?;
+/// (networks, members) of a database image, after an integrity check, opened from a private
+/// scratch file in `scratch_dir`.
+fn count(db_image: &[u8], scratch_dir: &Path) -> Result<(usize, usize), String> {
+    let scratch = Scratch::create(scratch_dir, "check")
+        .map_err(|e| io_context("cannot write to", scratch_dir, &e))?;
+    let tmp = scratch.path();
+    fs::write(tmp, db_image).map_err(|e| io_context("cannot write", tmp, &e))?;
+    (|| {
+        let store = Store::open(tmp).map_err(|e| format!("database: {e}"))?;
         let check = store
             .integrity_check()
             .map_err(|e| format!("database: {e}"))?;
@@ -352,11 +343,7 @@ fn count(db_image: &[u8]) -> Result<(usize, usize), String> {
             .member_counts()
             .map_err(|e| format!("database: {e}"))?;
         Ok((counts.len(), counts.iter().map(|c| c.1 as usize).sum()))
-    })();
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = fs::remove_file(format!("{}{suffix}", tmp.display()));
-    }
-    result
+    })()
 }
 
 /// Opens and fully checks a backup: authenticity, contents, database integrity.
@@ -373,7 +360,16 @@ pub fn verify(file: &Path, key: &[u8; 32]) -> Result<(Vec<Entry>, Summary), Stri
         .and_then(|t| IdentitySecret::parse(t).ok())
         .ok_or_else(|| format!("{}: no valid identity", file.display()))?;
     let (networks, members) = match get(DB) {
-        Some(db) => count(&db.data)?,
+        Some(db) => {
+            let dir = files::PrivateDir::create(&std::env::temp_dir()).map_err(|e| {
+                io_context(
+                    "cannot create a private directory in",
+                    &std::env::temp_dir(),
+                    &e,
+                )
+            })?;
+            count(&db.data, dir.path())?
+        }
         None => (0, 0),
     };
     let summary = Summary {

@@ -34,6 +34,11 @@ impl StoreError {
         )
     }
 
+    /// The disk (of the database, or of a snapshot being written) is full.
+    pub fn is_full(&self) -> bool {
+        self.code() == Some(rusqlite::ErrorCode::DiskFull)
+    }
+
     fn code(&self) -> Option<rusqlite::ErrorCode> {
         match self {
             Self::Sqlite(e) => e.sqlite_error_code(),

@@ -95,6 +95,7 @@ pub(crate) fn try_request(
 }
 
 /// A client of one ztcd admin API with its token.
+#[derive(Clone)]
 pub(crate) struct Api {
     pub(crate) addr: SocketAddr,
     pub(crate) token: String,
