@@ -132,7 +132,7 @@ pub fn load_key(path: &Path, create: bool, entropy: &mut impl Entropy) -> Result
 fn create_once(path: &Path, data: &[u8]) -> io::Result<bool> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let tmp = dir.join(format!(
         ".{}.{}-{}.tmp",

@@ -56,11 +56,24 @@ pub struct Home {
 }
 
 impl Home {
-    /// Opens (creating if needed, mode 0700) the home directory.
+    /// Opens the home directory, creating it (mode 0700) if needed, but never its parent: a
+    /// missing parent is a stick that is not mounted or a mistyped path, not a place to make a
+    /// new identity.
     pub fn open(dir: impl Into<PathBuf>) -> io::Result<Self> {
         let dir = dir.into();
         if !dir.exists() {
-            fs::create_dir_all(&dir)?;
+            let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+            if let Some(p) = parent.filter(|p| !p.is_dir()) {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!(
+                        "{}: {} does not exist (is the USB stick mounted? is the path right?)",
+                        dir.display(),
+                        p.display()
+                    ),
+                ));
+            }
+            fs::create_dir(&dir)?;
             fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
         }
         Ok(Self { dir })
