@@ -167,6 +167,10 @@ pub const ADMIN_READ_CHUNK: usize = 4096;
 /// the listener keeps running, without spinning on an error that persists.
 pub const ADMIN_ACCEPT_BACKOFF_MS: u64 = 100;
 
+/// Members per page when the admin server streams a detailed member list (about 600 bytes
+/// each: a page is ~150 KiB and takes the owner loop about a millisecond to render).
+pub const ADMIN_MEMBERS_PAGE: usize = 256;
+
 /// Requests that may wait for the owner loop; more get 503.
 pub const ADMIN_QUEUE: usize = 256;
 

@@ -346,6 +346,15 @@ pub fn response_head(
     )
 }
 
+/// The head of an answer streamed until the connection closes (no length known up front).
+pub fn stream_head(content_type: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nX-Content-Type-Options: nosniff\r\n\
+         X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\nCache-Control: no-store\r\n\
+         Connection: close\r\n\r\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -195,13 +195,83 @@ fn static_file(path: &str) -> Option<AdminReply> {
     })
 }
 
-/// Answers one request whose head has been read: `(answer, is a page file, body consumed)`.
-/// When the body was not read (refused before it), the connection must close after the answer.
-async fn answer(
+/// What [`answer`] decided.
+enum Answered {
+    /// `(answer, is a page file, body consumed)`. When the body was not read (refused before
+    /// it), the connection must close after the answer.
+    Reply(AdminReply, bool, bool),
+    /// A network's detailed member list, to stream with [`stream_members`].
+    Members(crate::wire::NetworkId),
+}
+
+/// Answers one request whose head has been read.
+async fn answer(shared: &Rc<Shared>, conn: &mut Conn, head: &http::Head) -> Answered {
+    match answer_reply(shared, conn, head).await {
+        Ok(cmd) => match cmd {
+            msg::AdminCommand::ListMembersDetailed(network) => Answered::Members(network),
+            cmd => Answered::Reply(ask_owner(shared, cmd).await, false, true),
+        },
+        Err((reply, page, body_read)) => Answered::Reply(reply, page, body_read),
+    }
+}
+
+/// Streams a network's detailed member list page by page: each page is one owner request, so
+/// the loop is never held for more than a page's rendering and memory holds one page. The
+/// answer ends with the connection (no length is known up front); a list cut short by an
+/// error mid-way lacks its closing `]`, so no client takes it for complete.
+async fn stream_members(shared: &Rc<Shared>, conn: &mut Conn, network: crate::wire::NetworkId) {
+    let (mut after, mut first) = (None, true);
+    loop {
+        let limit = crate::limits::ADMIN_MEMBERS_PAGE;
+        let reply = ask_owner(
+            shared,
+            msg::AdminCommand::MembersPage {
+                network,
+                after,
+                limit,
+            },
+        )
+        .await;
+        if reply.status != 200 {
+            if first {
+                let _ = conn.respond(&reply, false, false).await;
+            }
+            return;
+        }
+        let body = &reply.body;
+        let split = body.iter().position(|&b| b == b'\n').unwrap_or(body.len());
+        let next = std::str::from_utf8(&body[..split])
+            .ok()
+            .and_then(crate::controller::api::parse_address);
+        let objects = body.get(split + 1..).unwrap_or_default();
+        let mut out = Vec::with_capacity(objects.len() + 256);
+        if first {
+            out.extend_from_slice(http::stream_head("application/json").as_bytes());
+            out.push(b'[');
+        } else if !objects.is_empty() {
+            out.push(b',');
+        }
+        out.extend_from_slice(objects);
+        if next.is_none() {
+            out.push(b']');
+        }
+        if conn.send(&out).await.is_err() {
+            return;
+        }
+        match next {
+            Some(a) => (after, first) = (Some(a), false),
+            None => return,
+        }
+    }
+}
+
+/// Reads and routes one request: its command, or the answer that refuses it
+/// `(answer, is a page file, body consumed)`.
+async fn answer_reply(
     shared: &Rc<Shared>,
     conn: &mut Conn,
     head: &http::Head,
-) -> (AdminReply, bool, bool) {
+) -> Result<msg::AdminCommand, (AdminReply, bool, bool)> {
     let cfg = &shared.cfg;
     let no_body = head.body == http::BodyKind::None;
     let host_ok = match head.header("Host") {
@@ -211,16 +281,16 @@ async fn answer(
     if !host_ok {
         shared.stats.bump(&shared.stats.bad_hosts);
         let msg = "Host header: not an IP address, localhost or a configured --admin-host name";
-        return (AdminReply::error(421, msg), false, false);
+        return Err((AdminReply::error(421, msg), false, false));
     }
     if head.method == "GET"
         && let Some(page) = static_file(&head.path)
     {
-        return (page, true, no_body);
+        return Err((page, true, no_body));
     }
     if !token_ok(&head.headers, &head.query, &cfg.token) {
         let msg = "missing or wrong token (X-ZT1-Auth header, ?auth= or Authorization: Bearer)";
-        return (AdminReply::error(401, msg), false, no_body);
+        return Err((AdminReply::error(401, msg), false, no_body));
     }
     let mut budget = shared.reservation();
     let body = match conn
@@ -228,21 +298,21 @@ async fn answer(
         .await
     {
         Ok(body) => body,
-        Err(Some(reply)) => return (reply, false, false),
+        Err(Some(reply)) => return Err((reply, false, false)),
         Err(None) => {
-            return (
+            return Err((
                 AdminReply::error(400, "body: incomplete in time"),
                 false,
                 false,
-            );
+            ));
         }
     };
     let cmd = match routes::route(&head.method, &head.path, &head.query, &body, cfg.address) {
         Ok(cmd) => cmd,
-        Err(reply) => return (reply, false, true),
+        Err(reply) => return Err((reply, false, true)),
     };
     drop((body, budget));
-    (ask_owner(shared, cmd).await, false, true)
+    Ok(cmd)
 }
 
 /// Hands a command to the owner loop and waits for its answer. A command still queued when

@@ -31,8 +31,19 @@ pub enum AdminCommand {
     DeleteNetwork(NetworkId),
     /// `GET /controller/network/{nwid}/member`: `{address: revision}`.
     ListMembers(NetworkId),
-    /// `GET …/member?details=1`: full objects.
+    /// `GET …/member?details=1`: full objects (streamed by the server, page by page).
     ListMembersDetailed(NetworkId),
+    /// One page of that list (the server's own request, never routed from a path): the answer
+    /// body is the address to continue after (empty on the last page), a newline, and the
+    /// page's member objects joined by commas.
+    MembersPage {
+        /// The network.
+        network: NetworkId,
+        /// Members above this address.
+        after: Option<Address>,
+        /// At most this many.
+        limit: usize,
+    },
     /// `GET …/member/{address}`.
     GetMember(NetworkId, Address),
     /// `POST …/member/{address}`.

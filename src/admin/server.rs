@@ -255,7 +255,14 @@ async fn connection(stream: Async<TcpStream>, shared: Rc<Shared>, _slot: Slot) {
             }
         };
         let keep_alive = head.keep_alive && served < ADMIN_MAX_REQUESTS_PER_CONNECTION;
-        let (reply, page, body_read) = super::answer(&shared, &mut conn, &head).await;
+        let (reply, page, body_read) = match super::answer(&shared, &mut conn, &head).await {
+            super::Answered::Reply(reply, page, body_read) => (reply, page, body_read),
+            super::Answered::Members(network) => {
+                // Delimited by the close: the connection ends with the list.
+                super::stream_members(&shared, &mut conn, network).await;
+                return;
+            }
+        };
         let keep_alive = keep_alive && body_read;
         if conn.respond(&reply, page, keep_alive).await.is_err() || !keep_alive {
             return;
@@ -380,8 +387,20 @@ impl Conn {
         }
     }
 
+    /// Writes `bytes` within the write deadline; `Err` when the client did not take them.
+    pub(super) async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let deadline = Instant::now() + Duration::from_millis(ADMIN_WRITE_TIMEOUT_MS);
+        let write = async {
+            self.stream.write_all(bytes).await?;
+            self.stream.flush().await
+        };
+        within(deadline, write)
+            .await
+            .unwrap_or_else(|| Err(io::ErrorKind::TimedOut.into()))
+    }
+
     /// Writes an answer within the write deadline; `Err` when the client did not take it.
-    async fn respond(
+    pub(super) async fn respond(
         &mut self,
         reply: &AdminReply,
         page: bool,

@@ -323,6 +323,35 @@ impl Controller {
             .map_err(|e| ApiError::Store(StoreError::Corrupt(e.to_string())))
     }
 
+    /// One page of the detailed member list: the JSON objects of up to `limit` members above
+    /// `after`, joined by commas, and the address to continue after (`None` on the last page).
+    /// The admin server streams a large network's list page by page, so neither the owner loop
+    /// nor memory holds all of it at once.
+    pub fn api_members_page(
+        &self,
+        mono: u64,
+        id: NetworkId,
+        after: Option<Address>,
+        limit: usize,
+    ) -> ApiResult<(String, Option<Address>)> {
+        self.require_network(id)?;
+        let members = self.store.members_after(id, after, limit)?;
+        let mut text = String::new();
+        for m in &members {
+            if !text.is_empty() {
+                text.push(',');
+            }
+            let json = serde_json::to_string(&self.member_view(mono, m))
+                .map_err(|e| ApiError::Store(StoreError::Corrupt(e.to_string())))?;
+            text.push_str(&json);
+        }
+        let next = members
+            .last()
+            .map(|m| m.address)
+            .filter(|_| members.len() == limit);
+        Ok((text, next))
+    }
+
     fn member_view<'a>(&'a self, mono: u64, m: &'a Member) -> MemberJson<'a> {
         let key = (m.network_id, m.address);
         let pending = self

@@ -465,6 +465,25 @@ impl Store {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// Up to `limit` members of a network whose address is above `after`, by address: one page
+    /// of a listing that never holds a whole large network in memory.
+    pub fn members_after(
+        &self,
+        network: NetworkId,
+        after: Option<Address>,
+        limit: usize,
+    ) -> Result<Vec<Member>, StoreError> {
+        let sql = format!(
+            "SELECT {MEMBER_COLUMNS} FROM members WHERE network_id = ?1 AND address > ?2 \
+             ORDER BY address LIMIT ?3"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let after = after.map_or(-1, |a| a.to_u64() as i64);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![network.0 as i64, after, limit], member_from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     /// (address, revision) of a network's members, by address.
     pub fn member_revisions(&self, network: NetworkId) -> Result<Vec<(Address, u64)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(

@@ -143,6 +143,17 @@ impl Owner {
                 Ok(text) => AdminReply::json(text),
                 Err(e) => api_error(&e),
             },
+            C::MembersPage {
+                network,
+                after,
+                limit,
+            } => match c.api_members_page(mono, *network, *after, *limit) {
+                Ok((text, next)) => {
+                    let next = next.map(|a| a.to_string()).unwrap_or_default();
+                    AdminReply::json(format!("{next}\n{text}"))
+                }
+                Err(e) => api_error(&e),
+            },
             C::GetMember(id, a) => api_reply(c.api_member(mono, *id, *a)),
             C::PostMember(id, a, body) => api_reply(c.api_post_member(mono, unix, *id, *a, body)),
             C::DeleteMember(id, a) => api_reply(c.api_delete_member(mono, unix, *id, *a)),
