@@ -52,6 +52,15 @@ fn start(tag: &str) -> Local {
     }
 }
 
+/// The daemon's public identity (its `identity.public`).
+fn root_identity(l: &Local) -> Identity {
+    std::fs::read_to_string(l.dir.path("home").join("identity.public"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 fn keys(v: &Value) -> Vec<String> {
     let mut k: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
     k.sort();
@@ -657,12 +666,7 @@ fn out_of_file_descriptors_the_admin_listener_recovers() {
 fn what_the_uis_show_of_a_real_device_is_true() {
     let l = start("truth");
     let api = &l.api;
-    let home = l.dir.path("home");
-    let root: Identity = std::fs::read_to_string(home.join("identity.public"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let root = root_identity(&l);
     // ztnet's create with a route through its "lan" gateway (its schema allows it): stored
     // with via null, as zerotier-one stores it. ZeroUI's DNS reset answers the object form.
     let n = api.ok(
@@ -869,11 +873,7 @@ fn a_foreign_database_lock_never_stalls_the_root() {
     let l = start("dblock");
     let api = &l.api;
     let home = l.dir.path("home");
-    let root: Identity = std::fs::read_to_string(home.join("identity.public"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let root = root_identity(&l);
     let n = api.ok(
         "POST",
         &format!("/controller/network/{}______", l.address),

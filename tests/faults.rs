@@ -140,12 +140,10 @@ fn identity_and_networks(home: &Path) -> (String, Vec<String>) {
     )
 }
 
-#[test]
-fn a_restore_cut_short_leaves_the_old_home_or_the_new_one() {
-    let dir = TempDir::new("restore");
-    let (a, b, usb) = (dir.path("a"), dir.path("b"), dir.path("usb"));
-    std::fs::create_dir_all(&usb).unwrap();
-    home_with_network(&a);
+/// Home `a` with a network, backed up once to `usb`: returns the backup file and its key.
+fn backed_up(a: &Path, usb: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    std::fs::create_dir_all(usb).unwrap();
+    home_with_network(a);
     ztcd_ok(&[
         "backup",
         "--home",
@@ -153,31 +151,41 @@ fn a_restore_cut_short_leaves_the_old_home_or_the_new_one() {
         "--to",
         usb.to_str().unwrap(),
     ]);
-    let file = std::fs::read_dir(&usb)
+    let file = std::fs::read_dir(usb)
         .unwrap()
         .next()
         .unwrap()
         .unwrap()
         .path();
-    let key = a.join("backup.key");
+    (file, a.join("backup.key"))
+}
+
+/// `ztcd restore FILE --home HOME --force`, killed at `crash` if given; whether it succeeded.
+fn restore_into(file: &Path, key: &Path, home: &Path, crash: Option<&str>) -> bool {
+    let mut cmd = Command::new(ztcd_bin());
+    cmd.args([
+        "restore",
+        file.to_str().unwrap(),
+        "--home",
+        home.to_str().unwrap(),
+    ])
+    .args(["--key", key.to_str().unwrap(), "--force"]);
+    if let Some(point) = crash {
+        cmd.env("ZTCD_CRASH_AT", point);
+    }
+    cmd.output().unwrap().status.success()
+}
+
+#[test]
+fn a_restore_cut_short_leaves_the_old_home_or_the_new_one() {
+    let dir = TempDir::new("restore");
+    let (a, b, usb) = (dir.path("a"), dir.path("b"), dir.path("usb"));
+    let (file, key) = backed_up(&a, &usb);
     home_with_network(&b);
     std::fs::write(b.join("backup.key"), b"the key of b's other backups").unwrap();
     let (id_a, _) = identity_and_networks(&a);
     let (id_b, _) = identity_and_networks(&b);
-    let restore = |crash: Option<&str>| {
-        let mut cmd = Command::new(ztcd_bin());
-        cmd.args([
-            "restore",
-            file.to_str().unwrap(),
-            "--home",
-            b.to_str().unwrap(),
-        ])
-        .args(["--key", key.to_str().unwrap(), "--force"]);
-        if let Some(point) = crash {
-            cmd.env("ZTCD_CRASH_AT", point);
-        }
-        cmd.output().unwrap().status.success()
-    };
+    let restore = |crash: Option<&str>| restore_into(&file, &key, &b, crash);
     // Killed with the new home staged: the old home stands, whole.
     assert!(!restore(Some("restore-staged")));
     ztcd::backup::restore::recover(&b).unwrap();
@@ -215,41 +223,13 @@ fn a_restore_cut_short_leaves_the_old_home_or_the_new_one() {
 fn a_restore_into_a_mounted_home_cut_short_is_refused_at_start() {
     let dir = TempDir::new("mounted");
     let (a, b, usb) = (dir.path("a"), dir.path("b"), dir.path("usb"));
-    std::fs::create_dir_all(&usb).unwrap();
-    home_with_network(&a);
-    ztcd_ok(&[
-        "backup",
-        "--home",
-        a.to_str().unwrap(),
-        "--to",
-        usb.to_str().unwrap(),
-    ]);
-    let file = std::fs::read_dir(&usb)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let key = a.join("backup.key");
+    let (file, key) = backed_up(&a, &usb);
     let Some(_mount) = Tmpfs::mount(&b, "size=8m") else {
         eprintln!("cannot mount a tmpfs here: skipped");
         return;
     };
     home_with_network(&b);
-    let restore = |crash: Option<&str>| {
-        let mut cmd = Command::new(ztcd_bin());
-        cmd.args([
-            "restore",
-            file.to_str().unwrap(),
-            "--home",
-            b.to_str().unwrap(),
-        ])
-        .args(["--key", key.to_str().unwrap(), "--force"]);
-        if let Some(point) = crash {
-            cmd.env("ZTCD_CRASH_AT", point);
-        }
-        cmd.output().unwrap().status.success()
-    };
+    let restore = |crash: Option<&str>| restore_into(&file, &key, &b, crash);
     assert!(!restore(Some("restore-in-place")));
     let err = refused_start(&b);
     assert!(

@@ -10,7 +10,9 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::real::{Scene, admin, admin_ok, finish_client, spawn_client, stat, zt, ztcd_ok_in};
+use common::real::{
+    Scene, admin, admin_ok, finish_client, member_set, spawn_client, stat, zt, ztcd_ok_in,
+};
 use serde_json::Value;
 use serde_json::json;
 use ztcd::controller::ip_assign::{Pool4, assign_v4, rfc4193, sixplane};
@@ -41,20 +43,7 @@ fn new_identity() -> String {
 /// Authorizes member `address` of `nwid` with `ztcd member set` in the daemon's namespace
 /// `ns`; returns what it printed.
 fn authorize(ns: &str, home: &str, nwid: &str, address: &str) -> String {
-    ztcd_ok_in(
-        Some(ns),
-        &[
-            "member",
-            "set",
-            "--home",
-            home,
-            "--network",
-            nwid,
-            "--address",
-            address,
-            "--authorize",
-        ],
-    )
+    member_set(ns, home, nwid, address, &["--authorize"])
 }
 
 #[test]
@@ -247,21 +236,7 @@ fn a_changed_member_gets_its_new_config_by_push() {
     wait_until(&home, &net.server, &member_a, |m| {
         m["online"] == true && m["vMajor"] != -1
     });
-    ztcd_ok_in(
-        Some(&net.server),
-        &[
-            "member",
-            "set",
-            "--home",
-            h,
-            "--network",
-            &nwid,
-            "--address",
-            &a_id[..10],
-            "--ip",
-            "10.98.0.77",
-        ],
-    );
+    member_set(&net.server, h, &nwid, &a_id[..10], &["--ip", "10.98.0.77"]);
     // The root measured A's round trip on its direct path: what the UIs show as online/direct.
     let peer = wait_until(&home, &net.server, &format!("/peer/{}", &a_id[..10]), |p| {
         p["latency"].as_i64().is_some_and(|l| l >= 0)
@@ -381,19 +356,13 @@ fn a_deauthorized_member_is_cut_off_at_once_by_the_com_revocation() {
     }
     // From a shell, as a router owner would: the daemon owns the home, so the command sends
     // the change to its API and the revocation goes out at once.
-    let out = ztcd_ok_in(
-        Some(&net.server),
-        &[
-            "member",
-            "set",
-            "--home",
-            home.to_str().unwrap(),
-            "--network",
-            &nwid,
-            "--address",
-            &ids[1][..10],
-            "--deauthorize",
-        ],
+    let home_text = home.to_str().unwrap();
+    let out = member_set(
+        &net.server,
+        home_text,
+        &nwid,
+        &ids[1][..10],
+        &["--deauthorize"],
     );
     assert!(out.ends_with("authorized=false"), "{out}");
     let (_, b) = finish_client(b);

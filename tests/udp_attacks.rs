@@ -12,7 +12,7 @@ mod common;
 use std::process::Command;
 
 use common::real::{
-    Daemon, NetPair, TempDir, admin_ok, available, cpu_seconds, stat, zt, ztcd_ok_in,
+    Daemon, NetPair, TempDir, admin_ok, available, cpu_seconds, member_set, stat, zt, ztcd_ok_in,
 };
 use serde_json::{Value, json};
 
@@ -231,20 +231,7 @@ fn a_members_like_flood_leaves_the_others_arp_working() {
     };
     let (a_id, b_id, m_id, x_id) = (identity(), identity(), identity(), identity());
     for id in [&a_id, &b_id, &m_id] {
-        ztcd_ok_in(
-            Some(&net.server),
-            &[
-                "member",
-                "set",
-                "--home",
-                h,
-                "--network",
-                &nwid,
-                "--address",
-                &id[..10],
-                "--authorize",
-            ],
-        );
+        member_set(&net.server, h, &nwid, &id[..10], &["--authorize"]);
     }
     let pools = [Pool4 {
         start: "10.98.0.1".parse().unwrap(),

@@ -129,6 +129,24 @@ pub(crate) fn ztcd_ok_in(ns: Option<&str>, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// `ztcd member set --home HOME --network NWID --address ADDRESS ARGS…` in the daemon's
+/// namespace `ns` (the daemon owns the home, so the change goes through its API); returns
+/// what it printed.
+pub(crate) fn member_set(ns: &str, home: &str, nwid: &str, address: &str, args: &[&str]) -> String {
+    let mut all = vec![
+        "member",
+        "set",
+        "--home",
+        home,
+        "--network",
+        nwid,
+        "--address",
+        address,
+    ];
+    all.extend_from_slice(args);
+    ztcd_ok_in(Some(ns), &all)
+}
+
 /// Parses a finished `zt.py` run.
 pub(crate) fn parse_zt(out: &Output) -> (bool, Value) {
     let text = String::from_utf8_lossy(&out.stdout);
