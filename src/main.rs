@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use ztcd::cli::{self, Command};
 use ztcd::crypto::hashcash::Scratch;
+use ztcd::home::{self, Home, PlanetUpdate};
 use ztcd::identity::{Identity, IdentitySecret};
-use ztcd::runtime::home::{self, Home, PlanetUpdate};
 use ztcd::runtime::{OsEntropy, daemon, log, manage, unix_millis};
 
 fn main() -> ExitCode {
@@ -271,9 +271,9 @@ fn validate(input: &str) -> ExitCode {
 }
 
 /// Takes `home`'s lock for a command that writes it (refused while a daemon owns the home).
-fn hold(home: &Path, what: &str) -> Result<ztcd::runtime::lock::HomeLock, String> {
+fn hold(home: &Path, what: &str) -> Result<ztcd::home::lock::HomeLock, String> {
     // A restore cut short is finished or undone before the home is (re)created.
     ztcd::backup::restore::recover(home)?;
     let h = Home::open(home).map_err(|e| format!("{}: {e}", home.display()))?;
-    ztcd::runtime::lock::lock_exclusive(&h, what)
+    ztcd::home::lock::lock_exclusive(&h, what)
 }

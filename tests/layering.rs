@@ -54,8 +54,49 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("src/identity.rs", &["node", "runtime", "world", "cli"]),
     ("src/world.rs", &["node", "runtime", "cli"]),
-    ("src/node", &["runtime", "cli"]),
+    (
+        "src/node",
+        &["runtime", "cli", "controller", "admin", "backup", "home"],
+    ),
 ];
+
+/// (module path, crate modules it must not import): the I/O layers, which may touch files
+/// and sockets but still import only downwards (the runtime drives them all).
+const IO_LAYERS: &[(&str, &[&str])] = &[
+    (
+        "src/controller",
+        &["node", "runtime", "admin", "backup", "home", "cli"],
+    ),
+    (
+        "src/home",
+        &["node", "runtime", "admin", "backup", "controller", "cli"],
+    ),
+    ("src/admin", &["node", "runtime", "backup", "home", "cli"]),
+    ("src/backup", &["node", "runtime", "admin", "cli"]),
+];
+
+#[test]
+fn io_layers_import_downwards() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut violations = Vec::new();
+    for (layer, forbidden) in IO_LAYERS {
+        for file in rust_files(&root.join(layer)) {
+            let src = non_test_source(&file);
+            for module in *forbidden {
+                for pattern in [format!("crate::{module}::"), format!("crate::{module};")] {
+                    if src.contains(&pattern) {
+                        violations.push(format!("{}: imports crate::{module}", file.display()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "layering violations:\n{}",
+        violations.join("\n")
+    );
+}
 
 #[test]
 fn sans_io_layers_do_no_io_and_import_downwards() {

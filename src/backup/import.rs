@@ -49,7 +49,7 @@ pub fn import_zerotier(from: &Path, home: &Path, unix: u64) -> Result<ImportRepo
             }
         }
         Err(_) => {
-            let write = crate::runtime::home::write_atomic;
+            let write = crate::home::write_atomic;
             write(&mine, identity.to_secret_string().as_bytes(), 0o600)
                 .map_err(|e| e.to_string())?;
             write(
@@ -64,12 +64,8 @@ pub fn import_zerotier(from: &Path, home: &Path, unix: u64) -> Result<ImportRepo
         && !home.join("authtoken.secret").exists()
     {
         // The management UIs keep working with the token they already know.
-        crate::runtime::home::write_atomic(
-            &home.join("authtoken.secret"),
-            token.trim_ascii(),
-            0o600,
-        )
-        .map_err(|e| e.to_string())?;
+        crate::home::write_atomic(&home.join("authtoken.secret"), token.trim_ascii(), 0o600)
+            .map_err(|e| e.to_string())?;
     }
     let store = Store::open(&home.join("controller.db")).map_err(|e| e.to_string())?;
     let mut c = Controller::new(identity, store);

@@ -387,7 +387,7 @@ pub fn verify(file: &Path, key: &[u8; 32]) -> Result<(Vec<Entry>, Summary), Stri
 fn kept_on_restore(name: &str) -> bool {
     !matches!(
         name,
-        DB | "controller.db-wal" | "controller.db-shm" | crate::runtime::lock::LOCK_FILE
+        DB | "controller.db-wal" | "controller.db-shm" | crate::home::lock::LOCK_FILE
     ) && !name.starts_with('.')
 }
 
@@ -403,7 +403,7 @@ pub fn restore(file: &Path, home: &Path, key: &[u8; 32], force: bool) -> Result<
         .flatten()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != crate::runtime::lock::LOCK_FILE)
+        .filter(|n| n != crate::home::lock::LOCK_FILE)
         .collect();
     if !present.is_empty() && !force {
         return Err(format!(

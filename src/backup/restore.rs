@@ -65,7 +65,13 @@ pub(super) fn swap_in(home: &Path, entries: &[Entry], present: &[String]) -> Res
     recover(home)?;
     let (parent, name) =
         split(home).ok_or_else(|| format!("{}: not a directory name", home.display()))?;
-    let tag = format!("{}-{}", std::process::id(), crate::runtime::unix_millis());
+    let tag = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    );
     if is_mount_point(home, parent) {
         return in_place(home, entries, &tag)
             .map_err(|e| io_context("cannot restore into", home, &e));
@@ -79,7 +85,7 @@ pub(super) fn swap_in(home: &Path, entries: &[Entry], present: &[String]) -> Res
         .and_then(|()| fs::File::create(stage.join(STAGED))?.sync_all())
         .and_then(|()| sync_dir(&stage))
         .and_then(|()| {
-            crate::runtime::crash_point("restore-staged");
+            crate::home::crash_point("restore-staged");
             swap(
                 home,
                 &stage,
@@ -137,7 +143,7 @@ fn swap(home: &Path, stage: &Path, old: &Path) -> io::Result<()> {
         return fs::rename(stage, home);
     }
     fs::rename(home, old)?;
-    crate::runtime::crash_point("restore-between-renames");
+    crate::home::crash_point("restore-between-renames");
     if let Err(e) = fs::rename(stage, home) {
         let _ = fs::rename(old, home);
         return Err(e);
@@ -175,7 +181,7 @@ fn in_place(home: &Path, entries: &[Entry], tag: &str) -> io::Result<()> {
         .collect();
     for name in &staged {
         fs::rename(stage.join(name), home.join(name))?;
-        crate::runtime::crash_point("restore-in-place");
+        crate::home::crash_point("restore-in-place");
     }
     sync_dir(&home.join("moons.d"))?;
     sync_dir(home)?;

@@ -43,7 +43,8 @@ impl Node {
             self.stats.dropped_own_source += 1;
             return;
         }
-        let cleartext_hello = view.cipher() == 0 && view.verb_byte() & 0x1f == Verb::Hello as u8;
+        let cleartext_hello = view.cipher() == 0
+            && view.verb_byte() & crate::wire::packet::VERB_MASK == Verb::Hello as u8;
         if let Some(peer) = self.peers.get(source) {
             let key = peer.key.clone();
             match armor::dearmor(&mut packet, &key) {

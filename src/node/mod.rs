@@ -235,11 +235,6 @@ impl Node {
         self.validated.iter().map(|(a, k)| Identity::new(*a, *k))
     }
 
-    /// Replaces the planet served to clients (e.g. after re-issuing it).
-    pub fn set_planet(&mut self, planet: World) {
-        self.planet = planet.to_bytes().ok().map(|b| (planet, b));
-    }
-
     /// The next datagram to send, if any. Call after every `handle_*` until it returns `None`.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -541,15 +536,24 @@ impl Node {
             return;
         };
         let mut out = data.to_vec();
-        match source {
+        // Both were checked on arrival; the views cannot fail here.
+        let counted = match source {
             Some(_) => {
-                let f = &mut out[crate::wire::packet::FLAGS_OFFSET];
-                *f = (*f & 0xf8) | (hops + 1);
-                self.stats.relayed_packets += 1;
+                let p = crate::wire::packet::Packet::new_checked(&mut out[..]);
+                p.map(|mut p| p.set_hops(hops + 1))
+                    .map(|()| &mut self.stats.relayed_packets)
             }
             None => {
-                out[15] = hops + 1;
-                self.stats.relayed_fragments += 1;
+                let f = crate::wire::fragment::Fragment::new_checked(&mut out[..]);
+                f.map(|mut f| f.set_hops(hops + 1))
+                    .map(|()| &mut self.stats.relayed_fragments)
+            }
+        };
+        match counted {
+            Ok(counter) => *counter += 1,
+            Err(_) => {
+                self.stats.dropped_malformed += 1;
+                return;
             }
         }
         self.push_transmit(Transmit {

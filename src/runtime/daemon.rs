@@ -17,7 +17,6 @@ use smol::{Async, LocalExecutor};
 
 use super::OsEntropy;
 use super::admin_exec::{ADMIN_BATCH, StatusInfo};
-use super::home::Home;
 use super::startup::{
     SignalFlags, bind, endpoints, open_store, own_home, signal_pipe, start_admin,
     validation_thread, worlds,
@@ -26,6 +25,7 @@ use super::validated::{append_validated, load_validated, rewrite_validated};
 use crate::admin::msg::AdminRequest;
 use crate::controller::Controller;
 use crate::crypto::Entropy;
+use crate::home::Home;
 use crate::identity::Identity;
 use crate::node::{Event, LocalSocket, Node, NodeConfig, Transmit};
 use crate::wire::InetAddress;
@@ -172,7 +172,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
             }),
     };
     owner.admin_stats = admin.as_ref().map(|h| h.stats.clone());
-    super::crash_point("started");
+    crate::home::crash_point("started");
     smol::block_on(ex.run(owner.run(signal_rx, &signal_flags, result_rx, admin_rx)))?;
     drop(admin);
     drop(ex);

@@ -1,7 +1,7 @@
 //! Management commands (`ztcd network create`, `ztcd member set`): one path for every change.
 //!
 //! Each command builds the JSON body the admin API takes. While a daemon owns the home (its
-//! lock, [`super::lock`]) the body goes to that daemon over its loopback API with the home's
+//! lock, [`crate::home::lock`]) the body goes to that daemon over its loopback API with the home's
 //! token, so the daemon validates it, pushes it to members and revokes credentials exactly as
 //! for a UI. While none runs, the command takes the home's lock and applies the body through
 //! the same controller API code. Either way the rules are the API's: authorizing lifts a block,
@@ -13,13 +13,13 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::daemon::CONTROLLER_DB;
-use super::home::{AUTHTOKEN, Home};
-use super::lock::{HomeLock, Locked, lock};
 use super::{OsEntropy, unix_millis};
 use crate::admin::client;
 use crate::controller::Controller;
 use crate::controller::api::{ApiError, parse_address, parse_network_id};
 use crate::controller::store::Store;
+use crate::home::lock::{HomeLock, Locked, lock};
+use crate::home::{AUTHTOKEN, Home};
 
 /// Where a change goes.
 enum Target {

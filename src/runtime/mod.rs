@@ -4,8 +4,6 @@
 pub mod admin_exec;
 mod answers;
 pub mod daemon;
-pub mod home;
-pub mod lock;
 pub mod log;
 pub mod manage;
 mod startup;
@@ -32,12 +30,4 @@ pub fn unix_millis() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// Fault injection for the fault suite: a process whose `ZTCD_CRASH_AT` names `point` dies
-/// there at once, as if killed, so tests can prove each such point leaves nothing half-done.
-pub fn crash_point(point: &str) {
-    if std::env::var_os("ZTCD_CRASH_AT").is_some_and(|v| v == point) {
-        std::process::abort();
-    }
 }

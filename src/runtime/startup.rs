@@ -15,13 +15,13 @@ use smol::{Async, LocalExecutor};
 
 use super::OsEntropy;
 use super::daemon::{CONTROLLER_DB, RunConfig};
-use super::home::{Home, PlanetUpdate};
-use super::lock::{HomeLock, Locked};
 use super::unix_millis;
 use crate::admin::msg::AdminRequest;
 use crate::controller::store::Store;
 use crate::crypto::c25519::KeyPair;
 use crate::crypto::hashcash::Scratch;
+use crate::home::lock::{HomeLock, Locked};
+use crate::home::{Home, PlanetUpdate};
 use crate::identity::{Identity, IdentitySecret};
 use crate::wire::world::World;
 use crate::wire::{Address, InetAddress};
@@ -56,7 +56,7 @@ pub(super) fn check_mounted(home: &std::path::Path) -> io::Result<()> {
 
 /// Takes the home's lock (one daemon per home) and checks no restore into it was cut short.
 pub(super) fn own_home(home: &Home, cfg: &RunConfig) -> io::Result<HomeLock> {
-    match super::lock::lock(home)? {
+    match crate::home::lock::lock(home)? {
         Locked::Mine(_) if home.path(crate::backup::restore::MARKER).exists() => {
             Err(io::Error::other(format!(
                 "{}: a restore into this home was interrupted: run `ztcd restore` again",

@@ -25,7 +25,7 @@ pub(super) fn rewrite_validated(
     let lines: Vec<String> = ids.map(|id| id.to_string()).collect();
     let mut text = lines.join("\n");
     text.push('\n');
-    if let Err(e) = super::home::write_atomic(path, text.as_bytes(), 0o644) {
+    if let Err(e) = crate::home::write_atomic(path, text.as_bytes(), 0o644) {
         warn!("cannot rewrite {}: {e}", path.display());
     }
     lines.len()

@@ -222,11 +222,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
             *f & !FLAG_FRAGMENTED
         };
     }
-
-    /// The payload, writable.
-    pub fn payload_mut(&mut self) -> &mut [u8] {
-        &mut self.m()[HEADER_LEN..]
-    }
 }
 
 /// The header fields a sender chooses (flags and MAC are set by armor).

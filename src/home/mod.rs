@@ -9,6 +9,11 @@
 //!
 //! Every write goes to a temporary file that is fsynced, renamed over the target, and the
 //! directory fsynced, so a power cut leaves the old or the new file, never a torn one.
+//!
+//! Shared by the runtime and the backup commands (restore, import), with the lock that makes
+//! one process the owner of a home ([`lock`]).
+
+pub mod lock;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -364,6 +369,14 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))?;
     fs::rename(&tmp, path)?;
     File::open(dir)?.sync_all()
+}
+
+/// Fault injection for the fault suite: a process whose `ZTCD_CRASH_AT` names `point` dies
+/// there at once, as if killed, so tests can prove each such point leaves nothing half-done.
+pub fn crash_point(point: &str) {
+    if std::env::var_os("ZTCD_CRASH_AT").is_some_and(|v| v == point) {
+        std::process::abort();
+    }
 }
 
 #[cfg(test)]

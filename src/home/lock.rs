@@ -11,7 +11,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::home::Home;
+use super::Home;
 
 /// The lock file's name in the home.
 pub const LOCK_FILE: &str = "ztcd.lock";
