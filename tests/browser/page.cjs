@@ -71,8 +71,18 @@ async function main() {
     await page.getByLabel("Authorize phone", { exact: true }).waitFor();
     result.unblocked_unauthorized = !(await page.getByLabel("Authorize phone", { exact: true }).isChecked());
     result.steps.push("blocked and unblocked " + member);
+
+    // A network typed into the settings' pools becomes its usable range, not "a-a".
+    await page.getByLabel("Address pools (one per line: first-last or network/bits)").fill("10.50.0.0/24");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.getByRole("status").filter({ hasText: "Saved" }).waitFor();
+    const saved = await (await fetch(`${base}/controller/network/${nwid}`, { headers: { "X-ZT1-Auth": token } })).json();
+    result.pools = saved.ipAssignmentPools;
+    result.pool_ok = saved.ipAssignmentPools.length === 1 && saved.ipAssignmentPools[0].ipRangeStart === "10.50.0.1"
+      && saved.ipAssignmentPools[0].ipRangeEnd === "10.50.0.254";
+    result.steps.push("pool saved from CIDR");
     result.ok = result.listed_authorized && result.listed.includes(member) && result.backups.includes("ztcd-backup-")
-      && result.listed_blocked && result.unblocked_unauthorized;
+      && result.listed_blocked && result.unblocked_unauthorized && result.pool_ok;
   } catch (e) {
     result.error = String(e);
     try { await page.screenshot({ path: shot, fullPage: true }); } catch (_) { /* ignore */ }

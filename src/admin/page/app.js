@@ -234,7 +234,12 @@
     ev.preventDefault();
     try {
       const lines = (id) => $(id).value.split("\n").map((s) => s.trim()).filter(Boolean);
+      // Either form per line: a network (10.50.0.0/24: its usable addresses) or first-last.
       const pools = lines("s-pools").map((l) => {
+        if (l.includes("/")) {
+          const p = poolOf(l);
+          return { ipRangeStart: p.first, ipRangeEnd: p.last };
+        }
         const [a, b] = l.split("-").map((s) => s.trim());
         return { ipRangeStart: a, ipRangeEnd: b || a };
       });
