@@ -208,6 +208,66 @@ fn check_target(opts: &BackupOptions) -> Result<(), String> {
     Ok(())
 }
 
+/// Networks and members in a database.
+type Counts = (usize, usize);
+
+/// The database's entry, from a consistent snapshot of the live database staged in the target
+/// (the home may be full or read-only exactly when a backup is needed), with its counts.
+fn database_entry(opts: &BackupOptions) -> Result<Option<(Entry, Counts)>, String> {
+    let db = opts.home.join(DB);
+    if !db.exists() {
+        return Ok(None);
+    }
+    let snap = Scratch::create(&opts.to, "snapshot")
+        .map_err(|e| io_context("cannot write to", &opts.to, &e))?;
+    Store::snapshot(&db, snap.path()).map_err(|e| {
+        let why = if e.is_full() {
+            "the target is full".to_owned()
+        } else {
+            e.to_string()
+        };
+        format!(
+            "snapshot of {} into {}: {why}",
+            db.display(),
+            opts.to.display()
+        )
+    })?;
+    let data = fs::read(snap.path()).map_err(|e| io_context("cannot read", snap.path(), &e))?;
+    drop(snap);
+    let counts = count(&data, &opts.to)?;
+    let entry = Entry {
+        name: DB.into(),
+        data,
+    };
+    Ok(Some((entry, counts)))
+}
+
+/// The home's other files a backup holds: identity, keys, planet, token, moons.
+fn home_entries(home: &Path) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    for name in HOME_FILES {
+        if let Ok(data) = fs::read(home.join(name)) {
+            entries.push(Entry {
+                name: (*name).into(),
+                data,
+            });
+        }
+    }
+    for moon in fs::read_dir(home.join("moons.d"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = format!("moons.d/{}", moon.file_name().to_string_lossy());
+        if allowed_name(&name)
+            && let Ok(data) = fs::read(moon.path())
+        {
+            entries.push(Entry { name, data });
+        }
+    }
+    entries
+}
+
 /// Takes a backup; returns its path and what it holds. `unix` is the current time (ms).
 pub fn backup(
     opts: &BackupOptions,
@@ -232,56 +292,11 @@ pub fn backup(
             let _ = fs::remove_file(e.path());
         }
     }
-    let mut entries = Vec::new();
-    let db = opts.home.join(DB);
-    let (networks, members) = if db.exists() {
-        // A consistent snapshot of the live database, staged in the target (the home may be
-        // full or read-only exactly when a backup is needed).
-        let snap = Scratch::create(&opts.to, "snapshot")
-            .map_err(|e| io_context("cannot write to", &opts.to, &e))?;
-        Store::snapshot(&db, snap.path()).map_err(|e| {
-            let why = if e.is_full() {
-                "the target is full".to_owned()
-            } else {
-                e.to_string()
-            };
-            format!(
-                "snapshot of {} into {}: {why}",
-                db.display(),
-                opts.to.display()
-            )
-        })?;
-        let data = fs::read(snap.path()).map_err(|e| io_context("cannot read", snap.path(), &e))?;
-        drop(snap);
-        let counts = count(&data, &opts.to)?;
-        entries.push(Entry {
-            name: DB.into(),
-            data,
-        });
-        counts
-    } else {
-        (0, 0)
+    let (mut entries, (networks, members)) = match database_entry(opts)? {
+        Some((entry, counts)) => (vec![entry], counts),
+        None => (Vec::new(), (0, 0)),
     };
-    for name in HOME_FILES {
-        if let Ok(data) = fs::read(opts.home.join(name)) {
-            entries.push(Entry {
-                name: (*name).into(),
-                data,
-            });
-        }
-    }
-    for moon in fs::read_dir(opts.home.join("moons.d"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let name = format!("moons.d/{}", moon.file_name().to_string_lossy());
-        if allowed_name(&name)
-            && let Ok(data) = fs::read(moon.path())
-        {
-            entries.push(Entry { name, data });
-        }
-    }
+    entries.extend(home_entries(&opts.home));
     let summary = Summary {
         address: identity.address().to_string(),
         created: unix,
