@@ -11,16 +11,17 @@ use super::model::{Dns, Member, Network, Pool, Route, parse_cidr};
 
 /// Longest accepted network or member name, in bytes.
 pub const MAX_NAME_LEN: usize = 1024;
-/// Most routes a network may list (zerotier-one sends at most 128).
-pub const MAX_ROUTES: usize = 128;
+/// Most routes a network may list: what a configuration carries (more would be accepted and
+/// silently never sent).
+pub const MAX_ROUTES: usize = super::netconf::MAX_ROUTES;
 /// Most address pools a network may list.
 pub const MAX_POOLS: usize = 128;
 /// Most rules a network may list (the wire limit).
 pub const MAX_RULES: usize = 1024;
 /// Most DNS servers (zerotier-one sends up to 4).
 pub const MAX_DNS_SERVERS: usize = 4;
-/// Most addresses a member may be assigned (zerotier-one sends up to 32).
-pub const MAX_IP_ASSIGNMENTS: usize = 32;
+/// Most addresses a member may be assigned: what a configuration carries.
+pub const MAX_IP_ASSIGNMENTS: usize = super::netconf::MAX_STATIC_IPS;
 /// Most capabilities or tags per member or network.
 pub const MAX_CREDENTIALS: usize = 128;
 
@@ -391,6 +392,11 @@ mod tests {
         assert!(e.unwrap_err().contains("before"));
         let p = pools_of(&json!([{"ipRangeStart": "fd00:0::1", "ipRangeEnd": "fd00::ff"}]));
         assert_eq!(p.unwrap()[0].ip_range_start, "fd00::1");
+        let many: Vec<_> = (0..=MAX_ROUTES)
+            .map(|i| json!({"target": format!("10.{i}.0.0/16")}))
+            .collect();
+        let e = routes_of(&json!(many)).unwrap_err();
+        assert!(e.contains("at most 32 allowed"), "the API takes what a config carries: {e}");
         assert_eq!(dns_of(&json!([])), Ok(None));
         let cleared = dns_of(&json!({"domain": "", "servers": []})).unwrap();
         assert_eq!(
