@@ -396,7 +396,10 @@ mod tests {
             .map(|i| json!({"target": format!("10.{i}.0.0/16")}))
             .collect();
         let e = routes_of(&json!(many)).unwrap_err();
-        assert!(e.contains("at most 32 allowed"), "the API takes what a config carries: {e}");
+        assert!(
+            e.contains("at most 32 allowed"),
+            "the API takes what a config carries: {e}"
+        );
         assert_eq!(dns_of(&json!([])), Ok(None));
         let cleared = dns_of(&json!({"domain": "", "servers": []})).unwrap();
         assert_eq!(

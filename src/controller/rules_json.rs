@@ -37,6 +37,24 @@ fn int(v: &Value, key: &str) -> Result<u64, String> {
     }
 }
 
+/// `key` as an integer that fits `T`: a value too large for its wire field is an error
+/// naming the field, never truncated.
+fn int_as<T: TryFrom<u64>>(v: &Value, key: &str) -> Result<T, String> {
+    let n = int(v, key)?;
+    T::try_from(n).map_err(|_| {
+        let bits = std::mem::size_of::<T>() * 8;
+        format!("{key}: {n} does not fit its {bits}-bit field")
+    })
+}
+
+/// Like [`int_as`], 0 when the key is absent.
+fn opt_as<T: TryFrom<u64> + Default>(v: &Value, key: &str) -> Result<T, String> {
+    if v[key].is_null() {
+        return Ok(T::default());
+    }
+    int_as(v, key)
+}
+
 fn flag(v: &Value, key: &str) -> bool {
     match &v[key] {
         Value::Bool(b) => *b,
@@ -70,8 +88,8 @@ fn one(v: &Value) -> Result<Rule, String> {
                 .as_str()
                 .and_then(|a| a.parse::<Address>().ok())
                 .ok_or("address: expected 10 hex digits")?;
-            let flags = int(v, "flags").unwrap_or(0) as u32;
-            let length = int(v, "length").unwrap_or(0) as u16;
+            let flags = opt_as::<u32>(v, "flags")?;
+            let length = opt_as::<u16>(v, "length")?;
             (
                 c,
                 RuleField::Forward {
@@ -93,9 +111,9 @@ fn one(v: &Value) -> Result<Rule, String> {
             };
             (c, RuleField::ZtAddress(a))
         }
-        "MATCH_VLAN_ID" => (code::VLAN_ID, RuleField::U16(int(v, "vlanId")? as u16)),
-        "MATCH_VLAN_PCP" => (code::VLAN_PCP, RuleField::U8(int(v, "vlanPcp")? as u8)),
-        "MATCH_VLAN_DEI" => (code::VLAN_DEI, RuleField::U8(int(v, "vlanDei")? as u8)),
+        "MATCH_VLAN_ID" => (code::VLAN_ID, RuleField::U16(int_as::<u16>(v, "vlanId")?)),
+        "MATCH_VLAN_PCP" => (code::VLAN_PCP, RuleField::U8(int_as::<u8>(v, "vlanPcp")?)),
+        "MATCH_VLAN_DEI" => (code::VLAN_DEI, RuleField::U8(int_as::<u8>(v, "vlanDei")?)),
         "MATCH_MAC_SOURCE" | "MATCH_MAC_DEST" => {
             let text = v["mac"].as_str().ok_or("mac: expected a string")?;
             let hex: String = text.chars().filter(char::is_ascii_hexdigit).collect();
@@ -138,22 +156,25 @@ fn one(v: &Value) -> Result<Rule, String> {
         }
         "MATCH_IP_TOS" => {
             let f = [
-                int(v, "mask")? as u8,
-                int(v, "start")? as u8,
-                int(v, "end")? as u8,
+                int_as::<u8>(v, "mask")?,
+                int_as::<u8>(v, "start")?,
+                int_as::<u8>(v, "end")?,
             ];
             (code::IP_TOS, RuleField::Triple(f))
         }
         "MATCH_IP_PROTOCOL" => (
             code::IP_PROTOCOL,
-            RuleField::U8(int(v, "ipProtocol")? as u8),
+            RuleField::U8(int_as::<u8>(v, "ipProtocol")?),
         ),
-        "MATCH_ETHERTYPE" => (code::ETHERTYPE, RuleField::U16(int(v, "etherType")? as u16)),
+        "MATCH_ETHERTYPE" => (
+            code::ETHERTYPE,
+            RuleField::U16(int_as::<u16>(v, "etherType")?),
+        ),
         "MATCH_ICMP" => {
-            let ty = int(v, "icmpType")? as u8;
-            let (code_v, flags) = match int(v, "icmpCode") {
-                Ok(c) => (c as u8, 0x01),
-                Err(_) => (0, 0),
+            let ty = int_as::<u8>(v, "icmpType")?;
+            let (code_v, flags) = match v["icmpCode"].is_null() {
+                true => (0, 0),
+                false => (int_as::<u8>(v, "icmpCode")?, 0x01),
             };
             (code::ICMP, RuleField::Triple([ty, code_v, flags]))
         }
@@ -165,11 +186,14 @@ fn one(v: &Value) -> Result<Rule, String> {
             };
             (
                 c,
-                RuleField::Range(int(v, "start")? as u16, int(v, "end")? as u16),
+                RuleField::Range(int_as::<u16>(v, "start")?, int_as::<u16>(v, "end")?),
             )
         }
         "MATCH_CHARACTERISTICS" => (code::CHARACTERISTICS, RuleField::U64(hex_u64(v, "mask")?)),
-        "MATCH_RANDOM" => (code::RANDOM, RuleField::U32(int(v, "probability")? as u32)),
+        "MATCH_RANDOM" => (
+            code::RANDOM,
+            RuleField::U32(int_as::<u32>(v, "probability")?),
+        ),
         "MATCH_TAGS_DIFFERENCE"
         | "MATCH_TAGS_BITWISE_AND"
         | "MATCH_TAGS_BITWISE_OR"
@@ -189,8 +213,8 @@ fn one(v: &Value) -> Result<Rule, String> {
             (
                 c,
                 RuleField::Tag {
-                    id: int(v, "id")? as u32,
-                    value: int(v, "value")? as u32,
+                    id: int_as::<u32>(v, "id")?,
+                    value: int_as::<u32>(v, "value")?,
                 },
             )
         }
@@ -250,5 +274,10 @@ mod tests {
         assert_eq!(bad.index, 1);
         assert!(bad.reason.contains("etherType"));
         assert!(from_json(&json!([{"type": "MATCH_IPV4_SOURCE", "ip": "fd00::/8"}])).is_err());
+        // Out of range for the wire field: refused with the field named, not truncated.
+        let big = from_json(&json!([{"type": "MATCH_ETHERTYPE", "etherType": 67584}])).unwrap_err();
+        assert_eq!(big.reason, "etherType: 67584 does not fit its 16-bit field");
+        let tag = json!([{"type": "MATCH_TAGS_EQUAL", "id": 1, "value": 4_294_967_296u64}]);
+        assert!(from_json(&tag).unwrap_err().reason.starts_with("value:"));
     }
 }
