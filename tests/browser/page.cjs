@@ -81,8 +81,14 @@ async function main() {
     result.pool_ok = saved.ipAssignmentPools.length === 1 && saved.ipAssignmentPools[0].ipRangeStart === "10.50.0.1"
       && saved.ipAssignmentPools[0].ipRangeEnd === "10.50.0.254";
     result.steps.push("pool saved from CIDR");
+
+    // Back on the network list, the unauthorized device shows as waiting.
+    await page.getByRole("button", { name: "← All networks" }).click();
+    await page.locator("#network-rows", { hasText: "(1 waiting)" }).waitFor();
+    result.waiting_shown = true;
+    result.steps.push("pending count listed");
     result.ok = result.listed_authorized && result.listed.includes(member) && result.backups.includes("ztcd-backup-")
-      && result.listed_blocked && result.unblocked_unauthorized && result.pool_ok;
+      && result.listed_blocked && result.unblocked_unauthorized && result.pool_ok && result.waiting_shown;
   } catch (e) {
     result.error = String(e);
     try { await page.screenshot({ path: shot, fullPage: true }); } catch (_) { /* ignore */ }

@@ -77,7 +77,10 @@
       rows.append(el("tr", {},
         el("td", {}, el("button", { type: "button", class: "link", onclick: () => openNetwork(n.id) }, n.name || "(unnamed)")),
         el("td", {}, el("code", {}, n.id)),
-        el("td", {}, `${n.meta.authorizedMemberCount} / ${n.meta.totalMemberCount}`),
+        el("td", {}, `${n.meta.authorizedMemberCount} / ${n.meta.totalMemberCount}`,
+          n.private && n.meta.totalMemberCount > n.meta.authorizedMemberCount
+            ? el("span", { class: "pending" }, ` (${n.meta.totalMemberCount - n.meta.authorizedMemberCount} waiting)`)
+            : ""),
         el("td", {}, n.private ? "private" : "public"),
         el("td", {}, el("button", { type: "button", onclick: () => openNetwork(n.id), "aria-label": "Open " + (n.name || n.id) }, "Open"))));
     }
@@ -181,6 +184,9 @@
 
   async function loadMembers() {
     const members = await api("GET", `/controller/network/${current.id}/member?details=1`);
+    // Devices waiting for authorization first, then members, blocked ones last.
+    const rank = (m) => (m.banned ? 2 : m.authorized ? 1 : 0);
+    members.sort((a, b) => rank(a) - rank(b));
     const rows = $("member-rows");
     rows.replaceChildren();
     for (const m of members) {
