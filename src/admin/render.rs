@@ -29,6 +29,8 @@ pub struct StatusView {
     pub allow: Vec<String>,
     /// The protocol-level version ztcd announces (major, minor, revision).
     pub version: (u8, u8, u16),
+    /// Whether this node serves a moon (`ztcdMoon`, ztcd's addition).
+    pub moon: bool,
 }
 
 /// `GET /status`, as zerotier-one answers it.
@@ -56,6 +58,7 @@ pub fn status(s: &StatusView) -> Value {
         "versionMajor": maj,
         "versionMinor": min,
         "versionRev": rev,
+        "ztcdMoon": s.moon,
         "ztcdVersion": env!("CARGO_PKG_VERSION"),
     })
 }

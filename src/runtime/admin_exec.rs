@@ -212,6 +212,7 @@ impl Owner {
             listening: s.listening.clone(),
             allow: s.allow.clone(),
             version: SOFTWARE_VERSION,
+            moon: s.moon_file.is_some(),
         })
     }
 

@@ -22,6 +22,8 @@ async function main() {
     await page.getByRole("button", { name: "Log in" }).click();
     await page.getByRole("heading", { name: "Networks" }).waitFor();
     result.steps.push("logged in");
+    // This node serves no moon: no button offering one.
+    result.moon_hidden = await page.getByRole("button", { name: "Download moon" }).isHidden();
 
     await page.getByRole("button", { name: "Back up now" }).click();
     await page.getByRole("status").filter({ hasText: "Backup written" }).waitFor();
@@ -88,7 +90,7 @@ async function main() {
     result.waiting_shown = true;
     result.steps.push("pending count listed");
     result.ok = result.listed_authorized && result.listed.includes(member) && result.backups.includes("ztcd-backup-")
-      && result.listed_blocked && result.unblocked_unauthorized && result.pool_ok && result.waiting_shown;
+      && result.listed_blocked && result.unblocked_unauthorized && result.pool_ok && result.waiting_shown && result.moon_hidden;
   } catch (e) {
     result.error = String(e);
     try { await page.screenshot({ path: shot, fullPage: true }); } catch (_) { /* ignore */ }

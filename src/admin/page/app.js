@@ -63,6 +63,8 @@
     try {
       me = await api("GET", "/status");
       $("node").textContent = "node " + me.address;
+      // Offer the moon only when this node serves one.
+      $("dl-moon").hidden = !me.ztcdMoon;
       await loadNetworks();
     } catch (e) {
       say(e.message, true);
