@@ -51,6 +51,11 @@ async function main() {
 
     await link.click();
     await page.getByRole("heading", { name: "browser-net", exact: true }).waitFor();
+    // Join instructions name this network.
+    await page.getByText("Join a device to this network").click();
+    result.join_id = await page.getByLabel("Network ID to join").inputValue();
+    result.join_ok = result.join_id === nwid
+      && (await page.locator("#join-linux").textContent()) === `sudo zerotier-cli join ${nwid}`;
     const box = page.getByLabel("Authorize phone", { exact: true });
     await box.waitFor();
     if (await box.isChecked()) throw new Error("member already authorized");
@@ -90,7 +95,7 @@ async function main() {
     result.waiting_shown = true;
     result.steps.push("pending count listed");
     result.ok = result.listed_authorized && result.listed.includes(member) && result.backups.includes("ztcd-backup-")
-      && result.listed_blocked && result.unblocked_unauthorized && result.pool_ok && result.waiting_shown && result.moon_hidden;
+      && result.listed_blocked && result.unblocked_unauthorized && result.pool_ok && result.waiting_shown && result.moon_hidden && result.join_ok;
   } catch (e) {
     result.error = String(e);
     try { await page.screenshot({ path: shot, fullPage: true }); } catch (_) { /* ignore */ }

@@ -168,6 +168,11 @@
       current = n;
       $("network-h").textContent = n.name || "(unnamed)";
       $("nwid").textContent = n.id;
+      $("join-nwid").value = n.id;
+      $("join-linux").textContent = `sudo zerotier-cli join ${n.id}`;
+      $("join-mac").textContent = `sudo zerotier-cli join ${n.id}`;
+      $("join-win").textContent = `zerotier-cli join ${n.id}`;
+      $("join-libzt").textContent = `zts_net_join(0x${n.id})`;
       $("s-name").value = n.name;
       $("s-private").checked = n.private;
       $("s-pools").value = n.ipAssignmentPools.map((p) => p.ipRangeStart + "-" + p.ipRangeEnd).join("\n");
@@ -308,6 +313,9 @@
     }
   }
   $("dl-planet").addEventListener("click", () => download("/ztcd/planet", "planet"));
+  $("join-planet").addEventListener("click", () => download("/ztcd/planet", "planet"));
+  // A click selects the whole ID, ready to copy (the clipboard API needs HTTPS).
+  $("join-nwid").addEventListener("focus", (ev) => ev.target.select());
   $("dl-moon").addEventListener("click", () => download("/ztcd/moon", "moon"));
   $("back").addEventListener("click", () => loadNetworks().catch((e) => say(e.message, true)));
 
