@@ -89,13 +89,26 @@ async function main() {
       && saved.ipAssignmentPools[0].ipRangeEnd === "10.50.0.254";
     result.steps.push("pool saved from CIDR");
 
-    // Back on the network list, the unauthorized device shows as waiting.
+    // A device that asks meanwhile appears without a reload (the list refreshes itself).
+    const late = "0badc0ffe2";
+    const r2 = await fetch(`${base}/controller/network/${nwid}/member/${late}`, {
+      method: "POST",
+      headers: { "X-ZT1-Auth": token, "Content-Type": "application/json" },
+      body: JSON.stringify({ authorized: false, name: "tablet" }),
+    });
+    if (!r2.ok) throw new Error("late join request: " + r2.status);
+    await page.locator("body").click({ position: { x: 5, y: 5 } });
+    await page.getByLabel("Authorize tablet", { exact: true }).waitFor({ timeout: 25000 });
+    result.refreshed = true;
+    result.steps.push("refresh picked up " + late);
+
+    // Back on the network list, the two unauthorized devices show as waiting.
     await page.getByRole("button", { name: "← All networks" }).click();
-    await page.locator("#network-rows", { hasText: "(1 waiting)" }).waitFor();
+    await page.locator("#network-rows", { hasText: "(2 waiting)" }).waitFor();
     result.waiting_shown = true;
     result.steps.push("pending count listed");
     result.ok = result.listed_authorized && result.listed.includes(member) && result.backups.includes("ztcd-backup-")
-      && result.listed_blocked && result.unblocked_unauthorized && result.pool_ok && result.waiting_shown && result.moon_hidden && result.join_ok;
+      && result.listed_blocked && result.unblocked_unauthorized && result.pool_ok && result.waiting_shown && result.moon_hidden && result.join_ok && result.refreshed;
   } catch (e) {
     result.error = String(e);
     try { await page.screenshot({ path: shot, fullPage: true }); } catch (_) { /* ignore */ }

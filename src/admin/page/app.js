@@ -312,6 +312,15 @@
       say(e.message, true);
     }
   }
+  // Online state and new join requests stay current: the open network's members are re-read
+  // every 10 s, unless an edit is in progress in the list (a focused field keeps its text).
+  setInterval(() => {
+    const editing = $("member-rows").contains(document.activeElement);
+    if (current && token && !$("network").hidden && !editing && !document.hidden) {
+      loadMembers().catch(() => {});
+    }
+  }, 10000);
+
   $("dl-planet").addEventListener("click", () => download("/ztcd/planet", "planet"));
   $("join-planet").addEventListener("click", () => download("/ztcd/planet", "planet"));
   // A click selects the whole ID, ready to copy (the clipboard API needs HTTPS).
