@@ -51,6 +51,10 @@ async function main() {
 
     await link.click();
     await page.getByRole("heading", { name: "browser-net", exact: true }).waitFor();
+    // The screen has an address: a reload comes back to it.
+    result.hash = new URL(page.url()).hash;
+    await page.reload();
+    await page.getByRole("heading", { name: "browser-net", exact: true }).waitFor();
     // Join instructions name this network.
     await page.getByText("Join a device to this network").click();
     result.join_id = await page.getByLabel("Network ID to join").inputValue();
@@ -108,7 +112,7 @@ async function main() {
     result.waiting_shown = true;
     result.steps.push("pending count listed");
     result.ok = result.listed_authorized && result.listed.includes(member) && result.backups.includes("ztcd-backup-")
-      && result.listed_blocked && result.unblocked_unauthorized && result.pool_ok && result.waiting_shown && result.moon_hidden && result.join_ok && result.refreshed;
+      && result.listed_blocked && result.unblocked_unauthorized && result.pool_ok && result.waiting_shown && result.moon_hidden && result.join_ok && result.refreshed && result.hash === `#/network/${nwid}`;
   } catch (e) {
     result.error = String(e);
     try { await page.screenshot({ path: shot, fullPage: true }); } catch (_) { /* ignore */ }

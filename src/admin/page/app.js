@@ -65,10 +65,21 @@
       $("node").textContent = "node " + me.address;
       // Offer the moon only when this node serves one.
       $("dl-moon").hidden = !me.ztcdMoon;
-      await loadNetworks();
+      await route();
     } catch (e) {
       say(e.message, true);
     }
+  }
+
+  // Screens have addresses (#/network/ID), so reload and the browser's Back work.
+  async function route() {
+    const m = /^#\/network\/([0-9a-f]{16})$/.exec(location.hash);
+    if (m) await openNetwork(m[1]);
+    else await loadNetworks();
+  }
+
+  function go(id) {
+    location.hash = id ? "#/network/" + id : "#/";
   }
 
   async function loadNetworks() {
@@ -77,14 +88,14 @@
     rows.replaceChildren();
     for (const n of list.data) {
       rows.append(el("tr", {},
-        el("td", {}, el("button", { type: "button", class: "link", onclick: () => openNetwork(n.id) }, n.name || "(unnamed)")),
+        el("td", {}, el("button", { type: "button", class: "link", onclick: () => go(n.id) }, n.name || "(unnamed)")),
         el("td", {}, el("code", {}, n.id)),
         el("td", {}, `${n.meta.authorizedMemberCount} / ${n.meta.totalMemberCount}`,
           n.private && n.meta.totalMemberCount > n.meta.authorizedMemberCount
             ? el("span", { class: "pending" }, ` (${n.meta.totalMemberCount - n.meta.authorizedMemberCount} waiting)`)
             : ""),
         el("td", {}, n.private ? "private" : "public"),
-        el("td", {}, el("button", { type: "button", onclick: () => openNetwork(n.id), "aria-label": "Open " + (n.name || n.id) }, "Open"))));
+        el("td", {}, el("button", { type: "button", onclick: () => go(n.id), "aria-label": "Open " + (n.name || n.id) }, "Open"))));
     }
     if (!list.data.length) rows.append(el("tr", {}, el("td", { colspan: "5" }, "No networks yet.")));
     show("networks");
@@ -326,7 +337,10 @@
   // A click selects the whole ID, ready to copy (the clipboard API needs HTTPS).
   $("join-nwid").addEventListener("focus", (ev) => ev.target.select());
   $("dl-moon").addEventListener("click", () => download("/ztcd/moon", "moon"));
-  $("back").addEventListener("click", () => loadNetworks().catch((e) => say(e.message, true)));
+  $("back").addEventListener("click", () => go(null));
+  window.addEventListener("hashchange", () => {
+    if (token) route().catch((e) => say(e.message, true));
+  });
 
   if (token) start(); else showLogin();
 })();
