@@ -43,8 +43,9 @@ USAGE:
                       [--route CIDR ...] [--v6 rfc4193|6plane ...]
       Create a network under this controller; prints its ID. Works while `ztcd run` runs.
   ztcd member set [--home DIR] --network NWID --address ADDR [--authorize | --deauthorize]
-                  [--ip IP ...] [--name NAME]
-      Create or change a member (pre-authorize a device by its address).
+                  [--ip IP ...] [--name NAME] [--expires 30m|12h|7d|never]
+      Create or change a member (pre-authorize a device by its address). --expires ends its
+      authorization that long from now: it is then deauthorized and cut off by itself.
   ztcd backup [--home DIR] --to DIR [--keep N] [--key FILE] [--require-mount]
       Write an encrypted, verified backup of the home (a consistent snapshot of the running
       database, the identity, planet and moon keys and files, the admin token) to DIR as
@@ -158,6 +159,8 @@ pub enum Command {
         ips: Vec<String>,
         /// Set the name.
         name: Option<String>,
+        /// End the authorization this many ms from now (`Some(None)`: never).
+        expires: Option<Option<u64>>,
     },
     /// Take an encrypted backup of a home.
     Backup {
@@ -470,6 +473,7 @@ fn parse_member(p: &mut lexopt::Parser) -> Result<Command, String> {
     let mut home = PathBuf::from(DEFAULT_HOME);
     let (mut network, mut address, mut authorize, mut ips, mut name) =
         (None, None, None, Vec::new(), None);
+    let mut expires = None;
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
             Long("home") => home = value(p)?.into(),
@@ -479,6 +483,7 @@ fn parse_member(p: &mut lexopt::Parser) -> Result<Command, String> {
             Long("deauthorize") => authorize = Some(false),
             Long("ip") => ips.push(value(p)?),
             Long("name") => name = Some(value(p)?),
+            Long("expires") => expires = Some(duration(&value(p)?)?),
             other => return Err(other.unexpected().to_string()),
         }
     }
@@ -491,7 +496,28 @@ fn parse_member(p: &mut lexopt::Parser) -> Result<Command, String> {
         authorize,
         ips,
         name,
+        expires,
     })
+}
+
+/// `--expires`: `never`, or a number with `m`, `h` or `d` (minutes, hours, days), in ms.
+fn duration(text: &str) -> Result<Option<u64>, String> {
+    if text == "never" {
+        return Ok(None);
+    }
+    let bad = || format!("--expires {text:?}: expected e.g. 30m, 12h, 7d or never");
+    let (n, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let ms = match unit {
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(ms)
+        .filter(|&d| d > 0)
+        .map(Some)
+        .ok_or_else(bad)
 }
 
 fn parse_moon(p: &mut lexopt::Parser) -> Result<Command, String> {
@@ -690,6 +716,12 @@ mod tests {
         let e = parse(args("run --port 0")).unwrap_err();
         assert!(e.contains("--admin-port"), "{e}");
         assert!(parse(args("run --port 0 --admin-port 0")).is_ok());
+        assert_eq!(duration("7d"), Ok(Some(7 * 86_400_000)));
+        assert_eq!(duration("30m"), Ok(Some(1_800_000)));
+        assert_eq!(duration("never"), Ok(None));
+        for bad in ["", "7", "0d", "3w", "-1h", "99999999999999999d"] {
+            assert!(duration(bad).is_err(), "{bad:?}");
+        }
         assert!(matches!(
             parse(args("run --require-mount")),
             Ok(Command::Run {

@@ -101,9 +101,17 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
             authorize,
             ips,
             name,
+            expires,
         } => {
-            let m =
-                manage::member_set(&home, &network, &address, authorize, &ips, name.as_deref())?;
+            let m = manage::member_set(
+                &home,
+                &network,
+                &address,
+                authorize,
+                &ips,
+                name.as_deref(),
+                expires,
+            )?;
             println!(
                 "member {} of {}: authorized={}",
                 m["address"].as_str().unwrap_or_default(),

@@ -1079,3 +1079,71 @@ fn a_large_member_list_is_streamed_without_holding_the_owner() {
         "/status waited {worst:?}"
     );
 }
+
+/// A member whose authorization ends (`expiresAt`, ztcd's extension; `ztcd member set
+/// --expires`) is cut off by itself, exactly as by a deauthorization, and can be authorized
+/// again.
+#[test]
+fn an_authorization_that_runs_out_cuts_the_device_off() {
+    use std::time::{Duration, Instant};
+    let l = start("expiry");
+    let api = &l.api;
+    let root = root_identity(&l);
+    let n = api.ok(
+        "POST",
+        &format!("/controller/network/{}______", l.address),
+        Some(json!({"name": "expiry", "private": true})),
+    );
+    let nwid_text = n["id"].as_str().unwrap().to_owned();
+    let nwid = NetworkId(u64::from_str_radix(&nwid_text, 16).unwrap());
+    let mut dev = UdpMember::new(93, root, api.addr);
+    let member = format!("/controller/network/{nwid_text}/member/{}", dev.address());
+    dev.hello();
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+    let ends = now_ms() + 3_000;
+    let m = api.ok(
+        "POST",
+        &member,
+        Some(json!({"authorized": true, "expiresAt": ends})),
+    );
+    assert_eq!(m["expiresAt"], ends);
+    assert_eq!(dev.request(nwid), Answer::Config);
+    // Asked again after the end, it is refused (within the sweep's second).
+    let start = Instant::now();
+    let mut refused = false;
+    while start.elapsed() < Duration::from_secs(20) && !refused {
+        std::thread::sleep(Duration::from_millis(1100));
+        refused = now_ms() > ends + 1_000
+            && dev.try_request(nwid, Duration::from_secs(2))
+                == Some(Answer::Refused(ErrorCode::NetworkAccessDenied));
+    }
+    assert!(refused, "still served after its authorization ran out");
+    let m = api.ok("GET", &member, None);
+    assert_eq!(m["authorized"], false);
+    assert!(m["lastDeauthorizedTime"].as_u64().unwrap() >= ends);
+    // Authorized again (its old end no longer applies) it is served again.
+    let m = api.ok("POST", &member, Some(json!({"authorized": true})));
+    assert_eq!(m["expiresAt"], 0);
+    assert_eq!(dev.request(nwid), Answer::Config);
+    // The CLI sets an end too (through the running daemon).
+    let out = ztcd_ok(&[
+        "member",
+        "set",
+        "--home",
+        l.dir.path("home").to_str().unwrap(),
+        "--network",
+        &nwid_text,
+        "--address",
+        &dev.address().to_string(),
+        "--expires",
+        "7d",
+    ]);
+    assert!(out.ends_with("authorized=true"), "{out}");
+    let left = api.ok("GET", &member, None)["expiresAt"].as_u64().unwrap() - now_ms();
+    assert!((6 * 86_400_000..=7 * 86_400_000).contains(&left), "{left}");
+}

@@ -116,15 +116,15 @@ fn a_write_keeps_the_columns_a_newer_version_added() {
     let address = Address::new(0x11_2233_4455);
     store.put_member(&Member::new(nwid, address, 0)).unwrap();
     let db = rusqlite::Connection::open(&path).unwrap();
-    db.execute_batch("ALTER TABLE members ADD COLUMN expires_at INTEGER")
+    db.execute_batch("ALTER TABLE members ADD COLUMN added_later INTEGER")
         .unwrap();
-    db.execute("UPDATE members SET expires_at = 1234", [])
+    db.execute("UPDATE members SET added_later = 1234", [])
         .unwrap();
     let mut m = store.member(nwid, address).unwrap().unwrap();
     m.name = "renamed".into();
     store.put_member(&m).unwrap();
     let kept: i64 = db
-        .query_row("SELECT expires_at FROM members", [], |r| r.get(0))
+        .query_row("SELECT added_later FROM members", [], |r| r.get(0))
         .unwrap();
     assert_eq!(kept, 1234);
 }

@@ -30,6 +30,10 @@ use super::{Controller, PUSH_WINDOW_MS, Push};
 use crate::crypto::Entropy;
 use crate::wire::{Address, NetworkId};
 
+/// Most expired members deauthorized per call of [`Controller::expire_members`] (once a
+/// second: a backlog clears over a few seconds without holding the owner loop).
+const EXPIRY_BATCH: usize = 256;
+
 /// Tries at finding a free random network ID.
 const RANDOM_ID_TRIES: usize = 1000;
 
@@ -194,8 +198,21 @@ fn merge_member(m: &mut Member, body: &Map<String, Value>, unix: u64) -> Result<
             }
             "capabilities" => m.capabilities = capability_ids_of(v)?,
             "tags" => m.tags = tag_pairs_of(v)?,
+            "expiresAt" => {
+                m.expires_at = match v {
+                    Value::Null => 0,
+                    v => int_of(key, v, 0, i64::MAX)? as u64,
+                }
+            }
             _ => {}
         }
+    }
+    // Authorizing a member whose time ran out starts it afresh, unless a new end is given.
+    let authorizing = body
+        .get("authorized")
+        .is_some_and(|v| bool_of("authorized", v) == Ok(true));
+    if authorizing && m.expired(unix) && !body.contains_key("expiresAt") {
+        m.expires_at = 0;
     }
     if m.banned {
         // Blocked: refused, cut off and its addresses free for others.
@@ -458,6 +475,21 @@ impl Controller {
         self.changed_member(mono, unix, Some(&old), &gone);
         self.forget_recent(id, address);
         Ok(shown)
+    }
+
+    /// Deauthorizes the members whose authorization ran out by `unix`, exactly as an
+    /// administrator's deauthorization (COM revoked at the other members, configurations
+    /// pushed); at most [`EXPIRY_BATCH`] per call. Returns how many.
+    pub fn expire_members(&mut self, mono: u64, unix: u64) -> Result<usize, StoreError> {
+        let due = self.store.expired_members(unix, EXPIRY_BATCH)?;
+        for old in &due {
+            let mut m = old.clone();
+            set_authorized(&mut m, false, unix);
+            m.revision += 1;
+            self.store.put_member(&m)?;
+            self.changed_member(mono, unix, Some(old), &m);
+        }
+        Ok(due.len())
     }
 
     /// Stores a network exported by zerotier-one (its JSON object): the writable fields as a

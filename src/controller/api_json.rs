@@ -262,6 +262,8 @@ pub struct MemberJson<'a> {
     banned: bool,
     capabilities: &'a [u32],
     creation_time: u64,
+    /// ztcd's addition: when the authorization ends by itself (ms, 0 = never).
+    expires_at: u64,
     id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     identity: Option<String>,
@@ -306,6 +308,7 @@ impl<'a> MemberJson<'a> {
             banned: m.banned,
             capabilities: &m.capabilities,
             creation_time: m.creation_time,
+            expires_at: m.expires_at,
             id: m.address.to_string(),
             identity: m.identity.map(|i| i.to_string()),
             ip_assignments: m.ip_assignments.iter().map(ToString::to_string).collect(),

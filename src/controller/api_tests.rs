@@ -320,3 +320,63 @@ fn an_admin_push_neither_moves_last_seen_nor_recreates_a_deleted_member() {
     let pushes = c.take_pushes();
     assert!(pushes.iter().all(|p| p.to != b.address()), "{pushes:?}");
 }
+
+#[test]
+fn an_authorization_that_runs_out_is_revoked_like_a_deauthorization() {
+    let (mut c, nwid) = setup(true);
+    let [_, a, b] = ids();
+    for m in [a, b] {
+        c.api_post_member(0, UNIX, nwid, m.address(), &json!({"authorized": true}))
+            .unwrap();
+        assert!(matches!(ask(&mut c, 0, m, nwid), Reply::Config(_)));
+    }
+    c.take_pushes();
+    // A's access ends 10 s after UNIX; the API shows when.
+    let m = c
+        .api_post_member(
+            0,
+            UNIX,
+            nwid,
+            a.address(),
+            &json!({"expiresAt": UNIX + 10_000}),
+        )
+        .unwrap();
+    assert_eq!(m["expiresAt"], UNIX + 10_000);
+    c.take_pushes();
+    assert_eq!(c.expire_members(5_000, UNIX + 5_000).unwrap(), 0, "not yet");
+    // At the end the sweep deauthorizes it as an administrator would.
+    assert_eq!(c.expire_members(10_000, UNIX + 10_000).unwrap(), 1);
+    let pushes = c.take_pushes();
+    let to_a = pushes.iter().find(|p| p.to == a.address()).unwrap();
+    assert_eq!(to_a.reply, Reply::Error(ErrorCode::NetworkAccessDenied));
+    let to_b = pushes.iter().find(|p| p.to == b.address()).unwrap();
+    assert!(
+        matches!(to_b.reply, Reply::Credentials(_)),
+        "B gets A's revocation"
+    );
+    let m = c.api_member(10_000, nwid, a.address()).unwrap();
+    assert_eq!(
+        (m["authorized"].clone(), m["lastDeauthorizedTime"].clone()),
+        (json!(false), json!(UNIX + 10_000))
+    );
+    assert!(matches!(
+        ask(&mut c, 12_000, a, nwid),
+        Reply::Error(ErrorCode::NetworkAccessDenied)
+    ));
+    // Authorized again: its old end no longer applies.
+    let m = c
+        .api_post_member(
+            13_000,
+            UNIX + 13_000,
+            nwid,
+            a.address(),
+            &json!({"authorized": true}),
+        )
+        .unwrap();
+    assert_eq!(m["expiresAt"], 0);
+    assert!(matches!(ask(&mut c, 14_000, a, nwid), Reply::Config(_)));
+    assert!(
+        c.api_post_member(0, UNIX, nwid, a.address(), &json!({"expiresAt": -1}))
+            .is_err()
+    );
+}

@@ -134,7 +134,9 @@ impl Controller {
         let mut member = existing
             .clone()
             .unwrap_or_else(|| Member::new(req.network_id, key.1, unix));
-        if member.banned {
+        // Blocked, or its time ran out (the runtime's expiry sweep, once a second, makes that
+        // durable, revokes its credentials and drops its cached configuration).
+        if member.banned || member.expired(unix) {
             return Ok(denied);
         }
         match member.identity {

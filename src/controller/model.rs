@@ -177,11 +177,19 @@ pub struct Member {
     pub last_seen: u64,
     /// Physical address of the last direct request.
     pub physical_address: Option<String>,
-    /// Deleted: requests are refused and the record is not re-created.
+    /// Blocked: requests are refused until unblocked.
     pub banned: bool,
+    /// When its authorization ends by itself, ms since the epoch (0 = never): it is then
+    /// deauthorized exactly as by an administrator.
+    pub expires_at: u64,
 }
 
 impl Member {
+    /// Whether its authorization has run out at `unix` (ms).
+    pub fn expired(&self, unix: u64) -> bool {
+        self.expires_at != 0 && self.expires_at <= unix
+    }
+
     /// A new, unauthorized member.
     pub fn new(network_id: NetworkId, address: Address, now: u64) -> Self {
         Self {
@@ -203,6 +211,7 @@ impl Member {
             last_seen: 0,
             physical_address: None,
             banned: false,
+            expires_at: 0,
         }
     }
 }

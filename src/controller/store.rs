@@ -132,6 +132,9 @@ pub const MIGRATIONS: &[&str] = &[
     "CREATE INDEX members_active_bridges ON members(network_id) WHERE active_bridge = 1;",
     // 4: controller state that outlives a restart (the newest COM timestamp issued).
     "CREATE TABLE settings (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;",
+    // 5: authorizations that end by themselves, found without reading every member.
+    "ALTER TABLE members ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX members_expiry ON members(expires_at) WHERE expires_at > 0;",
 ];
 
 /// The open database.
@@ -146,7 +149,8 @@ const NETWORK_COLUMNS: &str = "id, name, private, enable_broadcast, mtu, multica
 
 const MEMBER_COLUMNS: &str = "network_id, address, identity, name, authorized, active_bridge, \
      no_auto_assign_ips, ip_assignments, revision, creation_time, last_authorized_time, \
-     last_deauthorized_time, version, last_seen, physical_address, banned, capabilities, tags";
+     last_deauthorized_time, version, last_seen, physical_address, banned, capabilities, tags, \
+     expires_at";
 
 fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, rusqlite::Error> {
     serde_json::from_str(text).map_err(|e| {
@@ -216,6 +220,7 @@ fn member_from_row(row: &Row<'_>) -> Result<Member, rusqlite::Error> {
         banned: row.get(15)?,
         capabilities: json_list(&row.get::<_, String>(16)?, "capabilities")?,
         tags: json_list(&row.get::<_, String>(17)?, "tags")?,
+        expires_at: row.get::<_, i64>(18)? as u64,
     })
 }
 
@@ -410,7 +415,7 @@ impl Store {
     /// replace would reset columns a newer version added).
     pub fn put_member(&self, m: &Member) -> Result<(), StoreError> {
         let sql = format!(
-            "INSERT INTO members ({MEMBER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18) \
+            "INSERT INTO members ({MEMBER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19) \
              ON CONFLICT(network_id, address) DO UPDATE SET {}",
             update_list(MEMBER_COLUMNS)
         );
@@ -434,8 +439,22 @@ impl Store {
             m.banned,
             to_json(&m.capabilities),
             to_json(&m.tags),
+            i64::try_from(m.expires_at).unwrap_or(i64::MAX),
         ])?;
         Ok(())
+    }
+
+    /// Authorized members whose authorization ran out by `unix` (ms), at most `limit`.
+    pub fn expired_members(&self, unix: u64, limit: usize) -> Result<Vec<Member>, StoreError> {
+        let sql = format!(
+            "SELECT {MEMBER_COLUMNS} FROM members WHERE expires_at > 0 AND expires_at <= ?1 \
+             AND authorized = 1 LIMIT ?2"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let unix = i64::try_from(unix).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![unix, limit], member_from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// A member.

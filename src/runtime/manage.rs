@@ -135,6 +135,7 @@ pub fn member_set(
     authorize: Option<bool>,
     ips: &[String],
     name: Option<&str>,
+    expires: Option<Option<u64>>,
 ) -> Result<Value, String> {
     let nwid = parse_network_id(network)
         .ok_or_else(|| format!("--network {network:?}: expected 16 hex digits"))?;
@@ -149,6 +150,10 @@ pub fn member_set(
     }
     if let Some(n) = name {
         body.insert("name".into(), json!(n));
+    }
+    if let Some(e) = expires {
+        let at = e.map(|ms| unix_millis().saturating_add(ms));
+        body.insert("expiresAt".into(), json!(at));
     }
     let body = Value::Object(body);
     let path = format!("/controller/network/{nwid}/member/{addr}");

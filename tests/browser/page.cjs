@@ -71,6 +71,17 @@ async function main() {
     result.listed = await page.locator("#member-rows").textContent();
     result.steps.push("authorized " + member);
 
+    // Access that ends by itself: 2h from now, shown as time left.
+    const ends = page.getByLabel("Access of phone ends (30m, 12h, 7d or never)", { exact: true });
+    await ends.fill("2h");
+    await ends.press("Enter");
+    await page.getByRole("status").filter({ hasText: "access ends" }).waitFor();
+    const m2 = await (await fetch(`${base}/controller/network/${nwid}/member/${member}`, { headers: { "X-ZT1-Auth": token } })).json();
+    const left = m2.expiresAt - Date.now();
+    result.expiry_ok = left > 7100000 && left <= 7200000
+      && (await page.getByLabel("Access of phone ends (30m, 12h, 7d or never)", { exact: true }).getAttribute("placeholder")) === "in 2 h";
+    result.steps.push("access end set");
+
     // Block it (confirmed in the dialog): listed as blocked with an Unblock action; unblocking
     // brings back the authorize box (unticked: a block deauthorizes).
     page.once("dialog", (d) => d.accept());
@@ -112,7 +123,7 @@ async function main() {
     result.waiting_shown = true;
     result.steps.push("pending count listed");
     result.ok = result.listed_authorized && result.listed.includes(member) && result.backups.includes("ztcd-backup-")
-      && result.listed_blocked && result.unblocked_unauthorized && result.pool_ok && result.waiting_shown && result.moon_hidden && result.join_ok && result.refreshed && result.hash === `#/network/${nwid}`;
+      && result.listed_blocked && result.unblocked_unauthorized && result.pool_ok && result.waiting_shown && result.moon_hidden && result.join_ok && result.refreshed && result.hash === `#/network/${nwid}` && result.expiry_ok;
   } catch (e) {
     result.error = String(e);
     try { await page.screenshot({ path: shot, fullPage: true }); } catch (_) { /* ignore */ }

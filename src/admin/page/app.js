@@ -49,6 +49,25 @@
     return new Date(ms).toLocaleDateString();
   }
 
+  // "in 3 d", "in 5 h", "in 12 min" or "ended" for an end time; "" for none.
+  function until(ms) {
+    if (!ms) return "";
+    const s = Math.round((ms - Date.now()) / 1000);
+    if (s <= 0) return "ended";
+    if (s < 7200) return "in " + Math.max(1, Math.round(s / 60)) + " min";
+    if (s < 172800) return "in " + Math.round(s / 3600) + " h";
+    return "in " + Math.round(s / 86400) + " d";
+  }
+
+  // "30m", "12h", "7d" from now, or "never"/"" (no end); throws on anything else.
+  function endOf(text) {
+    const t = text.trim();
+    if (t === "" || t === "never") return null;
+    const m = /^(\d+)\s*([mhd])$/.exec(t);
+    if (!m || Number(m[1]) === 0) throw new Error("access end: expected e.g. 30m, 12h, 7d or never");
+    return Date.now() + Number(m[1]) * { m: 60000, h: 3600000, d: 86400000 }[m[2]];
+  }
+
   function show(section) {
     for (const id of ["login", "networks", "network"]) $(id).hidden = id !== section;
     $("logout").hidden = section === "login";
@@ -234,6 +253,13 @@
           el("input", { type: "text", value: m.name, "aria-label": "Name of " + m.id, placeholder: "name",
             onchange: (ev) => post({ name: ev.target.value }, "renamed") })),
         el("td", {}, access),
+        el("td", {}, el("input", { type: "text", size: 8, placeholder: until(m.expiresAt) || "never",
+          "aria-label": "Access of " + label + " ends (30m, 12h, 7d or never)",
+          onchange: (ev) => {
+            let at;
+            try { at = endOf(ev.target.value); } catch (e) { say(e.message, true); return; }
+            post({ expiresAt: at }, at ? "access ends " + until(at) : "access does not end");
+          } })),
         el("td", {}, el("input", { type: "text", value: m.ipAssignments.join(", "), "aria-label": "IP addresses of " + label,
           onchange: (ev) => post({ ipAssignments: ev.target.value.split(",").map((s) => s.trim()).filter(Boolean) }, "addresses changed") })),
         el("td", {}, m.online ? el("span", { class: "online" }, "online") : ago(m.lastSeen)),
@@ -251,7 +277,7 @@
             }
           } }, "Delete"))));
     }
-    if (!members.length) rows.append(el("tr", {}, el("td", { colspan: "7" }, "No members yet: join a device to " + current.id + ".")));
+    if (!members.length) rows.append(el("tr", {}, el("td", { colspan: "8" }, "No members yet: join a device to " + current.id + ".")));
   }
 
   $("settings-form").addEventListener("submit", async (ev) => {
