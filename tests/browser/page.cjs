@@ -117,13 +117,24 @@ async function main() {
     result.refreshed = true;
     result.steps.push("refresh picked up " + late);
 
+    // Find and Show narrow the list.
+    await page.getByLabel("Find", { exact: true }).fill("tabl");
+    await page.getByLabel("Authorize phone", { exact: true }).waitFor({ state: "detached" });
+    const found = await page.locator("#member-rows").textContent();
+    await page.getByLabel("Find", { exact: true }).fill("");
+    await page.getByLabel("Show", { exact: true }).selectOption("blocked");
+    const blockedOnly = await page.locator("#member-rows").textContent();
+    await page.getByLabel("Show", { exact: true }).selectOption("all");
+    result.filter_ok = found.includes(late) && !found.includes(member) && blockedOnly.includes("No member matches");
+    result.steps.push("filtered");
+
     // Back on the network list, the two unauthorized devices show as waiting.
     await page.getByRole("button", { name: "← All networks" }).click();
     await page.locator("#network-rows", { hasText: "(2 waiting)" }).waitFor();
     result.waiting_shown = true;
     result.steps.push("pending count listed");
     result.ok = result.listed_authorized && result.listed.includes(member) && result.backups.includes("ztcd-backup-")
-      && result.listed_blocked && result.unblocked_unauthorized && result.pool_ok && result.waiting_shown && result.moon_hidden && result.join_ok && result.refreshed && result.hash === `#/network/${nwid}` && result.expiry_ok;
+      && result.listed_blocked && result.unblocked_unauthorized && result.pool_ok && result.waiting_shown && result.moon_hidden && result.join_ok && result.refreshed && result.hash === `#/network/${nwid}` && result.expiry_ok && result.filter_ok;
   } catch (e) {
     result.error = String(e);
     try { await page.screenshot({ path: shot, fullPage: true }); } catch (_) { /* ignore */ }

@@ -6,6 +6,7 @@
   let token = sessionStorage.getItem("ztcd-token") || "";
   let me = null;
   let current = null;
+  let lastMembers = [];
 
   function say(text, error) {
     const s = $("status");
@@ -128,7 +129,12 @@
       const b = await api("GET", "/ztcd/backups");
       $("backup-target").textContent = "to " + b.target;
       $("backup-now").disabled = false;
-      for (const f of b.backups) ul.append(el("li", {}, `${f.name} (${Math.ceil(f.size / 1024)} KiB)`));
+      for (const f of b.backups) {
+        // ztcd-backup-20261123T031700Z-12.ztb: taken 2026-11-23 03:17:00 UTC.
+        const t = /(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z/.exec(f.name);
+        const when = t ? new Date(Date.UTC(t[1], t[2] - 1, t[3], t[4], t[5], t[6])).toLocaleString() : "";
+        ul.append(el("li", {}, when ? `${when}: ` : "", el("code", {}, f.name), ` (${Math.ceil(f.size / 1024)} KiB)`));
+      }
       if (!b.backups.length) ul.append(el("li", {}, "No backups yet."));
     } catch (e) {
       $("backup-target").textContent = e.message;
@@ -199,6 +205,11 @@
       $("network-h").textContent = n.name || "(unnamed)";
       $("nwid").textContent = n.id;
       $("join-nwid").value = n.id;
+      if (current?.id !== $("nwid").dataset.shown) {
+        $("m-filter").value = "";
+        $("m-show").value = "all";
+        $("nwid").dataset.shown = n.id;
+      }
       $("join-linux").textContent = `sudo zerotier-cli join ${n.id}`;
       $("join-mac").textContent = `sudo zerotier-cli join ${n.id}`;
       $("join-win").textContent = `zerotier-cli join ${n.id}`;
@@ -224,6 +235,26 @@
     // Devices waiting for authorization first, then members, blocked ones last.
     const rank = (m) => (m.banned ? 2 : m.authorized ? 1 : 0);
     members.sort((a, b) => rank(a) - rank(b));
+    lastMembers = members;
+    renderMembers();
+  }
+
+  // Which members the list shows: the "Find" text (address, name or IP) and the "Show" choice.
+  function shown(m) {
+    const q = $("m-filter").value.trim().toLowerCase();
+    const text = [m.id, m.name, ...m.ipAssignments].join(" ").toLowerCase();
+    const kind = {
+      all: true,
+      waiting: !m.authorized && !m.banned,
+      online: m.online,
+      authorized: m.authorized,
+      blocked: m.banned,
+    }[$("m-show").value];
+    return kind && (!q || text.includes(q));
+  }
+
+  function renderMembers() {
+    const members = lastMembers.filter(shown);
     const rows = $("member-rows");
     rows.replaceChildren();
     for (const m of members) {
@@ -277,7 +308,8 @@
             }
           } }, "Delete"))));
     }
-    if (!members.length) rows.append(el("tr", {}, el("td", { colspan: "8" }, "No members yet: join a device to " + current.id + ".")));
+    if (!lastMembers.length) rows.append(el("tr", {}, el("td", { colspan: "8" }, "No members yet: join a device to " + current.id + ".")));
+    else if (!members.length) rows.append(el("tr", {}, el("td", { colspan: "8" }, "No member matches.")));
   }
 
   $("settings-form").addEventListener("submit", async (ev) => {
@@ -357,6 +389,9 @@
       loadMembers().catch(() => {});
     }
   }, 10000);
+
+  $("m-filter").addEventListener("input", () => renderMembers());
+  $("m-show").addEventListener("change", () => renderMembers());
 
   $("dl-planet").addEventListener("click", () => download("/ztcd/planet", "planet"));
   $("join-planet").addEventListener("click", () => download("/ztcd/planet", "planet"));
