@@ -75,53 +75,39 @@ const IO_LAYERS: &[(&str, &[&str])] = &[
     ("src/backup", &["node", "runtime", "admin", "cli"]),
 ];
 
-#[test]
-fn io_layers_import_downwards() {
+/// Every rule broken by the files of `layers`: a banned I/O call from `banned`, or an import
+/// of a forbidden module.
+fn violations(layers: &[(&str, &[&str])], banned: &[&str]) -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut violations = Vec::new();
-    for (layer, forbidden) in IO_LAYERS {
+    let mut out = Vec::new();
+    for (layer, forbidden) in layers {
         for file in rust_files(&root.join(layer)) {
             let src = non_test_source(&file);
+            for b in banned {
+                if src.contains(b) {
+                    out.push(format!("{}: uses {b}", file.display()));
+                }
+            }
             for module in *forbidden {
                 for pattern in [format!("crate::{module}::"), format!("crate::{module};")] {
                     if src.contains(&pattern) {
-                        violations.push(format!("{}: imports crate::{module}", file.display()));
+                        out.push(format!("{}: imports crate::{module}", file.display()));
                     }
                 }
             }
         }
     }
-    assert!(
-        violations.is_empty(),
-        "layering violations:\n{}",
-        violations.join("\n")
-    );
+    out
+}
+
+#[test]
+fn io_layers_import_downwards() {
+    let v = violations(IO_LAYERS, &[]);
+    assert!(v.is_empty(), "layering violations:\n{}", v.join("\n"));
 }
 
 #[test]
 fn sans_io_layers_do_no_io_and_import_downwards() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut violations = Vec::new();
-    for (layer, forbidden) in LAYERS {
-        for file in rust_files(&root.join(layer)) {
-            let src = non_test_source(&file);
-            for banned in BANNED_IO {
-                if src.contains(banned) {
-                    violations.push(format!("{}: uses {banned}", file.display()));
-                }
-            }
-            for module in *forbidden {
-                for pattern in [format!("crate::{module}::"), format!("crate::{module};")] {
-                    if src.contains(&pattern) {
-                        violations.push(format!("{}: imports crate::{module}", file.display()));
-                    }
-                }
-            }
-        }
-    }
-    assert!(
-        violations.is_empty(),
-        "layering violations:\n{}",
-        violations.join("\n")
-    );
+    let v = violations(LAYERS, BANNED_IO);
+    assert!(v.is_empty(), "layering violations:\n{}", v.join("\n"));
 }

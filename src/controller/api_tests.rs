@@ -21,6 +21,15 @@ fn bad(r: Result<serde_json::Value, ApiError>) -> String {
     }
 }
 
+/// Authorizes `members` through the API and has each ask once (configured at time 0).
+fn authorized_and_configured(c: &mut Controller, nwid: NetworkId, members: [&IdentitySecret; 2]) {
+    for m in members {
+        c.api_post_member(0, UNIX, nwid, m.address(), &json!({"authorized": true}))
+            .unwrap();
+        assert!(matches!(ask(c, 0, m, nwid), Reply::Config(_)));
+    }
+}
+
 #[test]
 fn networks_are_created_merged_and_deleted_like_zerotier_one() {
     let (mut c, _) = setup(true);
@@ -200,11 +209,7 @@ fn members_are_preauthorized_blocked_deleted_and_their_ips_stay_unique() {
 fn writes_push_to_recent_members_and_deauthorization_revokes_the_com() {
     let (mut c, nwid) = setup(true);
     let [ctl, a, b] = ids();
-    for m in [a, b] {
-        c.api_post_member(0, UNIX, nwid, m.address(), &json!({"authorized": true}))
-            .unwrap();
-        assert!(matches!(ask(&mut c, 0, m, nwid), Reply::Config(_)));
-    }
+    authorized_and_configured(&mut c, nwid, [a, b]);
     assert!(c.take_pushes().len() <= 2);
     // A network change reaches both members.
     c.api_post_network(100, UNIX, nwid, &json!({"name": "renamed"}))
@@ -289,11 +294,7 @@ fn a_controller_with_no_free_ids_says_so() {
 fn an_admin_push_neither_moves_last_seen_nor_recreates_a_deleted_member() {
     let (mut c, nwid) = setup(true);
     let [_, a, b] = ids();
-    for m in [a, b] {
-        c.api_post_member(0, UNIX, nwid, m.address(), &json!({"authorized": true}))
-            .unwrap();
-        assert!(matches!(ask(&mut c, 0, m, nwid), Reply::Config(_)));
-    }
+    authorized_and_configured(&mut c, nwid, [a, b]);
     assert!(matches!(ask(&mut c, 2_000, a, nwid), Reply::Config(_)));
     c.flush_seen().unwrap();
     let seen = |c: &Controller| c.api_member(0, nwid, a.address()).unwrap()["lastSeen"].clone();
@@ -325,11 +326,7 @@ fn an_admin_push_neither_moves_last_seen_nor_recreates_a_deleted_member() {
 fn an_authorization_that_runs_out_is_revoked_like_a_deauthorization() {
     let (mut c, nwid) = setup(true);
     let [_, a, b] = ids();
-    for m in [a, b] {
-        c.api_post_member(0, UNIX, nwid, m.address(), &json!({"authorized": true}))
-            .unwrap();
-        assert!(matches!(ask(&mut c, 0, m, nwid), Reply::Config(_)));
-    }
+    authorized_and_configured(&mut c, nwid, [a, b]);
     c.take_pushes();
     // A's access ends 10 s after UNIX; the API shows when.
     let m = c
