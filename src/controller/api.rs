@@ -332,12 +332,8 @@ impl Controller {
     /// Every member with full details in one answer, serialized to JSON text (blocked
     /// members included, marked `"banned": true`).
     pub fn api_members_detailed(&self, mono: u64, id: NetworkId) -> ApiResult<String> {
-        self.require_network(id)?;
-        let members = self.store.members(id)?;
-        let views: Vec<MemberJson<'_>> =
-            members.iter().map(|m| self.member_view(mono, m)).collect();
-        serde_json::to_string(&views)
-            .map_err(|e| ApiError::Store(StoreError::Corrupt(e.to_string())))
+        let (objects, _) = self.api_members_page(mono, id, None, usize::MAX)?;
+        Ok(format!("[{objects}]"))
     }
 
     /// One page of the detailed member list: the JSON objects of up to `limit` members above
