@@ -777,11 +777,12 @@ fn one_owner_per_home_and_the_cli_follows_the_api_rules() {
     let h = home.to_str().unwrap();
     let planet = std::fs::read(home.join("planet")).unwrap();
     let port = free_port();
-    let second = Command::new(common::real::ztcd_bin())
-        .args(["run", "--home", h, "--port", &port.to_string()])
-        .args(["--endpoint", &format!("127.0.0.1/{port}")])
-        .output()
-        .unwrap();
+    let second = common::real::output_within(
+        Command::new(common::real::ztcd_bin())
+            .args(["run", "--home", h, "--port", &port.to_string()])
+            .args(["--endpoint", &format!("127.0.0.1/{port}")]),
+        std::time::Duration::from_secs(60),
+    );
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(
         !second.status.success() && err.contains("in use by another ztcd"),

@@ -98,12 +98,7 @@ fn the_page_creates_a_network_and_authorizes_a_member_in_chromium() {
     );
     assert_eq!(store.network(id).unwrap().unwrap().name, "browser-net");
     // The page's backup button wrote a backup that verifies.
-    let file = std::fs::read_dir(&usb)
-        .unwrap()
-        .flatten()
-        .next()
-        .expect("a backup")
-        .path();
+    let file = common::real::backup_in(&usb);
     common::real::ztcd_ok(&[
         "backup",
         "verify",

@@ -9,9 +9,10 @@ mod common;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use common::http::free_port;
-use common::real::{TempDir, Tmpfs, ztcd_bin, ztcd_ok};
+use common::real::{TempDir, Tmpfs, backup_in, output_within, ztcd_bin, ztcd_ok};
 use ztcd::controller::model::Member;
 use ztcd::controller::store::Store;
 use ztcd::wire::{Address, NetworkId};
@@ -19,13 +20,16 @@ use ztcd::wire::{Address, NetworkId};
 /// `ztcd run` on `home`, expected to refuse: returns its error output.
 fn refused_start(home: &Path) -> String {
     let port = free_port().to_string();
-    let out = Command::new(ztcd_bin())
-        .args(["run", "--home", home.to_str().unwrap(), "--port", &port])
-        .args(["--endpoint", &format!("127.0.0.1/{port}")])
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "ztcd started");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    // A refusal comes before anything is bound: a daemon that starts fails the test.
+    let out = output_within(
+        Command::new(ztcd_bin())
+            .args(["run", "--home", home.to_str().unwrap(), "--port", &port])
+            .args(["--endpoint", &format!("127.0.0.1/{port}")]),
+        Duration::from_secs(60),
+    );
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "ztcd exited with success: {err}");
+    err
 }
 
 /// A home with one network created offline; returns the network ID.
@@ -151,17 +155,11 @@ fn backed_up(a: &Path, usb: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
         "--to",
         usb.to_str().unwrap(),
     ]);
-    let file = std::fs::read_dir(usb)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    (file, a.join("backup.key"))
+    (backup_in(usb), a.join("backup.key"))
 }
 
-/// `ztcd restore FILE --home HOME --force`, killed at `crash` if given; whether it succeeded.
-fn restore_into(file: &Path, key: &Path, home: &Path, crash: Option<&str>) -> bool {
+/// `ztcd restore FILE --home HOME --force`, asserted to succeed, or to be killed at `crash`.
+fn restore_into(file: &Path, key: &Path, home: &Path, crash: Option<&str>) {
     let mut cmd = Command::new(ztcd_bin());
     cmd.args([
         "restore",
@@ -173,7 +171,15 @@ fn restore_into(file: &Path, key: &Path, home: &Path, crash: Option<&str>) -> bo
     if let Some(point) = crash {
         cmd.env("ZTCD_CRASH_AT", point);
     }
-    cmd.output().unwrap().status.success()
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    // A crash point aborts the process there; failing any other way means the point was
+    // never reached, and what the test checks next would prove nothing.
+    use std::os::unix::process::ExitStatusExt;
+    match crash {
+        Some(point) => assert_eq!(out.status.signal(), Some(6), "{point} not reached: {err}"),
+        None => assert!(out.status.success(), "restore failed: {err}"),
+    }
 }
 
 #[test]
@@ -187,21 +193,21 @@ fn a_restore_cut_short_leaves_the_old_home_or_the_new_one() {
     let (id_b, _) = identity_and_networks(&b);
     let restore = |crash: Option<&str>| restore_into(&file, &key, &b, crash);
     // Killed with the new home staged: the old home stands, whole.
-    assert!(!restore(Some("restore-staged")));
+    restore(Some("restore-staged"));
     ztcd::backup::restore::recover(&b).unwrap();
     let (id, nets) = identity_and_networks(&b);
     assert_eq!(id, id_b);
     assert!(nets.iter().all(|n| *n == id_b), "{nets:?}");
     // Killed between the two renames: no home at all on disk, until the next command puts
     // the staged one in place (never a fresh identity).
-    assert!(!restore(Some("restore-between-renames")));
+    restore(Some("restore-between-renames"));
     assert!(!b.exists());
     ztcd::backup::restore::recover(&b).unwrap();
     let (id, nets) = identity_and_networks(&b);
     assert_eq!(id, id_a);
     assert!(nets.iter().all(|n| *n == id_a), "{nets:?}");
     // Uninterrupted: the backup's home, with the key of the other backups kept.
-    assert!(restore(None));
+    restore(None);
     assert_eq!(identity_and_networks(&b).0, id_a);
     assert_eq!(
         std::fs::read(b.join("backup.key")).unwrap(),
@@ -230,13 +236,13 @@ fn a_restore_into_a_mounted_home_cut_short_is_refused_at_start() {
     };
     home_with_network(&b);
     let restore = |crash: Option<&str>| restore_into(&file, &key, &b, crash);
-    assert!(!restore(Some("restore-in-place")));
+    restore(Some("restore-in-place"));
     let err = refused_start(&b);
     assert!(
         err.contains("a restore into this home was interrupted"),
         "{err}"
     );
-    assert!(restore(None));
+    restore(None);
     let (id_a, _) = identity_and_networks(&a);
     let (id, nets) = identity_and_networks(&b);
     assert_eq!(id, id_a);

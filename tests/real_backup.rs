@@ -166,12 +166,7 @@ fn a_member_follows_its_controller_restored_on_another_address() {
     // A is backed up while it runs, then dies; B restores the backup on the standby address.
     ztcd_ok(&["backup", "--home", s(&home_a), "--to", s(&usb)]);
     let log_a = a.stop();
-    let file = std::fs::read_dir(&usb)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "ztb"))
-        .unwrap();
+    let file = common::real::backup_in(&usb);
     let key = home_a.join("backup.key");
     ztcd_ok(&["restore", s(&file), "--home", s(&home_b), "--key", s(&key)]);
     let b = Daemon::start(&net.server, &home_b, &["--bind", &standby]);

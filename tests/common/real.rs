@@ -183,6 +183,43 @@ impl Drop for TempDir {
     }
 }
 
+/// Runs `cmd` to its end and returns its output, failing the test (after killing it) if it is
+/// still running after `limit`: a command expected to refuse must not hang the suite when it
+/// starts instead.
+pub(crate) fn output_within(cmd: &mut Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("wait");
+            panic!(
+                "{cmd:?} still running after {limit:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// The one backup file (`*.ztb`) in `dir`; the folder also holds the backup lock file, and
+/// the order `read_dir` lists them in depends on the file system.
+pub(crate) fn backup_in(dir: &Path) -> PathBuf {
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("backup folder")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ztb"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files.into_iter().next().unwrap()
+}
+
 /// Two namespaces joined by a veth pair: `server` holds 10.77.N.1, `clients` holds
 /// 10.77.N.2 and 10.77.N.3. Removed on drop, also when the test fails.
 pub(crate) struct NetPair {
