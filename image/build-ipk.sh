@@ -11,7 +11,9 @@
 # mipsel   mipsel-unknown-linux-musl        mipsel_24kc (MT7621, MT76x8)
 # The binary is static, so the package depends on nothing; pick the arch your router's
 # `opkg print-architecture` lists with --arch. The package holds /usr/bin/ztcd, the procd
-# init script, /etc/config/ztcd (a conffile) and a sysupgrade keep entry for the home.
+# init script, /etc/config/ztcd (a conffile), a sysupgrade keep entry for the home, the
+# backup script with its cron line and block hotplug hook, and the iface hotplug hook that
+# reloads ztcd when its endpoint interface changes.
 # An ipk is a gzipped tar of ./debian-binary, ./data.tar.gz and ./control.tar.gz.
 # Output: target/packages/ztcd_<version>-r1_<arch>.ipk.
 set -euo pipefail
@@ -57,6 +59,7 @@ install -D -m 0600 board/openwrt/ztcd.config "$data/etc/config/ztcd"
 install -D -m 0644 board/openwrt/ztcd.keep "$data/lib/upgrade/keep.d/ztcd"
 install -D -m 0755 board/openwrt/ztcd-backup "$data/usr/sbin/ztcd-backup"
 install -D -m 0644 board/openwrt/ztcd.hotplug "$data/etc/hotplug.d/block/90-ztcd-backup"
+install -D -m 0644 board/openwrt/ztcd.iface-hotplug "$data/etc/hotplug.d/iface/90-ztcd"
 install -D -m 0644 board/openwrt/ztcd.cron "$data/usr/share/ztcd/ztcd.cron"
 
 mkdir -p "$control"

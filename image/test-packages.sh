@@ -8,7 +8,8 @@
 #     data.tar.gz, control.tar.gz), control fields, file modes and owners, the packaged binary
 #     under qemu, and the procd init script run against stand-ins for OpenWrt's shell
 #     libraries: the command it gives procd for several /etc/config/ztcd variants, which is
-#     then run (under qemu) to prove the daemon accepts every flag the script passes.
+#     then run (under qemu) to prove the daemon accepts every flag the script passes; its
+#     reload (SIGHUP only to a daemon that catches it) and the iface hotplug hook.
 #   image/test-packages.sh [--no-build]   (--no-build: package the binaries already built)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,8 +21,10 @@ version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
 tmp=$(mktemp -d)
 daemon_pid=
+helper_pids=
 cleanup() {
   [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null || true
+  for p in $helper_pids; do kill "$p" 2>/dev/null || true; done
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -89,13 +92,16 @@ for arch in arm64 armhf; do
   ok "postinst: ztcd system user, unit enabled"
 
   unit=$root/lib/systemd/system/ztcd.service
+  # shellcheck disable=SC2016 # $MAINPID is systemd's, not ours
   for key in Restart=always User=ztcd ProtectSystem=strict ReadWritePaths=/var/lib/ztcd \
-    NoNewPrivileges=yes StateDirectory=ztcd; do
+    NoNewPrivileges=yes StateDirectory=ztcd 'ExecReload=/bin/kill -HUP $MAINPID'; do
     grep -qx "$key" "$unit" || fail "unit lacks $key"
   done
   if command -v systemd-analyze >/dev/null; then
     # verify resolves the unit's dependencies (multi-user.target, ...) inside --root.
     cp -an /lib/systemd/system/. "$root/lib/systemd/system/" 2>/dev/null || true
+    # ... and the commands it runs: ExecReload's /bin/kill (procps, on every Raspberry Pi OS).
+    [ -e "$root/bin/kill" ] || install -D -m 0755 /bin/kill "$root/bin/kill"
     systemd-analyze verify --root="$root" ztcd.service || fail "systemd-analyze verify"
     systemd-analyze verify --root="$root" ztcd-backup.service ztcd-backup.timer ||
       fail "systemd-analyze verify (backup units)"
@@ -172,18 +178,22 @@ procd_close_instance() { echo closed >>"$PROCD_OUT.params"; }
 logger() { echo "logger: $*" >>"$PROCD_OUT.log"; }
 network_flush_cache() { :; }
 network_get_ipaddr() { [ -n "${STUB_WAN_IP:-}" ] && eval "$1=\$STUB_WAN_IP"; }
+network_get_device() { [ -n "${STUB_WAN_DEV:-}" ] && eval "$1=\$STUB_WAN_DEV"; }
 STUBS
-# `. /lib/functions/network.sh` in the init script: point it at nothing.
-sed 's|^\t\t\. /lib/functions/network.sh$|\t\t:|' board/openwrt/ztcd.init >"$tmp/ztcd.init"
+# `. /lib/functions/network.sh` in the init script: point it at nothing; procd's pid file in
+# scratch space.
+sed -e 's|^\t\t\. /lib/functions/network.sh$|\t\t:|' -e "s|^PIDFILE=.*|PIDFILE=$tmp/ztcd.pid|" \
+  board/openwrt/ztcd.init >"$tmp/ztcd.init"
+grep -qx "PIDFILE=$tmp/ztcd.pid" "$tmp/ztcd.init" || fail "ztcd.init: no PIDFILE"
 grep -q '^USE_PROCD=1$' board/openwrt/ztcd.init && head -1 board/openwrt/ztcd.init | grep -qx '#!/bin/sh /etc/rc.common' ||
   fail "ztcd.init: not an rc.common procd script"
 
-# init_command UCI_FILE [WAN_IP]: the argv (one per line) ztcd.init gives procd; empty if it
-# declines to start.
+# init_command UCI_FILE [WAN_IP [WAN_DEVICE]]: the argv (one per line) ztcd.init gives procd;
+# empty if it declines to start.
 init_command() {
   local out=$tmp/procd
   rm -f "$out" "$out.params" "$out.log" "$out.list"
-  UCI_FILE=$1 PROCD_OUT=$out STUB_WAN_IP=${2:-} sh -c '
+  UCI_FILE=$1 PROCD_OUT=$out STUB_WAN_IP=${2:-} STUB_WAN_DEV=${3:-} sh -c '
     . "$0"; . "$1"; start_service' "$tmp/openwrt-stubs.sh" "$tmp/ztcd.init" >/dev/null
   [ -f "$out" ] && cat "$out"
   return 0
@@ -226,15 +236,17 @@ for target in aarch64 armv7 armv6 mipsel; do
   expect_mode "$x/data/lib/upgrade/keep.d/ztcd" 0644
   expect_mode "$x/data/usr/sbin/ztcd-backup" 0755
   expect_mode "$x/data/etc/hotplug.d/block/90-ztcd-backup" 0644
+  expect_mode "$x/data/etc/hotplug.d/iface/90-ztcd" 0644
   expect_mode "$x/data/usr/share/ztcd/ztcd.cron" 0644
   [ "$(find "$x/data" -type f | sed "s|^$x/data||" | sort | tr '\n' ' ')" = \
-    "/etc/config/ztcd /etc/hotplug.d/block/90-ztcd-backup /etc/init.d/ztcd /lib/upgrade/keep.d/ztcd /usr/bin/ztcd /usr/sbin/ztcd-backup /usr/share/ztcd/ztcd.cron " ] ||
+    "/etc/config/ztcd /etc/hotplug.d/block/90-ztcd-backup /etc/hotplug.d/iface/90-ztcd /etc/init.d/ztcd /lib/upgrade/keep.d/ztcd /usr/bin/ztcd /usr/sbin/ztcd-backup /usr/share/ztcd/ztcd.cron " ] ||
     fail "$ipk: file list"
   cmp -s "$x/data/etc/init.d/ztcd" board/openwrt/ztcd.init || fail "$ipk: init script differs"
+  cmp -s "$x/data/etc/hotplug.d/iface/90-ztcd" board/openwrt/ztcd.iface-hotplug || fail "$ipk: iface hotplug hook differs"
   runner=$(runner_of "$triple")
   # shellcheck disable=SC2086
   [ "$($runner "$x/data/usr/bin/ztcd" --version)" = "ztcd $version" ] || fail "$ipk: binary does not run under $runner"
-  ok "data: /usr/bin/ztcd (runs under $runner), init script, UCI config, sysupgrade keep; root-owned"
+  ok "data: /usr/bin/ztcd (runs under $runner), init script, UCI config, sysupgrade keep, hotplug hooks; root-owned"
 done
 
 echo "==> OpenWrt init script (ztcd.init) against the UCI config"
@@ -258,11 +270,82 @@ ok "endpoints, bind, log level, respawn, home 0700: ${cmd/$tmp/...}"
 
 sed -e "s|#option endpoint_interface 'wan'|option endpoint_interface 'wan'|" -e "s|option port '9993'|option port '9994'|" \
   "$tmp/uci" >"$tmp/uci-wan"
-cmd=$(init_command "$tmp/uci-wan" 198.51.100.4 | tr '\n' ' ')
+cmd=$(init_command "$tmp/uci-wan" 198.51.100.4 pppoe-wan | tr '\n' ' ')
 # (The stub gives every interface that address, so the admin page binds it too.)
-[ "$cmd" = "/usr/bin/ztcd run --home $tmp/owrt-home --port 9994 --log-level info --endpoint 198.51.100.4/9994 --admin-port 9993 --memory-budget 128 --admin-bind 198.51.100.4 --admin-allow 192.168.1.0/24 --admin-host openwrt.lan " ] ||
+[ "$cmd" = "/usr/bin/ztcd run --home $tmp/owrt-home --port 9994 --log-level info --endpoint-from-interface pppoe-wan --admin-port 9993 --memory-budget 128 --admin-bind 198.51.100.4 --admin-allow 192.168.1.0/24 --admin-host openwrt.lan " ] ||
   fail "ztcd.init command (endpoint_interface): $cmd"
-ok "endpoint from the WAN interface's address: ${cmd/$tmp/...}"
+ok "endpoints from the WAN interface's device: ${cmd/$tmp/...}"
+rm -f "$tmp/owrt-home/planet"
+[ -z "$(init_command "$tmp/uci-wan")" ] || fail "ztcd.init started ztcd with neither an endpoint, a planet nor the WAN's device"
+grep -q "not started: no planet yet and interface wan is not up" "$tmp/procd.log" || fail "ztcd.init: no hint when the WAN is down"
+echo planet >"$tmp/owrt-home/planet"
+cmd=$(init_command "$tmp/uci-wan" | tr '\n' ' ')
+rm -f "$tmp/owrt-home/planet"
+[ -n "$cmd" ] && [[ "$cmd" != *--endpoint-from-interface* ]] || fail "ztcd.init, WAN down, planet present: $cmd"
+grep -q "interface wan is not up yet" "$tmp/procd.log" || fail "ztcd.init: WAN down not logged"
+ok "WAN not up: not started without a planet, started on the planet's endpoints with one"
+sed -e "s|#option resolve_interval '60'|option resolve_interval '30'|" \
+  -e "s|#list root '0123456789:0:PUBLICKEYHEX@198.51.100.20/9993'|list root 'aaaaaaaaaa:0:ab@198.51.100.20/9993'\n\tlist root 'bbbbbbbbbb:0:cd@198.51.100.21/9993,2001:db8::21/9993'|" \
+  "$tmp/uci-endpoints" >"$tmp/uci-roots"
+init_command "$tmp/uci-roots" | tr '\n' ' ' |
+  grep -qF -- "--endpoint router.example.net/9993 --resolve-interval 30 --root aaaaaaaaaa:0:ab@198.51.100.20/9993 --root bbbbbbbbbb:0:cd@198.51.100.21/9993,2001:db8::21/9993 --admin-port" ||
+  fail "ztcd.init: resolve_interval / list root not passed: $(init_command "$tmp/uci-roots" | tr '\n' ' ')"
+ok "resolve_interval as --resolve-interval, each 'list root' as --root"
+
+# reload: start (procd restarts ztcd only if its command line changed), then SIGHUP only to a
+# daemon that catches it (one still starting would be ended by it).
+reload_run() {
+  local out=$tmp/procd
+  rm -f "$out.reload"
+  UCI_FILE=$tmp/uci-endpoints PROCD_OUT=$out sh -c '
+    . "$0"; . "$1"
+    start() { echo start >>"$PROCD_OUT.reload"; }
+    procd_send_signal() { echo "signal $*" >>"$PROCD_OUT.reload"; }
+    reload_service' "$tmp/openwrt-stubs.sh" "$tmp/ztcd.init" >/dev/null
+  tr '\n' ' ' <"$out.reload"
+}
+sh -c 'trap : HUP; : >"$0"; while :; do sleep 1; done' "$tmp/catcher-up" &
+catcher=$!
+sleep 600 &
+starting=$!
+helper_pids="$catcher $starting"
+for _ in $(seq 50); do [ -e "$tmp/catcher-up" ] && break; sleep 0.1; done
+rm -f "$tmp/ztcd.pid"
+[ "$(reload_run)" = "start " ] || fail "ztcd.init reload without a pid file: $(reload_run)"
+echo "$starting" >"$tmp/ztcd.pid"
+[ "$(reload_run)" = "start " ] || fail "ztcd.init reload signalled a process without a SIGHUP handler"
+echo "$catcher" >"$tmp/ztcd.pid"
+[ "$(reload_run)" = "start signal ztcd * HUP " ] || fail "ztcd.init reload: $(reload_run)"
+kill "$catcher" "$starting" 2>/dev/null || true
+helper_pids=
+ok "reload: start, then SIGHUP only to a running ztcd that catches it"
+
+# The iface hotplug hook: reload on ifup/ifupdate of the endpoint interface or another on its
+# device (wan6), only when the init script is enabled.
+sed -e 's|^\t\. /lib/functions/network.sh$|\t:|' -e "s|/etc/init.d/ztcd|$tmp/initd-ztcd|g" \
+  board/openwrt/ztcd.iface-hotplug >"$tmp/iface-hook"
+cat >"$tmp/initd-ztcd" <<'INITD'
+#!/bin/sh
+[ "$1" = enabled ] && { [ -n "${STUB_ENABLED:-}" ]; exit; }
+echo "$1" >>"${PROCD_OUT:?}.hook"
+INITD
+chmod 0755 "$tmp/initd-ztcd"
+hook_run() { # ACTION INTERFACE DEVICE ENDPOINT_INTERFACE ENABLED
+  rm -f "$tmp/procd.hook"
+  ACTION=$1 INTERFACE=$2 DEVICE=$3 STUB_UCI=$4 STUB_ENABLED=$5 STUB_WAN_DEV=eth1 UCI_FILE=/dev/null \
+    PROCD_OUT=$tmp/procd sh -c '
+    uci() { [ "$*" = "-q get ztcd.main.endpoint_interface" ] && [ -n "$STUB_UCI" ] && echo "$STUB_UCI"; }
+    . "$0"; . "$1"' "$tmp/openwrt-stubs.sh" "$tmp/iface-hook" >/dev/null 2>&1 || true
+  cat "$tmp/procd.hook" 2>/dev/null || true
+}
+[ "$(hook_run ifup wan eth1 wan 1)" = reload ] || fail "iface hook: no reload on ifup of the endpoint interface"
+[ "$(hook_run ifupdate wan eth1 wan 1)" = reload ] || fail "iface hook: no reload on ifupdate"
+[ "$(hook_run ifup wan6 eth1 wan 1)" = reload ] || fail "iface hook: no reload for wan6 on the WAN's device"
+[ -z "$(hook_run ifdown wan eth1 wan 1)" ] || fail "iface hook: reload on ifdown"
+[ -z "$(hook_run ifup lan br-lan wan 1)" ] || fail "iface hook: reload for another interface"
+[ -z "$(hook_run ifup wan eth1 '' 1)" ] || fail "iface hook: reload without endpoint_interface"
+[ -z "$(hook_run ifup wan eth1 wan '')" ] || fail "iface hook: reload while the service is disabled"
+ok "iface hotplug hook: reload on ifup/ifupdate of the endpoint interface's device, only when enabled"
 sed "s|option enabled '1'|option enabled '0'|" "$tmp/uci-endpoints" >"$tmp/uci-off"
 [ -z "$(init_command "$tmp/uci-off")" ] || fail "ztcd.init: started while disabled"
 ok "enabled '0': not started"
@@ -274,7 +357,8 @@ ok "backup_target: the page's backup button writes there"
 # The daemon accepts exactly what the init script passes (port moved to a free one).
 port=$((20000 + RANDOM % 20000))
 sed -e "s|option port '9993'|option port '$port'|" -e "s|option admin_port '9993'|option admin_port '$port'|" \
-  -e "s|list endpoint 'router.example.net/9993'|list endpoint '192.0.2.7/9993'|" "$tmp/uci-endpoints" >"$tmp/uci-run"
+  -e "s|list endpoint 'router.example.net/9993'|list endpoint '192.0.2.7/9993'|" \
+  -e "s|#option resolve_interval '60'|option resolve_interval '30'|" "$tmp/uci-endpoints" >"$tmp/uci-run"
 mapfile -t argv < <(init_command "$tmp/uci-run")
 [ "${#argv[@]}" -gt 2 ] || fail "ztcd.init gave no command"
 runner=$(runner_of mipsel-unknown-linux-musl)

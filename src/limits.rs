@@ -30,6 +30,19 @@ pub const MAX_NETCONF_DICT_LEN: usize = 256 * 1024;
 /// Most roots in one World (`ZT_WORLD_MAX_ROOTS`).
 pub const MAX_WORLD_ROOTS: usize = 4;
 
+/// How often each root of a multi-root planet says HELLO to the others (they keep
+/// confirmed paths to one another and exchange newer planets). zerotier-one pings its roots
+/// every 60 s; half that keeps a moved root's new address learned within a minute.
+pub const ROOT_HELLO_INTERVAL_MS: u64 = 30_000;
+
+/// Least time between two HELLOs sent to fetch a newer planet a peer announced: a peer (or a
+/// replay) announcing one costs us at most one HELLO (about 130 bytes) this often.
+pub const PLANET_FETCH_INTERVAL_MS: u64 = 2_000;
+
+/// HELLOs we remember having sent, awaiting their OK: 3 other roots × (32 endpoints + 1
+/// path) in one round, plus fetches. Worst case 128 × 24 bytes = 3 KiB.
+pub const MAX_SENT_HELLOS: usize = 128;
+
 /// Most stable endpoints per World root (`ZT_WORLD_MAX_STABLE_ENDPOINTS_PER_ROOT`).
 pub const MAX_WORLD_ENDPOINTS_PER_ROOT: usize = 32;
 

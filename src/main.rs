@@ -36,6 +36,8 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
             port,
             bind,
             endpoints,
+            roots,
+            resolve_interval,
             log_level,
             admin_port,
             admin_bind,
@@ -55,6 +57,8 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
                 port,
                 bind,
                 endpoints,
+                roots,
+                resolve_interval,
                 admin: daemon::AdminSettings {
                     port: admin_port,
                     bind: admin_bind,
@@ -197,6 +201,7 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
                 moon.id
             );
         }
+        Command::PlanetRoots(cmd) => println!("{}", ztcd::runtime::planet::run(cmd)?),
         Command::Planet {
             home,
             endpoints,
@@ -218,7 +223,7 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
                 .load_or_create_planet_key(&mut OsEntropy)
                 .map_err(|e| e.to_string())?;
             let (planet, outcome) = h
-                .update_planet(&id, &key, &endpoints, unix_millis(), &mut OsEntropy)
+                .update_planet(&id, &key, &endpoints, &[], unix_millis(), &mut OsEntropy)
                 .map_err(|e| e.to_string())?;
             let verb = outcome_word(outcome);
             println!(

@@ -31,6 +31,25 @@ pub struct StatusView {
     pub version: (u8, u8, u16),
     /// Whether this node serves a moon (`ztcdMoon`, ztcd's addition).
     pub moon: bool,
+    /// The planet's roots (`ztcdRoots`, ztcd's addition).
+    pub roots: Vec<RootView>,
+}
+
+/// One root of the planet as `/status` shows it.
+#[derive(Debug, Clone)]
+pub struct RootView {
+    /// Its address.
+    pub address: String,
+    /// The endpoints the planet lists for it.
+    pub endpoints: Vec<String>,
+    /// Whether it is this node.
+    pub me: bool,
+    /// When it was last heard from, ms since the epoch (another root only).
+    pub last_heard: Option<u64>,
+    /// Where it was heard from directly, if anywhere.
+    pub path: Option<String>,
+    /// Round trip of its confirmed path, ms.
+    pub latency: Option<u32>,
 }
 
 /// `GET /status`, as zerotier-one answers it.
@@ -59,6 +78,14 @@ pub fn status(s: &StatusView) -> Value {
         "versionMinor": min,
         "versionRev": rev,
         "ztcdMoon": s.moon,
+        "ztcdRoots": s.roots.iter().map(|r| json!({
+            "address": r.address,
+            "endpoints": r.endpoints,
+            "self": r.me,
+            "lastHeard": r.last_heard,
+            "path": r.path,
+            "latency": r.latency,
+        })).collect::<Vec<_>>(),
         "ztcdVersion": env!("CARGO_PKG_VERSION"),
     })
 }

@@ -14,6 +14,10 @@
 //! one process the owner of a home ([`lock`]).
 
 pub mod lock;
+mod planet;
+
+use planet::read_world;
+pub use planet::{RootEntry, roots_of};
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -24,9 +28,7 @@ use crate::crypto::Entropy;
 use crate::crypto::c25519::{KeyPair, SecretKey};
 use crate::crypto::hashcash::Scratch;
 use crate::identity::IdentitySecret;
-use crate::wire::InetAddress;
 use crate::wire::world::{World, WorldKind};
-use crate::world::{self, EARTH_WORLD_ID};
 
 /// File name of the secret identity.
 pub const IDENTITY_SECRET: &str = "identity.secret";
@@ -229,120 +231,6 @@ impl Home {
     pub fn moon(&self, identity: &IdentitySecret) -> Option<World> {
         read_world(&self.moon_path(identity)).filter(|w| w.kind == WorldKind::Moon)
     }
-
-    /// Makes sure this node's moon (world ID = its address) lists it at `endpoints`, like
-    /// [`Home::update_planet`] does for the planet.
-    pub fn update_moon(
-        &self,
-        identity: &IdentitySecret,
-        key: &KeyPair,
-        endpoints: &[InetAddress],
-        now: u64,
-    ) -> io::Result<(World, PlanetUpdate)> {
-        fs::create_dir_all(self.path(MOONS_DIR))?;
-        let path = self.moon_path(identity);
-        let id = identity.address().to_u64();
-        update_world(
-            WorldKind::Moon,
-            &path,
-            self.moon(identity),
-            id,
-            identity,
-            key,
-            endpoints,
-            now,
-        )
-    }
-
-    /// Makes sure `planet` lists this node at `endpoints`: creates it (with a random world
-    /// ID), or re-issues it with a newer timestamp signed by the kept key if the endpoints or
-    /// identity changed, or leaves it alone.
-    pub fn update_planet(
-        &self,
-        identity: &IdentitySecret,
-        key: &KeyPair,
-        endpoints: &[InetAddress],
-        now: u64,
-        entropy: &mut impl Entropy,
-    ) -> io::Result<(World, PlanetUpdate)> {
-        let current = self.planet().filter(|w| w.kind == WorldKind::Planet);
-        let id = match &current {
-            Some(cur) => cur.id,
-            None => loop {
-                let id = entropy.next_u64();
-                if id != 0 && id != EARTH_WORLD_ID {
-                    break id;
-                }
-            },
-        };
-        update_world(
-            WorldKind::Planet,
-            &self.path(PLANET),
-            current,
-            id,
-            identity,
-            key,
-            endpoints,
-            now,
-        )
-    }
-}
-
-fn read_world(path: &Path) -> Option<World> {
-    fs::read(path).ok().and_then(|b| World::from_bytes(&b).ok())
-}
-
-/// Writes a World of `kind` listing `identity` at `endpoints` to `path`, unless `current`
-/// already does; an update keeps the ID, gets a newer timestamp and must be signed by the key
-/// `current` names.
-#[allow(clippy::too_many_arguments)]
-fn update_world(
-    kind: WorldKind,
-    path: &Path,
-    current: Option<World>,
-    id: u64,
-    identity: &IdentitySecret,
-    key: &KeyPair,
-    endpoints: &[InetAddress],
-    now: u64,
-) -> io::Result<(World, PlanetUpdate)> {
-    let roots = vec![(*identity.identity(), endpoints.to_vec())];
-    let (timestamp, outcome) = match &current {
-        Some(cur) => {
-            let same = cur.update_key == *key.public()
-                && cur.roots.len() == 1
-                && cur.roots[0].identity == identity.identity().to_repr()
-                && cur.roots[0].endpoints[..] == endpoints[..];
-            if same {
-                return Ok((cur.clone(), PlanetUpdate::Unchanged));
-            }
-            if cur.update_key != *key.public() {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "{} was not signed by this home's key: clients would refuse an update; move it away to start anew",
-                        path.display()
-                    ),
-                ));
-            }
-            (now.max(cur.timestamp + 1), PlanetUpdate::Updated)
-        }
-        None => (now, PlanetUpdate::Created),
-    };
-    let world = world::make(kind, id, timestamp, &roots, key).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{}: {e}", path.display()),
-        )
-    })?;
-    let bytes = world.to_bytes().map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{}: {e}", path.display()),
-        )
-    })?;
-    write_atomic(path, &bytes, 0o644)?;
-    Ok((world, outcome))
 }
 
 /// Writes `data` to `path` atomically with the given mode: temporary file, fsync, rename,
@@ -383,6 +271,8 @@ pub fn crash_point(point: &str) {
 mod tests {
     use super::*;
     use crate::crypto::SeededEntropy;
+    use crate::wire::InetAddress;
+    use crate::world;
 
     fn temp_home(name: &str) -> Home {
         let dir = std::env::temp_dir().join(format!("ztcd-home-{name}-{}", std::process::id()));
@@ -413,17 +303,17 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let ep1: InetAddress = "192.0.2.1/9993".parse().unwrap();
         let (p1, o1) = home
-            .update_planet(&id, &key, &[ep1], 1000, &mut rng)
+            .update_planet(&id, &key, &[ep1], &[], 1000, &mut rng)
             .unwrap();
         assert_eq!(o1, PlanetUpdate::Created);
         let (_, o2) = home
-            .update_planet(&id, &key, &[ep1], 2000, &mut rng)
+            .update_planet(&id, &key, &[ep1], &[], 2000, &mut rng)
             .unwrap();
         assert_eq!(o2, PlanetUpdate::Unchanged);
         let key2 = home.load_or_create_planet_key(&mut rng).unwrap();
         let ep2: InetAddress = "192.0.2.2/9993".parse().unwrap();
         let (p3, o3) = home
-            .update_planet(&id, &key2, &[ep2], 500, &mut rng)
+            .update_planet(&id, &key2, &[ep2], &[], 500, &mut rng)
             .unwrap();
         assert_eq!(o3, PlanetUpdate::Updated);
         assert_eq!((p3.id, p3.timestamp), (p1.id, 1001));

@@ -271,6 +271,11 @@ impl Node {
         }
         let planet = matches!((&self.planet, hello.planet),
             (Some((p, _)), Some((id, ts))) if p.id == id && p.timestamp > ts);
+        if matches!((&self.planet, hello.planet),
+            (Some((p, _)), Some((id, ts))) if p.id == id && p.timestamp < ts)
+        {
+            self.fetch_planet(now, rq);
+        }
         let moon = self.moon.as_ref().is_some_and(|(m, _)| {
             hello
                 .moons

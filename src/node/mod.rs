@@ -16,12 +16,14 @@ pub mod peer;
 pub mod reassembly;
 mod relay;
 mod replies;
+mod roots;
 mod stats;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
 pub use peer::{LocalSocket, Path, Peer};
+pub use roots::RootStatus;
 pub use stats::Stats;
 
 use self::gate::{AgreementGate, ValidationQueue};
@@ -96,6 +98,9 @@ pub enum Event {
     IdentityValidated(Identity),
     /// A member asks for a network configuration.
     ConfigRequest(ConfigRequestEvent),
+    /// Another root sent a newer version of our planet (verified under the replacement
+    /// rule); it is served from now on: store it.
+    PlanetAdopted(Box<World>),
 }
 
 /// A HELLO waiting for its sender's identity to be validated.
@@ -132,6 +137,12 @@ pub struct Node {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     next_housekeeping: u64,
+    /// When the other roots of our planet are next said HELLO to.
+    next_root_hello: u64,
+    /// When a HELLO may next be sent to fetch a newer planet a peer announced.
+    next_planet_fetch: u64,
+    /// HELLOs we sent, by packet ID (bounded by [`crate::limits::MAX_SENT_HELLOS`]).
+    sent_hellos: HashMap<u64, roots::SentHello>,
     stats: Stats,
 }
 
@@ -158,6 +169,9 @@ impl Node {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             next_housekeeping: 0,
+            next_root_hello: 0,
+            next_planet_fetch: 0,
+            sent_hellos: HashMap::new(),
             stats: Stats::default(),
         }
     }
@@ -253,7 +267,10 @@ impl Node {
     pub fn next_deadline(&self) -> u64 {
         let frag = self.reassembly.next_deadline().unwrap_or(u64::MAX);
         let validation = self.pending.next_deadline().unwrap_or(u64::MAX);
-        self.next_housekeeping.min(frag).min(validation)
+        self.next_housekeeping
+            .min(frag)
+            .min(validation)
+            .min(self.root_deadline())
     }
 
     /// Runs timers: expires fragments, paths, peers, subscriptions and stale validations.
@@ -261,12 +278,15 @@ impl Node {
         self.reassembly.expire(now);
         self.stats.validations_abandoned += self.pending.expire(now) as u64;
         self.start_validations(now);
+        self.hello_roots(now);
         if now < self.next_housekeeping {
             return;
         }
         self.next_housekeeping = now + HOUSEKEEPING_INTERVAL_MS;
         self.peers.expire(now);
         self.multicast.expire(now);
+        self.sent_hellos
+            .retain(|_, s| now.saturating_sub(s.at) < crate::limits::ROOT_HELLO_INTERVAL_MS);
         self.rendezvous
             .retain(|_, t| now.saturating_sub(*t) < crate::limits::RENDEZVOUS_INTERVAL_MS);
     }

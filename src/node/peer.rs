@@ -18,6 +18,12 @@ use crate::wire::Address;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct LocalSocket(pub u16);
 
+impl LocalSocket {
+    /// Any socket of the destination's address family (the runtime picks one): for
+    /// addresses that were never heard from, such as the endpoints a planet lists.
+    pub const ANY: Self = Self(u16::MAX);
+}
+
 /// A physical path to a peer.
 ///
 /// A path is *confirmed* once the peer answered on it (an OK to the ECHO probe ztcd sent
@@ -288,6 +294,30 @@ impl Peer {
         p.measured = now;
         let _ = self.paths.insert(0, p);
         Some(new)
+    }
+
+    /// An OK answering our HELLO sent at `sent` arrived on `(local, remote)` (known: the
+    /// packet was just heard there): confirms that path and records its round trip. Whether
+    /// the path was newly confirmed.
+    pub fn answered(
+        &mut self,
+        now: u64,
+        local: LocalSocket,
+        remote: SocketAddr,
+        sent: u64,
+    ) -> bool {
+        let Some(i) = self.path_index(local, remote) else {
+            return false;
+        };
+        let mut p = self.paths.remove(i);
+        let new = !p.confirmed;
+        p.confirmed = true;
+        p.credit = 0;
+        p.latency = Some(u32::try_from(now.saturating_sub(sent)).unwrap_or(u32::MAX));
+        p.measured = now;
+        // A slot was freed on the line above.
+        let _ = self.paths.insert(0, p);
+        new
     }
 
     /// The round trip of the best live confirmed path, ms: what `/peer` reports as latency

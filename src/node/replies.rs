@@ -66,6 +66,10 @@ impl Node {
             self.stats.dropped_malformed += 1;
             return;
         };
+        if ok.in_re_verb == Verb::Hello {
+            self.on_ok_hello(now, rq, ok.in_re_packet_id, &payload[OkHeader::LEN..]);
+            return;
+        }
         let Some(path) = rq.arrival else {
             self.stats.ignored_verbs += 1;
             return;

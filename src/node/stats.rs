@@ -116,6 +116,10 @@ counters! {
     fragments_evicted,
     /// Partly received packets that timed out.
     fragments_expired,
+    /// HELLOs sent to the other roots of our planet (or to fetch a newer planet).
+    root_hellos_sent,
+    /// Newer versions of our planet adopted from another root.
+    planets_adopted,
 }
 
 impl Stats {

@@ -213,7 +213,39 @@ impl Owner {
             allow: s.allow.clone(),
             version: SOFTWARE_VERSION,
             moon: s.moon_file.is_some(),
+            roots: self.roots(unix),
         })
+    }
+
+    /// The planet's roots: this node, then the others with what the node knows of them.
+    fn roots(&self, unix: u64) -> Vec<render::RootView> {
+        let mono = self.now();
+        let show = |eps: &[crate::wire::InetAddress]| eps.iter().map(ToString::to_string).collect();
+        let ours = self.node.address();
+        let mine = self
+            .node
+            .planet()
+            .and_then(|p| crate::world::root_endpoints(p, ours));
+        let mut views: Vec<render::RootView> = mine
+            .map(|eps| render::RootView {
+                address: ours.to_string(),
+                endpoints: show(&eps),
+                me: true,
+                last_heard: None,
+                path: None,
+                latency: None,
+            })
+            .into_iter()
+            .collect();
+        views.extend(self.node.roots(mono).into_iter().map(|r| render::RootView {
+            address: r.address.to_string(),
+            endpoints: show(&r.endpoints),
+            me: false,
+            last_heard: r.heard_ago.map(|ago| unix.saturating_sub(ago)),
+            path: r.path.map(|p| p.to_string()),
+            latency: r.latency,
+        }));
+        views
     }
 
     fn peer_json(&self, p: &crate::node::peer::Peer, mono: u64, unix: u64) -> Value {

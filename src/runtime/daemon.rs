@@ -17,6 +17,7 @@ use smol::{Async, LocalExecutor};
 
 use super::OsEntropy;
 use super::admin_exec::{ADMIN_BATCH, StatusInfo};
+use super::follow::{EndpointSpec, Follow};
 use super::startup::{
     SignalFlags, bind, endpoints, open_store, own_home, signal_pipe, start_admin,
     validation_thread, worlds,
@@ -29,6 +30,7 @@ use crate::home::Home;
 use crate::identity::Identity;
 use crate::node::{Event, LocalSocket, Node, NodeConfig, Transmit};
 use crate::wire::InetAddress;
+use crate::wire::world::World;
 use crate::{info, warn};
 
 /// Settings of `ztcd run`.
@@ -40,8 +42,12 @@ pub struct RunConfig {
     pub port: u16,
     /// Addresses to bind (empty = the IPv4 and IPv6 wildcards).
     pub bind: Vec<IpAddr>,
-    /// Public endpoints for the planet (empty = keep the planet's current ones).
-    pub endpoints: Vec<InetAddress>,
+    /// Public endpoints for the planet as given (empty = keep the planet's current ones).
+    pub endpoints: Vec<EndpointSpec>,
+    /// Other roots the planet must list (added when missing).
+    pub roots: Vec<crate::home::RootEntry>,
+    /// Time between two resolutions of host-name and device endpoints.
+    pub resolve_interval: Duration,
     /// Admin API settings.
     pub admin: AdminSettings,
     /// Where `POST /ztcd/backup` writes (`--backup-to`), and how many to keep.
@@ -86,6 +92,9 @@ const FLOOD_COALESCE: Duration = Duration::from_millis(1);
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(cfg: RunConfig) -> io::Result<()> {
+    // First of all: a SIGHUP (a reload sent by a hotplug event while we start) must never
+    // kill the daemon; it is acted on once the loop runs.
+    let (signal_rx, signal_flags) = signal_pipe()?;
     if cfg.require_mount {
         super::startup::check_mounted(&cfg.home)?;
     }
@@ -126,6 +135,15 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     let moon_file = moon.as_ref().and_then(|m| m.to_bytes().ok());
     let limits = crate::limits::TableLimits::for_budget(cfg.memory_budget_mib);
     let controller = Controller::with_limits(identity.clone(), store, limits);
+    let follow = Follow::new(
+        home.clone(),
+        identity.clone(),
+        key,
+        cfg.roots.clone(),
+        cfg.endpoints.clone(),
+        endpoints,
+        cfg.resolve_interval,
+    );
     let (node, cache_path, cached_len) = build_node(&cfg, &home, identity, planet, moon, limits);
 
     let mut socket_is_v6 = Vec::with_capacity(sockets.len());
@@ -134,7 +152,6 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         info!("listening on udp {local}");
         socket_is_v6.push(local.is_ipv6());
     }
-    let (signal_rx, signal_flags) = signal_pipe()?;
     let (validate_tx, validate_rx) = smol::channel::bounded::<Identity>(VALIDATION_QUEUE);
     let (result_tx, result_rx) = smol::channel::bounded::<(Identity, bool)>(VALIDATION_QUEUE);
     let validator = std::thread::Builder::new()
@@ -157,6 +174,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         cache_lines: cached_len,
         started,
         status_info,
+        follow,
         admin_requests: 0,
         admin_stats: None,
         metrics_store_errors: 0,
@@ -254,6 +272,8 @@ pub(super) struct Owner {
     started: Instant,
     /// What `/status` reports.
     pub(super) status_info: StatusInfo,
+    /// Our endpoints, followed as they change, and the worlds that list them.
+    follow: Follow,
     /// Admin request batches carried out.
     pub(super) admin_requests: u64,
     /// The admin server's counters (for `/metrics`).
@@ -271,6 +291,7 @@ enum Wake {
     Admin(AdminRequest),
     Timer,
     Signal,
+    Resolved(Vec<InetAddress>, Vec<String>),
 }
 
 impl Owner {
@@ -291,8 +312,19 @@ impl Owner {
         );
     }
 
-    /// SIGHUP: writes the pending last-seen times and logs the counters; keeps running.
+    /// Serves re-issued or adopted worlds: the node sends them to clients that hold older
+    /// versions, `/status` and `/planet` show them.
+    fn serve_worlds(&mut self, now: u64, planet: World, moon: Option<World>) {
+        self.status_info.planet = (planet.id, planet.timestamp);
+        self.status_info.planet_file = planet.to_bytes().unwrap_or_default();
+        self.status_info.moon_file = moon.as_ref().and_then(|m| m.to_bytes().ok());
+        self.node.set_worlds(now, Some(planet), moon);
+    }
+
+    /// SIGHUP: writes the pending last-seen times, logs the counters and resolves the
+    /// endpoints again; keeps running.
     fn hangup(&mut self) {
+        self.follow.now();
         match self.controller.flush_seen() {
             Ok(n) => info!(
                 "SIGHUP: {n} last-seen times written; stats: {}",
@@ -324,10 +356,13 @@ impl Owner {
             let wake = {
                 let sockets = &self.sockets;
                 let buf = &mut buf;
+                self.follow.start_if_due();
                 let wake_at = deadline
                     .min(next_stats)
                     .min(next_change_poll)
-                    .min(next_seen_flush);
+                    .min(next_seen_flush)
+                    .min(self.follow.next_at().unwrap_or(next_stats));
+                let follow = &mut self.follow;
                 if timer_at != Some(wake_at) {
                     timer.set_at(wake_at);
                     timer_at = Some(wake_at);
@@ -353,6 +388,9 @@ impl Owner {
                     }
                     if let Poll::Ready(Ok(req)) = admin_req.as_mut().poll(cx) {
                         return Poll::Ready(Wake::Admin(req));
+                    }
+                    if let Poll::Ready((found, problems)) = follow.poll(cx) {
+                        return Poll::Ready(Wake::Resolved(found, problems));
                     }
                     if std::pin::Pin::new(&mut *timer).poll(cx).is_ready() {
                         // A fired timer stays fired: the next wake-up sets it again.
@@ -411,6 +449,11 @@ impl Owner {
                     self.push_changes(now);
                 }
                 Wake::Timer => self.node.handle_timeout(now),
+                Wake::Resolved(found, problems) => {
+                    if let Some((planet, moon)) = self.follow.resolved(found, problems) {
+                        self.serve_worlds(now, planet, moon);
+                    }
+                }
                 Wake::Signal if flags.stop.load(Ordering::Relaxed) => return Ok(()),
                 Wake::Signal => {
                     if flags.hangup.swap(false, Ordering::Relaxed) {
@@ -479,19 +522,34 @@ impl Owner {
                     }
                 }
                 Event::ConfigRequest(req) => requests.push(req),
+                Event::PlanetAdopted(world) => {
+                    self.status_info.planet = (world.id, world.timestamp);
+                    self.status_info.planet_file = world.to_bytes().unwrap_or_default();
+                    if let Some((planet, moon)) = self.follow.adopted(&world) {
+                        self.serve_worlds(now, planet, moon);
+                    }
+                }
             }
         }
     }
 
     pub(super) fn transmit(&self, t: &Transmit) {
-        let Some(sock) = self.sockets.get(usize::from(t.local.0)) else {
+        let index = if t.local == LocalSocket::ANY {
+            // An IPv4 socket for an IPv4 destination if there is one, else an IPv6 socket
+            // (IPv4 goes out of it mapped).
+            let want_v6 = t.to.is_ipv6();
+            let found = self.socket_is_v6.iter().position(|v6| *v6 == want_v6);
+            match found.or_else(|| self.socket_is_v6.iter().position(|v6| *v6)) {
+                Some(i) => i,
+                None => return,
+            }
+        } else {
+            usize::from(t.local.0)
+        };
+        let Some(sock) = self.sockets.get(index) else {
             return;
         };
-        let v6 = self
-            .socket_is_v6
-            .get(usize::from(t.local.0))
-            .copied()
-            .unwrap_or(false);
+        let v6 = self.socket_is_v6.get(index).copied().unwrap_or(false);
         let to = match (v6, t.to) {
             (true, SocketAddr::V4(v4)) => {
                 SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())

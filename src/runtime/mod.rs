@@ -4,8 +4,10 @@
 pub mod admin_exec;
 mod answers;
 pub mod daemon;
+pub mod follow;
 pub mod log;
 pub mod manage;
+pub mod planet;
 mod startup;
 mod validated;
 

@@ -77,25 +77,39 @@ pub(super) fn own_home(home: &Home, cfg: &RunConfig) -> io::Result<HomeLock> {
     }
 }
 
-/// The endpoints to serve: `--endpoint`, else those the current planet lists for us.
+/// The endpoints to serve first: `--endpoint` resolved now; else (none given, or none
+/// resolves yet: the WAN may still be down at boot) those the current planet lists for us.
 pub(super) fn endpoints(
     cfg: &RunConfig,
     home: &Home,
     ours: Address,
 ) -> io::Result<Vec<InetAddress>> {
-    if cfg.endpoints.is_empty() {
-        match home
-            .planet()
-            .and_then(|p| crate::world::root_endpoints(&p, ours))
-        {
-            Some(eps) => Ok(eps),
-            None => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "no planet lists this node yet: give its public address with --endpoint IP/PORT",
-            )),
+    let listed = home
+        .planet()
+        .and_then(|p| crate::world::root_endpoints(&p, ours));
+    let (found, problems) = super::follow::resolve(&cfg.endpoints);
+    for p in &problems {
+        crate::warn!("endpoint {p}");
+    }
+    match (found.is_empty(), listed) {
+        (false, _) => Ok(found),
+        (true, Some(eps)) => {
+            if !cfg.endpoints.is_empty() {
+                crate::warn!("no endpoint resolves now: serving the planet's until one does");
+            }
+            Ok(eps)
         }
-    } else {
-        Ok(cfg.endpoints.clone())
+        (true, None) if cfg.endpoints.is_empty() => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no planet lists this node yet: give its public address with --endpoint IP/PORT",
+        )),
+        (true, None) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "no planet lists this node yet and no endpoint resolves now ({})",
+                problems.join("; ")
+            ),
+        )),
     }
 }
 
@@ -107,8 +121,14 @@ pub(super) fn worlds(
     key: &KeyPair,
     endpoints: &[InetAddress],
 ) -> io::Result<(World, Option<World>)> {
-    let (planet, outcome) =
-        home.update_planet(identity, key, endpoints, unix_millis(), &mut OsEntropy)?;
+    let (planet, outcome) = home.update_planet(
+        identity,
+        key,
+        endpoints,
+        &cfg.roots,
+        unix_millis(),
+        &mut OsEntropy,
+    )?;
     let what = match outcome {
         PlanetUpdate::Created => "created",
         PlanetUpdate::Updated => "re-issued with new endpoints",

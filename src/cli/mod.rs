@@ -5,6 +5,12 @@ use std::path::PathBuf;
 
 use lexopt::prelude::*;
 
+mod planet;
+
+pub use planet::PlanetCommand;
+
+use crate::home::RootEntry;
+use crate::runtime::follow::{DEFAULT_RESOLVE_INTERVAL, EndpointSpec};
 use crate::wire::InetAddress;
 
 /// Default home directory on a board.
@@ -15,15 +21,21 @@ pub const USAGE: &str = "\
 ztcd — ZeroTier-compatible network controller and root node
 
 USAGE:
-  ztcd run [--home DIR] [--port N] [--bind IP ...] [--endpoint IP/PORT ...] [--log-level L]
+  ztcd run [--home DIR] [--port N] [--bind IP ...] [--endpoint IP/PORT|HOST/PORT ...]
+           [--endpoint-from-interface DEV] [--resolve-interval SECS] [--root ID@IP/PORT ...]
+           [--log-level L]
            [--admin-port N] [--admin-bind IP ...] [--admin-allow CIDR ...]
            [--admin-host NAME ...] [--memory-budget MIB] [--backup-to DIR [--backup-keep N]]
            [--require-mount]
       Run the root node and network controller until SIGTERM/SIGINT. The first start
       creates the identity, the planet signing key and the planet, which lists this node at
-      the --endpoint addresses (required then: the public address clients reach it at; a
-      host name is resolved now). Later starts reuse them; new --endpoint values re-issue the
-      planet with a newer timestamp, which clients holding the old one accept in-band.
+      the --endpoint addresses (required then: the public address clients reach it at). Later
+      starts reuse them; new --endpoint values re-issue the planet with a newer timestamp,
+      which clients holding the old one accept in-band. Host names (a DDNS name) and
+      --endpoint-from-interface DEV (that device's current addresses) are resolved again
+      every --resolve-interval seconds (default 60) and on SIGHUP: when the addresses change,
+      the planet is re-issued without a restart. --root adds another root to the planet
+      (kept as the planet lists it once there).
       One daemon per home. --require-mount refuses a home that is not on a mounted file
       system of its own (a USB stick not plugged in never gets a new identity on the flash).
   ztcd identity new [--out FILE]
@@ -35,6 +47,17 @@ USAGE:
       Create or update DIR/planet listing this node at the given endpoints (creating the
       identity and the planet signing key first in a new home). An update keeps the world ID,
       gets a newer timestamp and is signed by the kept key, so clients accept it in-band.
+  ztcd planet export-key [--home DIR] --out FILE
+      Write the planet signing key to FILE (0600; never printed), to make another ztcd a
+      second root of this planet with `planet import-key`. Anyone holding it can re-issue the
+      planet: guard it like identity.secret.
+  ztcd planet import-key KEYFILE --planet PLANETFILE [--home DIR] [--force]
+      Make this home one more root of that planet (the daemon stopped): its next `run` adds
+      this node to the planet, and the roots pass the newer planet on to each other and to
+      clients. --force replaces a planet this home served before.
+  ztcd planet add-root IDENTITY.public@IP/PORT[,IP/PORT...] [--home DIR]
+  ztcd planet remove-root ADDRESS [--home DIR]
+      Re-issue the planet with another root added or removed (the daemon stopped).
   ztcd moon [--home DIR] [--endpoint IP/PORT ...]
       Create or update DIR/moons.d/<id>.moon, a moon listing this node (endpoints default to
       the planet's), for clients that keep ZeroTier's roots and orbit ztcd as an extra root
@@ -109,8 +132,12 @@ pub enum Command {
         port: u16,
         /// Addresses to bind.
         bind: Vec<std::net::IpAddr>,
-        /// Public endpoints.
-        endpoints: Vec<InetAddress>,
+        /// Public endpoints as given (host names and devices are resolved by the daemon).
+        endpoints: Vec<EndpointSpec>,
+        /// Other roots the planet must list.
+        roots: Vec<RootEntry>,
+        /// Time between two resolutions of the endpoints.
+        resolve_interval: std::time::Duration,
         /// Log level name.
         log_level: String,
         /// Admin API TCP port (None = the UDP port, 0 = off).
@@ -209,6 +236,8 @@ pub enum Command {
         /// Public endpoints (empty = the planet's).
         endpoints: Vec<InetAddress>,
     },
+    /// Share the planet with other roots: its key, its list of roots.
+    PlanetRoots(PlanetCommand),
     /// Create or update the planet.
     Planet {
         /// Home directory.
@@ -233,7 +262,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
     match first.as_str() {
         "run" => parse_run(&mut p),
         "identity" => parse_identity(&mut p),
-        "planet" => parse_planet(&mut p),
+        "planet" => match planet::sub(&mut p) {
+            Some(sub) => planet::parse(&mut p, &sub).map(Command::PlanetRoots),
+            None => parse_planet(&mut p),
+        },
         "moon" => parse_moon(&mut p),
         "network" => parse_network(&mut p),
         "member" => parse_member(&mut p),
@@ -290,9 +322,24 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
     let mut admin_hosts = Vec::new();
     let mut memory_budget = crate::limits::DEFAULT_MEMORY_BUDGET_MIB;
     let mut require_mount = false;
+    let (mut devices, mut roots) = (Vec::new(), Vec::new());
+    let mut resolve_interval = DEFAULT_RESOLVE_INTERVAL;
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
             Long("home") => home = value(p)?.into(),
+            Long("endpoint-from-interface") => devices.push(device(&value(p)?)?),
+            Long("root") => roots.push(root(&value(p)?)?),
+            Long("resolve-interval") => {
+                let v = value(p)?;
+                resolve_interval = v
+                    .parse()
+                    .ok()
+                    .filter(|s| (5..=86_400).contains(s))
+                    .map(std::time::Duration::from_secs)
+                    .ok_or_else(|| {
+                        format!("--resolve-interval {v:?}: expected seconds, 5-86400")
+                    })?;
+            }
             Long("port") => {
                 let v = value(p)?;
                 port = v
@@ -307,10 +354,9 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
                 );
             }
             Long("endpoint") => {
-                for ep in endpoint(&value(p)?)? {
-                    if !endpoints.contains(&ep) {
-                        endpoints.push(ep);
-                    }
+                let ep = EndpointSpec::parse(&value(p)?)?;
+                if !endpoints.contains(&ep) {
+                    endpoints.push(ep);
                 }
             }
             Long("log-level") => log_level = value(p)?,
@@ -373,12 +419,19 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
                 .into(),
         );
     }
+    endpoints.extend(
+        devices
+            .into_iter()
+            .map(|d| EndpointSpec::Interface(d, port)),
+    );
     Ok(Command::Run {
         require_mount,
         home,
         port,
         bind,
         endpoints,
+        roots,
+        resolve_interval,
         log_level,
         admin_port,
         admin_bind,
@@ -388,6 +441,45 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
         backup_to,
         backup_keep,
     })
+}
+
+/// `--endpoint-from-interface`: a network device name.
+fn device(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text.len() < 16
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b));
+    if ok {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "--endpoint-from-interface {text:?}: expected a network device name such as eth1"
+        ))
+    }
+}
+
+/// `IDENTITY@IP/PORT[,IP/PORT...]`: another root's public identity (the text, or a file
+/// holding it) and its endpoints.
+pub fn root(text: &str) -> Result<RootEntry, String> {
+    let bad = || format!("{text:?}: expected IDENTITY.public@IP/PORT[,IP/PORT...]");
+    let (id, eps) = text.rsplit_once('@').ok_or_else(bad)?;
+    let id_text = match std::fs::read_to_string(id) {
+        Ok(s) => s,
+        Err(_) => id.to_owned(),
+    };
+    let identity: crate::identity::Identity = id_text
+        .trim()
+        .parse()
+        .map_err(|e| format!("{text:?}: not a public identity or a file holding one: {e}"))?;
+    let mut endpoints = Vec::new();
+    for ep in eps.split(',') {
+        match EndpointSpec::parse(ep)? {
+            EndpointSpec::Fixed(a) => endpoints.push(a),
+            _ => return Err(format!("{text:?}: {ep:?} is not an IP/PORT")),
+        }
+    }
+    Ok((identity, endpoints))
 }
 
 /// Parses `IP/PORT`, `IP:PORT`, or `HOST/PORT` (resolved now, every address kept); each must
@@ -728,6 +820,64 @@ mod tests {
                 require_mount: true,
                 ..
             })
+        ));
+    }
+
+    #[test]
+    fn names_and_devices_are_kept_for_the_daemon_to_resolve() {
+        let Ok(Command::Run {
+            endpoints,
+            resolve_interval,
+            ..
+        }) = parse(args(
+            "run --port 9995 --endpoint home.example.net/9993 --endpoint-from-interface eth1 \
+             --resolve-interval 30",
+        ))
+        else {
+            panic!("run");
+        };
+        assert_eq!(
+            endpoints,
+            [
+                EndpointSpec::Name("home.example.net".into(), 9993),
+                EndpointSpec::Interface("eth1".into(), 9995)
+            ]
+        );
+        assert_eq!(resolve_interval.as_secs(), 30);
+        assert!(parse(args("run --resolve-interval 1")).is_err());
+        assert!(parse(args("run --endpoint-from-interface a/b")).is_err());
+        assert!(parse(args("run --endpoint bad_name/9993")).is_err());
+        assert!(parse(args("run --root nothing@10.0.0.1/9993")).is_err());
+    }
+
+    #[test]
+    fn planet_sharing_subcommands() {
+        assert_eq!(
+            parse(args("planet export-key --home /h --out /k")),
+            Ok(Command::PlanetRoots(PlanetCommand::ExportKey {
+                home: "/h".into(),
+                out: "/k".into()
+            }))
+        );
+        assert_eq!(
+            parse(args("planet import-key /k --planet /p --home /h")),
+            Ok(Command::PlanetRoots(PlanetCommand::ImportKey {
+                home: "/h".into(),
+                key: "/k".into(),
+                planet: "/p".into(),
+                force: false
+            }))
+        );
+        assert!(parse(args("planet import-key /k")).is_err());
+        assert!(parse(args("planet export-key")).is_err());
+        assert!(matches!(
+            parse(args("planet remove-root 0123456789")),
+            Ok(Command::PlanetRoots(PlanetCommand::RemoveRoot { .. }))
+        ));
+        // The planet command itself is unchanged.
+        assert!(matches!(
+            parse(args("planet --endpoint 10.0.0.1/9993")),
+            Ok(Command::Planet { .. })
         ));
     }
 }

@@ -1,0 +1,202 @@
+//! Two roots of one planet, simulated in process with a virtual clock: they say HELLO to each
+//! other, hold confirmed paths to one another, and a planet one of them re-issues (its
+//! address changed) reaches the other through OK(HELLO) and from there a client that only
+//! reaches the other. A forged or unsolicited planet is never adopted.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::client::SimPeer;
+use ztcd::crypto::SeededEntropy;
+use ztcd::crypto::c25519::KeyPair;
+use ztcd::crypto::hashcash::Scratch;
+use ztcd::identity::IdentitySecret;
+use ztcd::limits::ROOT_HELLO_INTERVAL_MS;
+use ztcd::node::{Event, LocalSocket, Node, NodeConfig, Transmit};
+use ztcd::wire::verbs::OkHelloRepr;
+use ztcd::wire::world::{World, WorldKind};
+use ztcd::wire::{InetAddress, Reader, Verb};
+
+const A_OLD: &str = "10.0.0.1:9993";
+const A_NEW: &str = "10.0.0.9:9993";
+const B: &str = "10.0.0.2:9993";
+
+fn at(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn ep(s: &str) -> InetAddress {
+    InetAddress::from_socket(at(s))
+}
+
+fn planet(key: &KeyPair, ts: u64, a: &IdentitySecret, a_at: &str, b: &IdentitySecret) -> World {
+    ztcd::world::make(
+        WorldKind::Planet,
+        4242,
+        ts,
+        &[
+            (*a.identity(), vec![ep(a_at)]),
+            (*b.identity(), vec![ep(B)]),
+        ],
+        key,
+    )
+    .unwrap()
+}
+
+struct Bed {
+    a: Node,
+    b: Node,
+    a_at: SocketAddr,
+    now: u64,
+    /// Planets the nodes reported adopting: (which node, timestamp).
+    adopted: Vec<(char, u64)>,
+}
+
+impl Bed {
+    /// Delivers every datagram between the two nodes until none is left, running timers.
+    fn run(&mut self, ms: u64) {
+        let end = self.now + ms;
+        while self.now < end {
+            self.a.handle_timeout(self.now);
+            self.b.handle_timeout(self.now);
+            for _ in 0..20 {
+                let from_a: Vec<Transmit> = std::iter::from_fn(|| self.a.poll_transmit()).collect();
+                let from_b: Vec<Transmit> = std::iter::from_fn(|| self.b.poll_transmit()).collect();
+                if from_a.is_empty() && from_b.is_empty() {
+                    break;
+                }
+                for t in from_a.iter().filter(|t| t.to == at(B)) {
+                    self.b
+                        .handle_datagram(self.now, LocalSocket(0), self.a_at, &t.data);
+                }
+                for t in from_b.iter().filter(|t| t.to == self.a_at) {
+                    self.a
+                        .handle_datagram(self.now, LocalSocket(0), at(B), &t.data);
+                }
+                self.events();
+            }
+            self.now += 500;
+        }
+    }
+
+    fn events(&mut self) {
+        for (name, node) in [('a', &mut self.a), ('b', &mut self.b)] {
+            while let Some(e) = node.poll_event() {
+                match e {
+                    Event::PlanetAdopted(w) => self.adopted.push((name, w.timestamp)),
+                    Event::ValidateIdentity(id) => {
+                        let ok = id.validate(&mut Scratch::new()).is_ok();
+                        node.identity_checked(self.now, id, ok);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+fn node(identity: &IdentitySecret, planet: World) -> Node {
+    Node::new(NodeConfig {
+        identity: identity.clone(),
+        planet: Some(planet),
+        moon: None,
+        rng_seed: u64::from(identity.address().to_u64() as u32),
+        limits: ztcd::limits::TableLimits::default(),
+    })
+}
+
+#[test]
+fn a_moved_root_reaches_clients_through_the_other_root() {
+    let mut rng = SeededEntropy::new(5);
+    let mut scratch = Scratch::new();
+    let (ia, ib, ic) = (
+        IdentitySecret::generate(&mut rng, &mut scratch),
+        IdentitySecret::generate(&mut rng, &mut scratch),
+        IdentitySecret::generate(&mut rng, &mut scratch),
+    );
+    let key = KeyPair::generate(&mut rng);
+    let v1 = planet(&key, 1000, &ia, A_OLD, &ib);
+    let mut bed = Bed {
+        a: node(&ia, v1.clone()),
+        b: node(&ib, v1.clone()),
+        a_at: at(A_OLD),
+        now: 10_000,
+        adopted: Vec::new(),
+    };
+    bed.run(2_000);
+    // Each holds a confirmed path to the other, found from the planet alone.
+    let roots_b = bed.b.roots(bed.now);
+    assert_eq!(roots_b.len(), 1);
+    assert_eq!(roots_b[0].address, ia.address());
+    assert_eq!(roots_b[0].path, Some(at(A_OLD)), "{roots_b:?}");
+    assert!(roots_b[0].latency.is_some());
+    assert_eq!(bed.a.roots(bed.now)[0].path, Some(at(B)));
+    assert_eq!(bed.a.stats().validations + bed.b.stats().validations, 0);
+
+    // A's address changes; it re-issues the planet and serves it from its new address.
+    let v2 = planet(&key, 2000, &ia, A_NEW, &ib);
+    bed.a_at = at(A_NEW);
+    bed.a.set_worlds(bed.now, Some(v2.clone()), None);
+    bed.run(2_000);
+    assert_eq!(bed.adopted, vec![('b', 2000)]);
+    assert_eq!(bed.b.planet().unwrap().timestamp, 2000);
+    assert_eq!(bed.b.roots(bed.now)[0].path, Some(at(A_NEW)));
+    assert_eq!(bed.b.stats().planets_adopted, 1);
+
+    // A client holding v1 that reaches only B gets v2 in B's OK(HELLO).
+    let mut c = SimPeer::new(ic, "10.0.5.5:40000");
+    let (_, hello) = c.hello(ib.identity(), (4242, 1000));
+    c.deliver(&mut bed.b, bed.now, &[hello]);
+    bed.events();
+    let mut worlds = Vec::new();
+    for _ in 0..5 {
+        let sent: Vec<Transmit> = std::iter::from_fn(|| bed.b.poll_transmit()).collect();
+        let c_at = c.addr;
+        for t in sent.iter().filter(|t| t.to == c_at) {
+            let (h, body) = c.open(ib.identity(), t.data.clone()).unwrap();
+            if h.verb == Verb::Echo {
+                let answer = c.answer_echo(ib.identity(), &h, &body);
+                c.deliver(&mut bed.b, bed.now, &answer);
+            } else if h.verb == Verb::Ok {
+                let ok = OkHelloRepr::parse(&body[ztcd::wire::verbs::OkHeader::LEN..]).unwrap();
+                let mut r = Reader::new(ok.worlds);
+                while !r.is_empty() {
+                    worlds.push(World::parse(&mut r).unwrap());
+                }
+            }
+        }
+    }
+    assert!(
+        worlds.iter().any(|w| w.id == 4242 && w.timestamp == 2000),
+        "the client got the new planet through B"
+    );
+    assert!(ztcd::world::should_replace(Some(&v1), &v2));
+}
+
+#[test]
+fn a_planet_signed_by_another_key_is_never_adopted() {
+    let mut rng = SeededEntropy::new(6);
+    let mut scratch = Scratch::new();
+    let (ia, ib) = (
+        IdentitySecret::generate(&mut rng, &mut scratch),
+        IdentitySecret::generate(&mut rng, &mut scratch),
+    );
+    let key = KeyPair::generate(&mut rng);
+    let v1 = planet(&key, 1000, &ia, A_OLD, &ib);
+    let mut bed = Bed {
+        a: node(&ia, v1.clone()),
+        b: node(&ib, v1),
+        a_at: at(A_OLD),
+        now: 10_000,
+        adopted: Vec::new(),
+    };
+    bed.run(2_000);
+    // A turns rogue (or its key is not the planet's): a newer planet under another key.
+    let other = KeyPair::generate(&mut rng);
+    let forged = planet(&other, 9000, &ia, A_NEW, &ib);
+    bed.a.set_worlds(bed.now, Some(forged), None);
+    bed.run(ROOT_HELLO_INTERVAL_MS * 2);
+    assert!(bed.adopted.is_empty(), "{:?}", bed.adopted);
+    assert_eq!(bed.b.planet().unwrap().timestamp, 1000);
+}
