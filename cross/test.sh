@@ -18,7 +18,7 @@ source cross/targets.sh
 suite_targets=${CROSS_SUITE_TARGETS-aarch64 armv7}
 # Test targets that need the host (network namespaces, libzt, a host ztcd binary to start,
 # tmpfs mounts, chromium); never run under emulation.
-host_only_tests=(real_clients real_controller real_flood real_backup store_crash remote_root admin_api admin_page backup loadgen admin_attacks udp_attacks faults)
+host_only_tests=(real_clients real_controller real_flood real_backup real_roots store_crash remote_root admin_api admin_page backup loadgen admin_attacks udp_attacks faults)
 
 # Drops the one harmless linker warning of build-std targets (zig is pointed at rustlib's
 # target lib directory, which only a prebuilt std would create). Never fails: under pipefail the

@@ -43,6 +43,10 @@ pub const PLANET_FETCH_INTERVAL_MS: u64 = 2_000;
 /// path) in one round, plus fetches. Worst case 128 × 24 bytes = 3 KiB.
 pub const MAX_SENT_HELLOS: usize = 128;
 
+/// How long a probe on a confirmed path may go unanswered (with nothing else heard) before
+/// packets for that peer go through another root of the planet instead, if one reaches it.
+pub const PROBE_ANSWER_TIMEOUT_MS: u64 = 10_000;
+
 /// Most stable endpoints per World root (`ZT_WORLD_MAX_STABLE_ENDPOINTS_PER_ROOT`).
 pub const MAX_WORLD_ENDPOINTS_PER_ROOT: usize = 32;
 

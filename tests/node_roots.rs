@@ -51,6 +51,8 @@ struct Bed {
     now: u64,
     /// Planets the nodes reported adopting: (which node, timestamp).
     adopted: Vec<(char, u64)>,
+    /// Datagrams the nodes sent to anyone else: (which node, datagram).
+    elsewhere: Vec<(char, Transmit)>,
 }
 
 impl Bed {
@@ -66,13 +68,21 @@ impl Bed {
                 if from_a.is_empty() && from_b.is_empty() {
                     break;
                 }
-                for t in from_a.iter().filter(|t| t.to == at(B)) {
-                    self.b
-                        .handle_datagram(self.now, LocalSocket(0), self.a_at, &t.data);
+                for t in from_a {
+                    if t.to == at(B) {
+                        self.b
+                            .handle_datagram(self.now, LocalSocket(0), self.a_at, &t.data);
+                    } else {
+                        self.elsewhere.push(('a', t));
+                    }
                 }
-                for t in from_b.iter().filter(|t| t.to == self.a_at) {
-                    self.a
-                        .handle_datagram(self.now, LocalSocket(0), at(B), &t.data);
+                for t in from_b {
+                    if t.to == self.a_at {
+                        self.a
+                            .handle_datagram(self.now, LocalSocket(0), at(B), &t.data);
+                    } else {
+                        self.elsewhere.push(('b', t));
+                    }
                 }
                 self.events();
             }
@@ -94,6 +104,39 @@ impl Bed {
             }
         }
     }
+}
+
+/// Client `c` (holding planet v1) says HELLO to root `which` and answers its probes; returns
+/// the worlds the root's OK(HELLO)s carried.
+fn talk(bed: &mut Bed, which: char, c: &mut SimPeer, root: &IdentitySecret) -> Vec<World> {
+    let (_, hello) = c.hello(root.identity(), (4242, 1000));
+    let mut worlds = Vec::new();
+    let c_at = c.addr;
+    let node = if which == 'a' { &mut bed.a } else { &mut bed.b };
+    c.deliver(node, bed.now, &[hello]);
+    for _ in 0..5 {
+        while let Some(e) = node.poll_event() {
+            if let Event::ValidateIdentity(id) = e {
+                let ok = id.validate(&mut Scratch::new()).is_ok();
+                node.identity_checked(bed.now, id, ok);
+            }
+        }
+        let sent: Vec<Transmit> = std::iter::from_fn(|| node.poll_transmit()).collect();
+        for t in sent.iter().filter(|t| t.to == c_at) {
+            let (h, body) = c.open(root.identity(), t.data.clone()).unwrap();
+            if h.verb == Verb::Echo {
+                let answer = c.answer_echo(root.identity(), &h, &body);
+                c.deliver(node, bed.now, &answer);
+            } else if h.verb == Verb::Ok {
+                let ok = OkHelloRepr::parse(&body[ztcd::wire::verbs::OkHeader::LEN..]).unwrap();
+                let mut r = Reader::new(ok.worlds);
+                while !r.is_empty() {
+                    worlds.push(World::parse(&mut r).unwrap());
+                }
+            }
+        }
+    }
+    worlds
 }
 
 fn node(identity: &IdentitySecret, planet: World) -> Node {
@@ -123,6 +166,7 @@ fn a_moved_root_reaches_clients_through_the_other_root() {
         a_at: at(A_OLD),
         now: 10_000,
         adopted: Vec::new(),
+        elsewhere: Vec::new(),
     };
     bed.run(2_000);
     // Each holds a confirmed path to the other, found from the planet alone.
@@ -134,6 +178,18 @@ fn a_moved_root_reaches_clients_through_the_other_root() {
     assert_eq!(bed.a.roots(bed.now)[0].path, Some(at(B)));
     assert_eq!(bed.a.stats().validations + bed.b.stats().validations, 0);
 
+    // A client holding v1 is online through A (a confirmed direct path), and known to B.
+    let mut c = SimPeer::new(ic, "10.0.5.5:40000");
+    talk(&mut bed, 'a', &mut c, &ia);
+    talk(&mut bed, 'b', &mut c, &ib);
+    assert!(
+        bed.a
+            .peer(c.address())
+            .unwrap()
+            .best_path(bed.now, None)
+            .is_some()
+    );
+
     // A's address changes; it re-issues the planet and serves it from its new address.
     let v2 = planet(&key, 2000, &ia, A_NEW, &ib);
     bed.a_at = at(A_NEW);
@@ -144,29 +200,25 @@ fn a_moved_root_reaches_clients_through_the_other_root() {
     assert_eq!(bed.b.roots(bed.now)[0].path, Some(at(A_NEW)));
     assert_eq!(bed.b.stats().planets_adopted, 1);
 
-    // A client holding v1 that reaches only B gets v2 in B's OK(HELLO).
-    let mut c = SimPeer::new(ic, "10.0.5.5:40000");
-    let (_, hello) = c.hello(ib.identity(), (4242, 1000));
-    c.deliver(&mut bed.b, bed.now, &[hello]);
-    bed.events();
-    let mut worlds = Vec::new();
-    for _ in 0..5 {
-        let sent: Vec<Transmit> = std::iter::from_fn(|| bed.b.poll_transmit()).collect();
-        let c_at = c.addr;
-        for t in sent.iter().filter(|t| t.to == c_at) {
-            let (h, body) = c.open(ib.identity(), t.data.clone()).unwrap();
-            if h.verb == Verb::Echo {
-                let answer = c.answer_echo(ib.identity(), &h, &body);
-                c.deliver(&mut bed.b, bed.now, &answer);
-            } else if h.verb == Verb::Ok {
-                let ok = OkHelloRepr::parse(&body[ztcd::wire::verbs::OkHeader::LEN..]).unwrap();
-                let mut r = Reader::new(ok.worlds);
-                while !r.is_empty() {
-                    worlds.push(World::parse(&mut r).unwrap());
-                }
-            }
-        }
-    }
+    // A probed its paths when it moved; the client's went unanswered (it cannot reach A's
+    // new address), so what A sends it now goes through B, which relays it.
+    bed.run(ztcd::limits::PROBE_ANSWER_TIMEOUT_MS);
+    bed.elsewhere.clear();
+    assert!(bed.a.send(bed.now, c.address(), Verb::Echo, &[], None));
+    bed.run(500);
+    // B relays A's packet to the client (and introduces the two with a RENDEZVOUS).
+    let relayed: Vec<Verb> = bed
+        .elsewhere
+        .iter()
+        .filter(|(who, t)| *who == 'b' && t.to == c.addr)
+        .filter_map(|(_, t)| c.open(ia.identity(), t.data.clone()))
+        .map(|(h, _)| h.verb)
+        .collect();
+    assert_eq!(relayed, [Verb::Echo], "{:?}", bed.elsewhere);
+    assert_eq!(bed.b.stats().relayed_packets, 1);
+
+    // The client (still holding v1) gets v2 in B's OK(HELLO).
+    let worlds = talk(&mut bed, 'b', &mut c, &ib);
     assert!(
         worlds.iter().any(|w| w.id == 4242 && w.timestamp == 2000),
         "the client got the new planet through B"
@@ -190,6 +242,7 @@ fn a_planet_signed_by_another_key_is_never_adopted() {
         a_at: at(A_OLD),
         now: 10_000,
         adopted: Vec::new(),
+        elsewhere: Vec::new(),
     };
     bed.run(2_000);
     // A turns rogue (or its key is not the planet's): a newer planet under another key.

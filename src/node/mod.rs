@@ -408,7 +408,8 @@ impl Node {
             self.stats.send_no_peer += 1;
             return false;
         };
-        let Some(path) = path.or_else(|| peer.best_path(now, None)) else {
+        let best = peer.best_path(now, None);
+        let Some(path) = path.or_else(|| self.route(now, to, best)) else {
             self.stats.send_no_path += 1;
             return false;
         };

@@ -10,7 +10,7 @@ use crate::crypto::SymmetricKey;
 use crate::identity::Identity;
 use crate::limits::{
     LATENCY_PROBE_INTERVAL_MS, MAX_PATHS_PER_PEER, PATH_TIMEOUT_MS, PEER_TIMEOUT_MS,
-    PROBE_INTERVAL_MS, REPLAY_WINDOW,
+    PROBE_ANSWER_TIMEOUT_MS, PROBE_INTERVAL_MS, REPLAY_WINDOW,
 };
 use crate::wire::Address;
 
@@ -86,6 +86,14 @@ impl Path {
     /// Whether the path was heard recently enough to use.
     pub fn is_alive(&self, now: u64) -> bool {
         now.saturating_sub(self.last_receive) < PATH_TIMEOUT_MS
+    }
+
+    /// Whether our probe on it went unanswered for [`PROBE_ANSWER_TIMEOUT_MS`] with nothing
+    /// heard since: the peer (or we) may have moved, and another root may still reach it.
+    pub fn is_unanswered(&self, now: u64) -> bool {
+        self.probe.is_some_and(|(_, at)| {
+            now.saturating_sub(at) >= PROBE_ANSWER_TIMEOUT_MS && self.last_receive <= at
+        })
     }
 }
 

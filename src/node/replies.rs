@@ -41,9 +41,13 @@ impl Node {
             .peers
             .get(to)
             .and_then(|p| p.path(path.local, path.remote));
-        let Some(path) = current.filter(|p| p.probe_due(now)) else {
-            return;
-        };
+        if let Some(path) = current.filter(|p| p.probe_due(now)) {
+            self.send_probe(now, to, path);
+        }
+    }
+
+    /// Sends the probe (an ECHO with a fresh packet ID) on `path` now.
+    pub(super) fn send_probe(&mut self, now: u64, to: Address, path: Path) {
         // An empty ECHO (a bare header, the smallest packet there is): its OK is matched by
         // the packet ID alone.
         let Some(id) = self.send_metered(now, to, path, Verb::Echo, &[]) else {
@@ -134,7 +138,7 @@ impl Node {
                 self.send_metered(now, rq.source, a, Verb::Ok, &payload);
                 return;
             }
-            (_, b) => b,
+            (_, b) => self.route(now, rq.source, b),
         };
         match path {
             Some(p) => {

@@ -55,12 +55,54 @@ impl Node {
     }
 
     /// Serves `planet` and `moon` from now on (re-issued with new endpoints, or adopted) and
-    /// tells the other roots at once.
+    /// tells the other roots at once. When our own endpoints changed, every confirmed path is
+    /// probed at once: those that died with our old address go unanswered, and packets for
+    /// those peers then go through another root ([`Node::route`]).
     pub fn set_worlds(&mut self, now: u64, planet: Option<World>, moon: Option<World>) {
+        let ours =
+            |p: Option<&World>| p.and_then(|w| crate::world::root_endpoints(w, self.address));
+        let moved = ours(self.planet()) != ours(planet.as_ref());
         let encode = |w: World| w.to_bytes().ok().map(|b| (w, b));
         self.planet = planet.and_then(encode);
         self.moon = moon.and_then(encode);
         self.next_root_hello = now;
+        if moved {
+            let paths: Vec<(Address, super::Path)> = self
+                .peers
+                .iter()
+                .filter_map(|p| Some((p.identity.address(), p.best_path(now, None)?)))
+                .collect();
+            for (to, path) in paths {
+                self.send_probe(now, to, path);
+            }
+        }
+    }
+
+    /// Where to send a packet for `to` whose best direct path is `best`: that path, unless
+    /// it is missing or its probe went unanswered and another root of our planet has a
+    /// confirmed path (the packet is then sent there, addressed to `to`, and relayed).
+    pub(super) fn route(
+        &self,
+        now: u64,
+        to: Address,
+        best: Option<super::Path>,
+    ) -> Option<super::Path> {
+        if best.is_some_and(|p| !p.is_unanswered(now)) {
+            return best;
+        }
+        let Some((planet, _)) = &self.planet else {
+            return best;
+        };
+        let via = planet
+            .roots
+            .iter()
+            .map(|r| r.identity.address)
+            .filter(|a| *a != self.address && *a != to)
+            .find_map(|a| {
+                let p = self.peers.get(a)?.best_path(now, None)?;
+                (!p.is_unanswered(now)).then_some(p)
+            });
+        via.or(best)
     }
 
     /// The other roots of our planet, with what we know of them.

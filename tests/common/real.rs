@@ -228,7 +228,7 @@ pub(crate) struct NetPair {
     pub(crate) subnet: u8,
 }
 
-fn ip(args: &[&str]) {
+pub(crate) fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().expect("run ip");
     assert!(
         out.status.success(),
