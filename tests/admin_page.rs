@@ -78,6 +78,11 @@ fn the_page_creates_a_network_and_authorizes_a_member_in_chromium() {
     let result: serde_json::Value = serde_json::from_str(text.trim()).expect("JSON result");
     assert_eq!(result["listed_authorized"], true, "{result}");
     assert_eq!(result["listed_blocked"], true, "{result}");
+    let roots = result["roots"].as_str().unwrap_or_default();
+    assert!(
+        roots.contains(&endpoint) && roots.contains("this router"),
+        "{result}"
+    );
     let png = std::fs::read(&shot).expect("screenshot");
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 5_000,

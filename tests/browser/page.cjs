@@ -24,6 +24,9 @@ async function main() {
     result.steps.push("logged in");
     // This node serves no moon: no button offering one.
     result.moon_hidden = await page.getByRole("button", { name: "Download moon" }).isHidden();
+    // The planet's roots: this router alone, at its endpoint.
+    await page.locator("#root-rows tr").first().waitFor();
+    result.roots = await page.locator("#root-rows").textContent();
 
     await page.getByRole("button", { name: "Back up now" }).click();
     await page.getByRole("status").filter({ hasText: "Backup written" }).waitFor();

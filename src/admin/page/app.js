@@ -119,7 +119,27 @@
     }
     if (!list.data.length) rows.append(el("tr", {}, el("td", { colspan: "5" }, "No networks yet.")));
     show("networks");
+    await loadRoots();
     await loadBackups();
+  }
+
+  // The planet's roots: this router, and any other root sharing the planet with when it last
+  // answered (a root that moved is followed through the others).
+  async function loadRoots() {
+    const st = await api("GET", "/status");
+    $("planet-info").textContent = "Planet " + st.planetWorldId + ", issued " +
+      new Date(st.planetWorldTimestamp).toLocaleString();
+    const rows = $("root-rows");
+    rows.replaceChildren();
+    for (const r of st.ztcdRoots || []) {
+      const heard = r.self ? "this router"
+        : r.lastHeard ? ago(r.lastHeard) + (r.latency != null ? " (" + r.latency + " ms)" : "")
+        : "not yet";
+      rows.append(el("tr", {},
+        el("td", {}, el("code", {}, r.address)),
+        el("td", {}, r.endpoints.join(", ")),
+        el("td", {}, heard)));
+    }
   }
 
   async function loadBackups() {
