@@ -488,3 +488,83 @@ fn concurrent_backups_all_succeed_and_rotate_in_the_order_taken() {
         newest.display()
     );
 }
+
+/// The planet signing key leaves a home only through `planet export-key` (0600, never over an
+/// existing file, never printed) or inside an encrypted backup, which brings it back whole;
+/// `import-key` refuses a key that does not sign the planet given with it.
+#[test]
+fn the_planet_key_leaves_only_by_export_or_encrypted_backup() {
+    let dir = TempDir::new("bk-planet-key");
+    let (home, usb, other) = (dir.path("home"), dir.path("usb"), dir.path("other"));
+    std::fs::create_dir_all(&usb).unwrap();
+    ztcd_ok(&["planet", "--home", s(&home), "--endpoint", "10.0.0.1/9993"]);
+    let key = std::fs::read(home.join("planet.c25519")).unwrap();
+    assert_eq!(key.len(), 128);
+    let out_file = dir.path("exported.key");
+    let printed = ztcd_ok(&[
+        "planet",
+        "export-key",
+        "--home",
+        s(&home),
+        "--out",
+        s(&out_file),
+    ]);
+    assert_eq!(std::fs::read(&out_file).unwrap(), key);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&out_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(!printed.contains(&hex[128..160]), "the key was printed");
+    let (ok, out) = ztcd(&[
+        "planet",
+        "export-key",
+        "--home",
+        s(&home),
+        "--out",
+        s(&out_file),
+    ]);
+    assert!(!ok && out.contains("exists"), "{out}");
+    // A key that does not sign the planet is refused; the right pair is installed.
+    ztcd_ok(&["planet", "--home", s(&other), "--endpoint", "10.0.0.2/9993"]);
+    let (ok, out) = ztcd(&[
+        "planet",
+        "import-key",
+        s(&other.join("planet.c25519")),
+        "--planet",
+        s(&home.join("planet")),
+        "--home",
+        s(&dir.path("third")),
+    ]);
+    assert!(!ok && out.contains("does not sign that planet"), "{out}");
+    let (ok, out) = ztcd(&[
+        "planet",
+        "import-key",
+        s(&out_file),
+        "--planet",
+        s(&home.join("planet")),
+        "--home",
+        s(&other),
+    ]);
+    assert!(
+        !ok && out.contains("--force"),
+        "another planet is served there: {out}"
+    );
+    // Backups carry it sealed: the file holds no copy of the key, a restore brings it back.
+    ztcd_ok(&["backup", "--home", s(&home), "--to", s(&usb)]);
+    let file = &backups(&usb)[0];
+    let sealed = std::fs::read(file).unwrap();
+    assert!(
+        !sealed.windows(32).any(|w| w == &key[64..96]),
+        "the backup holds the key in the clear"
+    );
+    let restored = dir.path("restored");
+    ztcd_ok(&[
+        "restore",
+        s(file),
+        "--home",
+        s(&restored),
+        "--key",
+        s(&home.join("backup.key")),
+    ]);
+    assert_eq!(std::fs::read(restored.join("planet.c25519")).unwrap(), key);
+}
