@@ -568,3 +568,32 @@ fn the_planet_key_leaves_only_by_export_or_encrypted_backup() {
     ]);
     assert_eq!(std::fs::read(restored.join("planet.c25519")).unwrap(), key);
 }
+
+/// `planet add-root` and `remove-root` re-issue the planet (same ID, newer, same key) with the
+/// root list changed; the daemon's home lock keeps them from racing a running root.
+#[test]
+fn planet_roots_are_added_and_removed_by_hand() {
+    use ztcd::wire::world::World;
+    let dir = TempDir::new("bk-roots");
+    let (home, other) = (dir.path("home"), dir.path("other"));
+    ztcd_ok(&["planet", "--home", s(&home), "--endpoint", "10.0.0.1/9993"]);
+    ztcd_ok(&["planet", "--home", s(&other), "--endpoint", "10.0.0.2/9993"]);
+    let read = |h: &Path| World::from_bytes(&std::fs::read(h.join("planet")).unwrap()).unwrap();
+    let before = read(&home);
+    let public = other.join("identity.public");
+    let spec = format!("{}@10.0.0.2/9993,10.0.0.3/9993", s(&public));
+    let out = ztcd_ok(&["planet", "add-root", &spec, "--home", s(&home)]);
+    assert!(out.contains("re-issued"), "{out}");
+    let added = read(&home);
+    assert_eq!((added.id, added.roots.len()), (before.id, 2));
+    assert!(added.timestamp > before.timestamp);
+    assert!(ztcd::world::should_replace(Some(&before), &added));
+    assert_eq!(added.roots[1].endpoints.len(), 2);
+    let address = &std::fs::read_to_string(&public).unwrap()[..10];
+    let (ok, out) = ztcd(&["planet", "remove-root", "0000000001", "--home", s(&home)]);
+    assert!(!ok && out.contains("lists no root"), "{out}");
+    ztcd_ok(&["planet", "remove-root", address, "--home", s(&home)]);
+    let removed = read(&home);
+    assert_eq!(removed.roots.len(), 1);
+    assert!(ztcd::world::should_replace(Some(&added), &removed));
+}
