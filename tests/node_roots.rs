@@ -139,6 +139,25 @@ fn talk(bed: &mut Bed, which: char, c: &mut SimPeer, root: &IdentitySecret) -> V
     worlds
 }
 
+/// Roots A and B (and a client identity) from `seed`, both serving planet v1 of a shared
+/// key: the bed, the identities, the key and v1.
+fn bed(seed: u64) -> (Bed, [IdentitySecret; 3], KeyPair, World) {
+    let mut rng = SeededEntropy::new(seed);
+    let mut scratch = Scratch::new();
+    let ids = [(); 3].map(|()| IdentitySecret::generate(&mut rng, &mut scratch));
+    let key = KeyPair::generate(&mut rng);
+    let v1 = planet(&key, 1000, &ids[0], A_OLD, &ids[1]);
+    let bed = Bed {
+        a: node(&ids[0], v1.clone()),
+        b: node(&ids[1], v1.clone()),
+        a_at: at(A_OLD),
+        now: 10_000,
+        adopted: Vec::new(),
+        elsewhere: Vec::new(),
+    };
+    (bed, ids, key, v1)
+}
+
 fn node(identity: &IdentitySecret, planet: World) -> Node {
     Node::new(NodeConfig {
         identity: identity.clone(),
@@ -151,23 +170,7 @@ fn node(identity: &IdentitySecret, planet: World) -> Node {
 
 #[test]
 fn a_moved_root_reaches_clients_through_the_other_root() {
-    let mut rng = SeededEntropy::new(5);
-    let mut scratch = Scratch::new();
-    let (ia, ib, ic) = (
-        IdentitySecret::generate(&mut rng, &mut scratch),
-        IdentitySecret::generate(&mut rng, &mut scratch),
-        IdentitySecret::generate(&mut rng, &mut scratch),
-    );
-    let key = KeyPair::generate(&mut rng);
-    let v1 = planet(&key, 1000, &ia, A_OLD, &ib);
-    let mut bed = Bed {
-        a: node(&ia, v1.clone()),
-        b: node(&ib, v1.clone()),
-        a_at: at(A_OLD),
-        now: 10_000,
-        adopted: Vec::new(),
-        elsewhere: Vec::new(),
-    };
+    let (mut bed, [ia, ib, ic], key, v1) = bed(5);
     bed.run(2_000);
     // Each holds a confirmed path to the other, found from the planet alone.
     let roots_b = bed.b.roots(bed.now);
@@ -228,25 +231,10 @@ fn a_moved_root_reaches_clients_through_the_other_root() {
 
 #[test]
 fn a_planet_signed_by_another_key_is_never_adopted() {
-    let mut rng = SeededEntropy::new(6);
-    let mut scratch = Scratch::new();
-    let (ia, ib) = (
-        IdentitySecret::generate(&mut rng, &mut scratch),
-        IdentitySecret::generate(&mut rng, &mut scratch),
-    );
-    let key = KeyPair::generate(&mut rng);
-    let v1 = planet(&key, 1000, &ia, A_OLD, &ib);
-    let mut bed = Bed {
-        a: node(&ia, v1.clone()),
-        b: node(&ib, v1),
-        a_at: at(A_OLD),
-        now: 10_000,
-        adopted: Vec::new(),
-        elsewhere: Vec::new(),
-    };
+    let (mut bed, [ia, ib, _], _, _) = bed(6);
     bed.run(2_000);
     // A turns rogue (or its key is not the planet's): a newer planet under another key.
-    let other = KeyPair::generate(&mut rng);
+    let other = KeyPair::generate(&mut SeededEntropy::new(7));
     let forged = planet(&other, 9000, &ia, A_NEW, &ib);
     bed.a.set_worlds(bed.now, Some(forged), None);
     bed.run(ROOT_HELLO_INTERVAL_MS * 2);

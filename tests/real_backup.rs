@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::real::{
-    Daemon, NetPair, TempDir, admin_ok, available, finish_client, spawn_client, zt, ztcd_ok,
+    Daemon, NetPair, TempDir, admin_ok, available, finish_client, network_with_member,
+    spawn_client, zt, ztcd_ok,
 };
 use serde_json::json;
 
@@ -113,31 +114,7 @@ fn a_member_follows_its_controller_restored_on_another_address() {
             &eps[1],
         ],
     );
-    let ours = admin_ok(&home_a, &net.server, "GET", "/status", None)["address"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let body = json!({"name": "ha", "private": true, "v4AssignMode": {"zt": true},
-                      "routes": [{"target": "10.56.0.0/24"}],
-                      "ipAssignmentPools": [{"ipRangeStart": "10.56.0.1", "ipRangeEnd": "10.56.0.254"}]});
-    let n = admin_ok(
-        &home_a,
-        &net.server,
-        "POST",
-        &format!("/controller/network/{ours}______"),
-        Some(body),
-    );
-    let nwid = n["id"].as_str().unwrap().to_owned();
-    let (_, v) = zt(None, &["id-new"]);
-    let secret = v["identity"].as_str().unwrap().to_owned();
-    let member = format!("/controller/network/{nwid}/member/{}", &secret[..10]);
-    admin_ok(
-        &home_a,
-        &net.server,
-        "POST",
-        &member,
-        Some(json!({"authorized": true, "ipAssignments": ["10.56.0.10"]})),
-    );
+    let (nwid, secret, member) = network_with_member(&home_a, &net.server, "ha", "10.56.0");
     let client = spawn_client(
         &net.clients,
         &home_a.join("planet"),

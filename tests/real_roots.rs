@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::real::{
-    Daemon, NetPair, TempDir, admin_ok, available, finish_client, ip, spawn_client, zt, ztcd_ok,
+    Daemon, NetPair, TempDir, admin_ok, available, finish_client, ip, network_with_member,
+    spawn_client, ztcd_ok,
 };
 use serde_json::json;
 use ztcd::wire::world::World;
@@ -241,31 +242,7 @@ fn a_moved_root_is_followed_through_the_other_root() {
     assert_eq!(endpoints(&both), ["10.77.44.1/9993", "10.77.45.1/9993"]);
 
     // A network of A's, with a member that is online through A.
-    let ours = admin_ok(&home_a, &net.a, "GET", "/status", None)["address"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let body = json!({"name": "roam", "private": true, "v4AssignMode": {"zt": true},
-                      "routes": [{"target": "10.57.0.0/24"}],
-                      "ipAssignmentPools": [{"ipRangeStart": "10.57.0.1", "ipRangeEnd": "10.57.0.254"}]});
-    let n = admin_ok(
-        &home_a,
-        &net.a,
-        "POST",
-        &format!("/controller/network/{ours}______"),
-        Some(body),
-    );
-    let nwid = n["id"].as_str().unwrap().to_owned();
-    let (_, v) = zt(None, &["id-new"]);
-    let secret = v["identity"].as_str().unwrap().to_owned();
-    let member = format!("/controller/network/{nwid}/member/{}", &secret[..10]);
-    admin_ok(
-        &home_a,
-        &net.a,
-        "POST",
-        &member,
-        Some(json!({"authorized": true, "ipAssignments": ["10.57.0.10"]})),
-    );
+    let (nwid, secret, member) = network_with_member(&home_a, &net.a, "roam", "10.57.0");
     let storage = dir.path("client");
     let client = spawn_client(
         &net.k,

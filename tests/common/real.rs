@@ -595,6 +595,43 @@ pub(crate) fn admin_ok(
     v
 }
 
+/// A private network on the daemon of `home` (in `ns`) with routes and a pool in
+/// `prefix`.0/24, and one member authorized at `prefix`.10 under a fresh libzt identity:
+/// returns the network ID, the member's secret identity and its API path.
+pub(crate) fn network_with_member(
+    home: &Path,
+    ns: &str,
+    name: &str,
+    prefix: &str,
+) -> (String, String, String) {
+    let ours = admin_ok(home, ns, "GET", "/status", None)["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = serde_json::json!({"name": name, "private": true, "v4AssignMode": {"zt": true},
+        "routes": [{"target": format!("{prefix}.0/24")}],
+        "ipAssignmentPools": [{"ipRangeStart": format!("{prefix}.1"), "ipRangeEnd": format!("{prefix}.254")}]});
+    let n = admin_ok(
+        home,
+        ns,
+        "POST",
+        &format!("/controller/network/{ours}______"),
+        Some(body),
+    );
+    let nwid = n["id"].as_str().unwrap().to_owned();
+    let (_, v) = zt(None, &["id-new"]);
+    let secret = v["identity"].as_str().unwrap().to_owned();
+    let member = format!("/controller/network/{nwid}/member/{}", &secret[..10]);
+    admin_ok(
+        home,
+        ns,
+        "POST",
+        &member,
+        Some(serde_json::json!({"authorized": true, "ipAssignments": [format!("{prefix}.10")]})),
+    );
+    (nwid, secret, member)
+}
+
 /// The usual real-client setup: a namespace pair on 10.77.`subnet`.0/24 and `ztcd run` in the
 /// server namespace with its planet listing 10.77.`subnet`.1/9993. `None` (after printing why)
 /// when the prerequisites are missing outside CI.
