@@ -49,6 +49,11 @@ pub struct NetPart {
     pub(super) rules: Vec<Rule>,
     pub(super) dns: Option<DnsConfig>,
     pub(super) specialists: Vec<u64>,
+    /// Capabilities the network defines: (ID, rules) (none for clients without a rules
+    /// engine).
+    pub(super) capabilities: Vec<(u32, Vec<Rule>)>,
+    /// The network's tag defaults: (ID, value).
+    pub(super) tag_defaults: Vec<(u32, u32)>,
     /// The dictionary entries these make ([`super::netconf::common_dictionary`]), rendered
     /// once; a member's configuration adds its own few entries to them.
     pub(super) common: Vec<u8>,
@@ -87,6 +92,8 @@ impl NetPart {
 pub struct OwnedInput {
     pub(super) net: Arc<NetPart>,
     pub(super) static_ips: Vec<(IpAddr, u8)>,
+    /// The member's capabilities and tags, signed with the cached COM's timestamp.
+    pub(super) credentials: super::credentials::MemberCredentials,
 }
 
 impl OwnedInput {
@@ -383,5 +390,8 @@ impl ConfigCache {
 
 /// What one entry is estimated to take (its shared network part is counted by the network).
 fn entry_size(input: &OwnedInput) -> usize {
-    std::mem::size_of::<Entry>() + input.static_ips.len() * 24 + ENTRY_OVERHEAD
+    std::mem::size_of::<Entry>()
+        + input.static_ips.len() * 24
+        + input.credentials.bytes()
+        + ENTRY_OVERHEAD
 }

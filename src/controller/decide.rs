@@ -10,6 +10,7 @@
 use std::net::IpAddr;
 
 use super::cache::{COM_REUSE_MS, CachedCom, NetPart, OwnedInput};
+use super::credentials::{self, MemberCredentials};
 use super::model::{Member, Network};
 use super::netconf::{
     DEFAULT_CREDENTIAL_WINDOW_MS, DnsConfig, FLAG_ENABLE_BROADCAST, FLAG_IPV6_NDP_EMULATION,
@@ -37,12 +38,19 @@ pub(super) enum Origin {
 /// needs of the stored member.
 enum Admission {
     Refused(Reply),
-    Admitted {
-        /// The member asked for no automatic addresses (no NDP emulation flag then).
-        no_auto_assign_ips: bool,
-        /// The addresses its configuration carries.
-        static_ips: Vec<(IpAddr, u8)>,
-    },
+    Admitted(Grant),
+}
+
+/// What an admitted member's configuration carries of its record.
+struct Grant {
+    /// The member asked for no automatic addresses (no NDP emulation flag then).
+    no_auto_assign_ips: bool,
+    /// The addresses its configuration carries.
+    static_ips: Vec<(IpAddr, u8)>,
+    /// Its capability IDs.
+    capabilities: Vec<u32>,
+    /// Its tags (id, value).
+    tags: Vec<(u32, u32)>,
 }
 
 impl Controller {
@@ -71,13 +79,7 @@ impl Controller {
         };
         match self.admit(unix, req, &network, meta.as_ref(), origin)? {
             Admission::Refused(reply) => Ok(reply),
-            Admission::Admitted {
-                no_auto_assign_ips,
-                static_ips,
-            } => {
-                let auto = !no_auto_assign_ips;
-                self.render(unix, req, &network, auto, static_ips, rules_engine)
-            }
+            Admission::Admitted(grant) => self.render(unix, req, &network, grant, rules_engine),
         }
     }
 
@@ -97,6 +99,9 @@ impl Controller {
         let com = if refresh {
             let com = issue_com(key.0, &req.from, stamp, window, identity);
             entry.com = cached_com(&com, stamp);
+            // Capabilities and tags carry the COM's timestamp: signed again with it.
+            let member = req.from.address();
+            entry.input.credentials.sign(key.0, member, stamp, identity);
             com
         } else {
             let t = entry.com.timestamp;
@@ -105,7 +110,8 @@ impl Controller {
             com
         };
         let input = &entry.input;
-        let dict = member_dictionary(&input.net.common, &req.from, unix, &com, &input.static_ips);
+        let (common, ips) = (&input.net.common, &input.static_ips);
+        let dict = member_dictionary(common, &req.from, unix, &com, ips, &input.credentials);
         let dict = dict.ok();
         if refresh {
             self.cache.stats.com_refreshes += 1;
@@ -148,6 +154,8 @@ impl Controller {
             member.last_authorized_time = unix;
         }
         if existing.is_none() {
+            // A new member gets the network's default capabilities, as zerotier-one does.
+            member.capabilities = credentials::default_capabilities(&network.capabilities);
             member.last_seen = unix;
             member.physical_address = req.physical.map(|p| p.to_string());
         } else if origin == Origin::Request {
@@ -176,10 +184,12 @@ impl Controller {
             }
             self.put_member(&member)?;
         }
-        Ok(Admission::Admitted {
+        Ok(Admission::Admitted(Grant {
             no_auto_assign_ips: member.no_auto_assign_ips,
             static_ips,
-        })
+            capabilities: member.capabilities,
+            tags: member.tags,
+        }))
     }
 
     /// Renders an admitted member's configuration with a fresh COM and fills the cache.
@@ -188,10 +198,10 @@ impl Controller {
         unix: u64,
         req: &ConfigRequest<'_>,
         network: &Network,
-        auto_assign: bool,
-        static_ips: Vec<(IpAddr, u8)>,
+        grant: Grant,
         rules_engine: bool,
     ) -> Result<Reply, StoreError> {
+        let auto_assign = !grant.no_auto_assign_ips;
         let rules = if !rules_engine {
             vec![Rule::ACCEPT]
         } else {
@@ -229,6 +239,16 @@ impl Controller {
             rules,
             dns,
             specialists,
+            capabilities: if rules_engine {
+                credentials::capability_rules(&network.capabilities)
+            } else {
+                Vec::new()
+            },
+            tag_defaults: if rules_engine {
+                credentials::tag_defaults(&network.tags)
+            } else {
+                Vec::new()
+            },
             common: Vec::new(),
         }
         .render();
@@ -236,12 +256,29 @@ impl Controller {
             return Ok(Reply::Error(ErrorCode::ObjNotFound));
         };
         let net = self.cache.share(part);
-        let input = OwnedInput { net, static_ips };
         let window = DEFAULT_CREDENTIAL_WINDOW_MS;
         let stamp = self.com_stamp(unix);
+        // Clients without a rules engine get neither capabilities nor tags.
+        let mut creds = if rules_engine {
+            MemberCredentials::new(
+                &grant.capabilities,
+                &grant.tags,
+                &net.capabilities,
+                &net.tag_defaults,
+            )
+        } else {
+            MemberCredentials::default()
+        };
+        creds.sign(network.id, req.from.address(), stamp, &self.identity);
+        let input = OwnedInput {
+            net,
+            static_ips: grant.static_ips,
+            credentials: creds,
+        };
         let com = issue_com(network.id, &req.from, stamp, window, &self.identity);
-        let common = &input.net.common;
-        let Ok(dict) = member_dictionary(common, &req.from, unix, &com, &input.static_ips) else {
+        let (common, ips) = (&input.net.common, &input.static_ips);
+        let dict = member_dictionary(common, &req.from, unix, &com, ips, &input.credentials);
+        let Ok(dict) = dict else {
             return Ok(Reply::Error(ErrorCode::ObjNotFound));
         };
         let key = (req.network_id, req.from.address());

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod api_json;
 pub mod cache;
+pub mod credentials;
 mod decide;
 pub mod ip_assign;
 pub mod model;

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use super::credentials::MemberCredentials;
 use crate::identity::{Identity, IdentitySecret};
 use crate::limits::MAX_NETCONF_DICT_LEN;
 use crate::wire::com::{Com, Qualifier, qualifier};
@@ -144,19 +145,28 @@ pub fn build_dictionary(
     com: &Com,
 ) -> Result<Vec<u8>> {
     let common = common_dictionary(input)?;
-    member_dictionary(&common, member, timestamp, com, input.static_ips)
+    let none = MemberCredentials::default();
+    member_dictionary(&common, member, timestamp, com, input.static_ips, &none)
 }
 
 /// Completes a network's common entries ([`common_dictionary`]) with the member's own: the
-/// timestamp, its address, its COM and its addresses. Entry order does not matter to readers.
+/// timestamp, its address, its COM, its addresses and its capabilities and tags. Entry order
+/// does not matter to readers.
 pub fn member_dictionary(
     common: &[u8],
     member: &Identity,
     timestamp: u64,
     com: &Com,
     static_ips: &[(IpAddr, u8)],
+    credentials: &MemberCredentials,
 ) -> Result<Vec<u8>> {
     let mut d = DictWriter::with_entries(common, MAX_NETCONF_DICT_LEN)?;
+    if !credentials.cap_blob.is_empty() {
+        d.add_bytes("CAP", &credentials.cap_blob)?;
+    }
+    if !credentials.tag_blob.is_empty() {
+        d.add_bytes("TAG", &credentials.tag_blob)?;
+    }
     d.add_u64("ts", timestamp)?;
     d.add_str("id", &member.address().to_string())?;
     let com_bytes = blob(com.buffer_len(), |w| com.emit(w))?;

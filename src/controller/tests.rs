@@ -415,3 +415,57 @@ fn com_stamps_stay_within_one_window_across_a_clock_correction() {
     let third = asks(&mut c, b, 5_000, UNIX + 30);
     assert!(stamp(&third) > rev, "{} <= {rev}", stamp(&third));
 }
+
+#[test]
+fn capabilities_and_tags_are_issued_with_the_com_and_follow_changes() {
+    use crate::wire::Reader;
+    use serde_json::json;
+    let (mut c, nwid) = setup(false);
+    let m = &ids()[1];
+    let body = json!({
+        "capabilities": [{"id": 7, "default": true, "rules": [{"type": "ACTION_ACCEPT"}]}],
+        "tags": [{"id": 1000, "default": 1}]
+    });
+    c.api_post_network(0, 1_700_000_000_000, nwid, &body)
+        .unwrap();
+    let first = ask(&mut c, 0, m, nwid);
+    let d = dict(&first);
+    let tags = d.bytes("TAG").expect("the default tag");
+    assert_eq!(tags.len(), 135);
+    let mut r = Reader::new(&tags);
+    assert_eq!(r.u64().unwrap(), nwid.0);
+    let com_ts = r.u64().unwrap();
+    assert_eq!((r.u32().unwrap(), r.u32().unwrap()), (1000, 1));
+    let com = crate::wire::com::Com::parse(&mut Reader::new(&d.bytes("C").unwrap())).unwrap();
+    assert_eq!(
+        Some(com_ts),
+        com.value(0),
+        "signed with the COM's timestamp"
+    );
+    assert!(
+        d.bytes("CAP").is_some(),
+        "the default capability of a new member"
+    );
+    // The member's own tag value replaces the default, at once.
+    let path = m.address();
+    c.api_post_member(
+        1,
+        1_700_000_000_001,
+        nwid,
+        path,
+        &json!({"tags": [[1000, 2]]}),
+    )
+    .unwrap();
+    let second = ask(&mut c, 2_000, m, nwid);
+    let tags = dict(&second).bytes("TAG").unwrap();
+    assert_eq!(&tags[20..24], &2u32.to_be_bytes());
+    // Old clients (no rules engine) get neither.
+    let req = ConfigRequest {
+        from: *m.identity(),
+        network_id: nwid,
+        metadata: b"v=7\nrevr=0",
+        physical: None,
+    };
+    let old = c.handle_request(4_000, 1_700_000_004_000, &req);
+    assert!(dict(&old).bytes("TAG").is_none() && dict(&old).bytes("CAP").is_none());
+}

@@ -12,6 +12,7 @@
 pub mod address;
 pub mod codec;
 pub mod com;
+pub mod credential;
 pub mod dictionary;
 pub mod fragment;
 pub mod identity;
