@@ -554,3 +554,94 @@ fn ipv6_modes_identity_pinning_and_admin_sources() {
     );
     assert!(!log.contains("refusals: 0,"), "C was never refused: {log}");
 }
+
+/// A tag-based rule: members whose `department` tags (ID 1000) differ cannot talk. A and B
+/// share a department, C is in another: B reaches A over TCP, C does not. The tags reach the
+/// clients as signed Tag credentials in their configurations, and the members exchange them.
+#[test]
+fn a_tag_rule_lets_one_department_talk_and_keeps_another_out() {
+    let Some(scene) = Scene::start(49, "tags") else {
+        return;
+    };
+    let Scene {
+        net,
+        dir,
+        home,
+        planet,
+        daemon,
+    } = scene;
+    let ours = admin_ok(&home, &net.server, "GET", "/status", None)["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json!({
+        "name": "departments", "private": true, "routes": [{"target": "10.95.0.0/24"}],
+        "tags": [{"id": 1000, "default": null}],
+        "rules": [
+            {"type": "MATCH_TAGS_DIFFERENCE", "not": true, "or": false, "id": 1000, "value": 0},
+            {"type": "ACTION_DROP"},
+            {"type": "ACTION_ACCEPT"}
+        ]
+    });
+    let n = admin_ok(
+        &home,
+        &net.server,
+        "POST",
+        &format!("/controller/network/{ours}______"),
+        Some(body),
+    );
+    let nwid = n["id"].as_str().unwrap().to_owned();
+    let ids: Vec<String> = (0..3).map(|_| new_identity()).collect();
+    let members = ids
+        .iter()
+        .zip([("10.95.0.10", 1), ("10.95.0.11", 1), ("10.95.0.12", 2)]);
+    for (id, (ip, department)) in members {
+        let path = format!("/controller/network/{nwid}/member/{}", &id[..10]);
+        let body = json!({"authorized": true, "ipAssignments": [ip], "tags": [[1000, department]]});
+        admin_ok(&home, &net.server, "POST", &path, Some(body));
+    }
+    let client = |name: &str, id: &str, extra: &[&str]| {
+        let mut args = vec!["--identity", id, "--join", &nwid, "--wait", "ipv4"];
+        args.extend_from_slice(extra);
+        spawn_client(&net.clients, &planet, &dir.path(name), &args)
+    };
+    // A accepts one connection: C (the other department) tries first and must fail, then B.
+    let a = client("a", &ids[0], &["--tcp-listen", "7600", "--deadline", "110"]);
+    let connect = |delay: &'static str, timeout: &'static str| {
+        [
+            "--tcp-delay",
+            delay,
+            "--tcp-connect",
+            "10.95.0.10:7600",
+            "--tcp-timeout",
+            timeout,
+            "--deadline",
+            "110",
+        ]
+    };
+    let c = client("c", &ids[2], &connect("10", "15"));
+    let b = client("b", &ids[1], &connect("30", "40"));
+    let (_, c) = finish_client(c);
+    let (_, b) = finish_client(b);
+    let (_, a) = finish_client(a);
+    let log = daemon.stop();
+    assert_eq!(
+        c["networks"][&nwid]["ipv4"], "10.95.0.12",
+        "C never joined: {c}"
+    );
+    assert_ne!(
+        c["tcp"]["ok"], true,
+        "C reached A across departments: {c}\n{a}\n{log}"
+    );
+    assert_eq!(
+        b["tcp"]["ok"], true,
+        "B could not reach A in its own department: {b}\n{a}\n{log}"
+    );
+    assert_eq!(
+        a["tcp"]["peer"]
+            .as_str()
+            .map(|p| p.starts_with("10.95.0.11")),
+        Some(true),
+        "A: {a}"
+    );
+}
