@@ -98,6 +98,20 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
             let n = manage::network_create(&home, &name, public, &pools, &routes, &v6)?;
             println!("{}", n["id"].as_str().unwrap_or_default());
         }
+        Command::NetworkWindow {
+            home,
+            network,
+            open,
+        } => {
+            let w = manage::network_window(&home, &network, open)?;
+            match w["open"].as_bool() {
+                Some(true) => println!(
+                    "window open until {} (unix ms), at most {} devices",
+                    w["closesAt"], w["maxDevices"]
+                ),
+                _ => println!("window closed; {} devices let in", w["admittedCount"]),
+            }
+        }
         Command::MemberSet {
             home,
             network,

@@ -645,3 +645,86 @@ fn a_tag_rule_lets_one_department_talk_and_keeps_another_out() {
         "A: {a}"
     );
 }
+
+/// An approval window opened from the shell lets the first new device in by itself (it gets
+/// its address without anyone authorizing it, and is recorded with where it asked from); the
+/// window then is full, and the next new device stays a join request.
+#[test]
+fn an_approval_window_lets_one_new_device_in_and_then_closes() {
+    let Some(scene) = Scene::start(50, "window") else {
+        return;
+    };
+    let Scene {
+        net,
+        dir,
+        home,
+        planet,
+        daemon,
+    } = scene;
+    let h = home.to_str().unwrap();
+    let nwid = create_network(&net.server, h, "lobby", "10.94.0");
+    let out = ztcd_ok_in(
+        Some(&net.server),
+        &[
+            "network",
+            "window",
+            "--home",
+            h,
+            "--network",
+            &nwid,
+            "--minutes",
+            "10",
+            "--max-devices",
+            "1",
+        ],
+    );
+    assert!(out.starts_with("window open until"), "{out}");
+    let join = |name: &str, id: &str, wait: &str| {
+        let args = [
+            "--identity",
+            id,
+            "--join",
+            &nwid,
+            "--wait",
+            wait,
+            "--net-timeout",
+            "40",
+        ];
+        spawn_client(&net.clients, &planet, &dir.path(name), &args)
+    };
+    let (a_id, b_id) = (new_identity(), new_identity());
+    let (_, a) = finish_client(join("a", &a_id, "ipv4"));
+    assert_eq!(a["networks"][&nwid]["status_name"], "OK", "{a}");
+    assert!(
+        a["networks"][&nwid]["ipv4"]
+            .as_str()
+            .is_some_and(|ip| ip.starts_with("10.94.0."))
+    );
+    let w = admin_ok(
+        &home,
+        &net.server,
+        "GET",
+        &format!("/ztcd/network/{nwid}/window"),
+        None,
+    );
+    assert_eq!(w["open"], false, "full after one device: {w}");
+    assert_eq!(w["admitted"][0]["address"], &a_id[..10], "{w}");
+    assert!(
+        w["admitted"][0]["physicalAddress"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("10.77.50.")),
+        "{w}"
+    );
+    // The window is full: the next new device is refused and listed as a join request.
+    let (_, b) = finish_client(join("b", &b_id, "ip"));
+    let log = daemon.stop();
+    assert_ne!(b["networks"][&nwid]["status_name"], "OK", "{b}\n{log}");
+    assert!(b["networks"][&nwid]["ipv4"].is_null(), "{b}");
+    let store = Store::open(&home.join("controller.db")).unwrap();
+    let id = NetworkId(u64::from_str_radix(&nwid, 16).unwrap());
+    let pending = store
+        .member(id, b_id[..10].parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert!(!pending.authorized, "{pending:?}");
+}

@@ -64,6 +64,12 @@ pub enum AdminCommand {
     Backup,
     /// `GET /ztcd/backups`: the backups in that directory.
     ListBackups,
+    /// `GET /ztcd/network/{nwid}/window`: the approval window and the devices it let in.
+    Window(NetworkId),
+    /// `POST /ztcd/network/{nwid}/window`: open it (`{"minutes": M, "maxDevices": K}`).
+    OpenWindow(NetworkId, Value),
+    /// `DELETE /ztcd/network/{nwid}/window`: close it now.
+    CloseWindow(NetworkId),
 }
 
 impl AdminCommand {
@@ -77,6 +83,8 @@ impl AdminCommand {
                 | Self::DeleteNetwork(_)
                 | Self::PostMember(..)
                 | Self::DeleteMember(..)
+                | Self::OpenWindow(..)
+                | Self::CloseWindow(_)
         )
     }
 }

@@ -61,6 +61,15 @@ pub fn route(
         ("GET", ["ztcd", "moon"]) => C::Moon,
         ("POST", ["ztcd", "backup"]) => C::Backup,
         ("GET", ["ztcd", "backups"]) => C::ListBackups,
+        (m, ["ztcd", "network", n, "window"]) => {
+            let nwid = parse_network_id(n).ok_or_else(|| bad_nwid(n))?;
+            match m {
+                "GET" => C::Window(nwid),
+                "POST" => C::OpenWindow(nwid, json_body(body)?),
+                "DELETE" => C::CloseWindow(nwid),
+                _ => return Err(AdminReply::error(405, &format!("{m} is not allowed here"))),
+            }
+        }
         (m, ["controller", "network", n, rest @ ..]) => {
             if let Some(prefix) = n.strip_suffix("______") {
                 if m != "POST" || !rest.is_empty() {

@@ -65,6 +65,10 @@ USAGE:
   ztcd network create [--home DIR] [--name NAME] [--public] [--pool FIRST-LAST ...]
                       [--route CIDR ...] [--v6 rfc4193|6plane ...]
       Create a network under this controller; prints its ID. Works while `ztcd run` runs.
+  ztcd network window [--home DIR] --network NWID (--minutes M [--max-devices K] | --close)
+      Let new devices join a private network by themselves for the next M minutes, at most
+      K of them (default 10): each is authorized when it first asks, and recorded. The window
+      closes when the time is up or K came in; --close closes it now.
   ztcd member set [--home DIR] --network NWID --address ADDR [--authorize | --deauthorize]
                   [--ip IP ...] [--name NAME] [--expires 30m|12h|7d|never]
       Create or change a member (pre-authorize a device by its address). --expires ends its
@@ -156,6 +160,15 @@ pub enum Command {
         backup_to: Option<PathBuf>,
         /// Backups to keep there.
         backup_keep: usize,
+    },
+    /// Open or close a network's approval window.
+    NetworkWindow {
+        /// Home directory.
+        home: PathBuf,
+        /// Network ID (16 hex digits).
+        network: String,
+        /// Open it for this long, with at most this many devices (`None`: close it).
+        open: Option<(u64, u64)>,
     },
     /// Create a network.
     NetworkCreate {
@@ -530,7 +543,11 @@ fn subcommand(p: &mut lexopt::Parser, want: &str) -> Result<(), String> {
 }
 
 fn parse_network(p: &mut lexopt::Parser) -> Result<Command, String> {
-    subcommand(p, "create").map_err(|e| format!("network: {e}"))?;
+    match p.next().map_err(|e| e.to_string())? {
+        Some(Value(v)) if v == "create" => {}
+        Some(Value(v)) if v == "window" => return parse_window(p),
+        _ => return Err("network: expected 'create' or 'window'".into()),
+    }
     let (mut home, mut name, mut public) = (PathBuf::from(DEFAULT_HOME), String::new(), false);
     let (mut pools, mut routes, mut v6) = (Vec::new(), Vec::new(), Vec::new());
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
@@ -557,6 +574,39 @@ fn parse_network(p: &mut lexopt::Parser) -> Result<Command, String> {
         pools,
         routes,
         v6,
+    })
+}
+
+/// `network window --network NWID (--minutes M [--max-devices K] | --close)`.
+fn parse_window(p: &mut lexopt::Parser) -> Result<Command, String> {
+    let (mut home, mut network) = (PathBuf::from(DEFAULT_HOME), None);
+    let (mut minutes, mut max, mut close) = (None, 10, false);
+    let number = |p: &mut lexopt::Parser, flag: &str| -> Result<u64, String> {
+        let v = value(p)?;
+        v.parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{flag} {v:?}: expected a positive number"))
+    };
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("home") => home = value(p)?.into(),
+            Long("network") => network = Some(value(p)?),
+            Long("minutes") => minutes = Some(number(p, "--minutes")?),
+            Long("max-devices") => max = number(p, "--max-devices")?,
+            Long("close") => close = true,
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    let open = match (minutes, close) {
+        (Some(m), false) => Some((m, max)),
+        (None, true) => None,
+        _ => return Err("network window: give --minutes M (to open) or --close".into()),
+    };
+    Ok(Command::NetworkWindow {
+        home,
+        network: network.ok_or("network window: missing --network NWID")?,
+        open,
     })
 }
 

@@ -153,6 +153,9 @@ impl Controller {
             member.authorized = true;
             member.last_authorized_time = unix;
         }
+        if origin == Origin::Request {
+            self.admit_through_window(unix, network, &mut member, req.physical)?;
+        }
         if existing.is_none() {
             // A new member gets the network's default capabilities, as zerotier-one does.
             member.capabilities = credentials::default_capabilities(&network.capabilities);

@@ -17,6 +17,7 @@ pub mod model;
 pub mod netconf;
 pub mod rules_json;
 pub mod store;
+pub mod window;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};

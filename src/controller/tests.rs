@@ -469,3 +469,62 @@ fn capabilities_and_tags_are_issued_with_the_com_and_follow_changes() {
     let old = c.handle_request(4_000, 1_700_000_004_000, &req);
     assert!(dict(&old).bytes("TAG").is_none() && dict(&old).bytes("CAP").is_none());
 }
+
+#[test]
+fn an_approval_window_lets_in_new_devices_until_it_is_full_or_over() {
+    use serde_json::json;
+    let (mut c, nwid) = setup(true);
+    let [_, a, b] = ids();
+    let unix0 = 1_700_000_000_000;
+    assert!(
+        c.api_open_window(unix0, nwid, &json!({"minutes": 0, "maxDevices": 1}))
+            .is_err()
+    );
+    c.api_open_window(unix0, nwid, &json!({"minutes": 10, "maxDevices": 1}))
+        .unwrap();
+    assert!(
+        matches!(ask(&mut c, 1_000, a, nwid), Reply::Config(_)),
+        "let in"
+    );
+    let w = c.api_window(unix0 + 1_000, nwid).unwrap();
+    assert_eq!(w["admittedCount"], 1);
+    assert_eq!(w["open"], false, "full after one device");
+    assert_eq!(w["admitted"][0]["address"], a.address().to_string());
+    assert_eq!(
+        ask(&mut c, 2_000, b, nwid),
+        Reply::Error(ErrorCode::NetworkAccessDenied)
+    );
+    // A new window lets the waiting device in; one that is over does not.
+    c.api_open_window(unix0 + 3_000, nwid, &json!({"minutes": 1, "maxDevices": 5}))
+        .unwrap();
+    let late = 3_000 + 61_000;
+    assert_eq!(
+        ask(&mut c, late, b, nwid),
+        Reply::Error(ErrorCode::NetworkAccessDenied),
+        "the window was over"
+    );
+    c.api_open_window(unix0 + late, nwid, &json!({"minutes": 1, "maxDevices": 5}))
+        .unwrap();
+    assert!(matches!(
+        ask(&mut c, late + 2_000, b, nwid),
+        Reply::Config(_)
+    ));
+    // A device the administrator deauthorized is never let back in by a window.
+    c.api_post_member(
+        late + 3_000,
+        unix0 + late + 3_000,
+        nwid,
+        b.address(),
+        &json!({"authorized": false}),
+    )
+    .unwrap();
+    assert_eq!(
+        ask(&mut c, late + 5_000, b, nwid),
+        Reply::Error(ErrorCode::NetworkAccessDenied)
+    );
+    c.api_close_window(unix0 + late + 6_000, nwid).unwrap();
+    assert_eq!(
+        c.api_window(unix0 + late + 6_000, nwid).unwrap()["open"],
+        false
+    );
+}

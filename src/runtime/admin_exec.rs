@@ -157,6 +157,9 @@ impl Owner {
             C::GetMember(id, a) => api_reply(c.api_member(mono, *id, *a)),
             C::PostMember(id, a, body) => api_reply(c.api_post_member(mono, unix, *id, *a, body)),
             C::DeleteMember(id, a) => api_reply(c.api_delete_member(mono, unix, *id, *a)),
+            C::Window(id) => api_reply(c.api_window(unix, *id)),
+            C::OpenWindow(id, body) => api_reply(c.api_open_window(unix, *id, body)),
+            C::CloseWindow(id) => api_reply(c.api_close_window(unix, *id)),
             C::Peers => {
                 let peers: Vec<Value> = self
                     .node

@@ -70,9 +70,20 @@ fn post(
     body: &Value,
     offline: impl FnOnce(&mut Controller) -> Result<Value, ApiError>,
 ) -> Result<Value, String> {
+    send(home, "POST", path, body, offline)
+}
+
+/// Carries out `method` with `body` on `path`, or `offline` when no daemon runs.
+fn send(
+    home: &Path,
+    method: &str,
+    path: &str,
+    body: &Value,
+    offline: impl FnOnce(&mut Controller) -> Result<Value, ApiError>,
+) -> Result<Value, String> {
     match target(home)? {
         Target::Daemon { admin, token } => {
-            let a = client::call(admin, &token, "POST", path, Some(&body.to_string()))?;
+            let a = client::call(admin, &token, method, path, Some(&body.to_string()))?;
             if a.status != 200 {
                 return Err(format!("{} ({})", a.message(), a.status));
             }
@@ -160,4 +171,27 @@ pub fn member_set(
     post(home, &path, &body, |c| {
         c.api_post_member(0, unix_millis(), nwid, addr, &body)
     })
+}
+
+/// Opens a network's approval window for `open` = (minutes, most devices), or closes it
+/// (`None`); returns the window as the API does.
+pub fn network_window(
+    home: &Path,
+    network: &str,
+    open: Option<(u64, u64)>,
+) -> Result<Value, String> {
+    let nwid = parse_network_id(network)
+        .ok_or_else(|| format!("--network {network:?}: expected 16 hex digits"))?;
+    let path = format!("/ztcd/network/{nwid}/window");
+    match open {
+        Some((minutes, max)) => {
+            let body = json!({"minutes": minutes, "maxDevices": max});
+            post(home, &path, &body, |c| {
+                c.api_open_window(unix_millis(), nwid, &body)
+            })
+        }
+        None => send(home, "DELETE", &path, &json!({}), |c| {
+            c.api_close_window(unix_millis(), nwid)
+        }),
+    }
 }

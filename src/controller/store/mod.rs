@@ -7,6 +7,10 @@
 
 use std::path::Path;
 
+mod window;
+
+pub use window::{Admission, MAX_LISTED_ADMISSIONS, Window};
+
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::model::{Member, Network};
@@ -135,6 +139,21 @@ pub const MIGRATIONS: &[&str] = &[
     // 5: authorizations that end by themselves, found without reading every member.
     "ALTER TABLE members ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX members_expiry ON members(expires_at) WHERE expires_at > 0;",
+    // 6: approval windows and the devices they let in (`window`).
+    "CREATE TABLE approval_windows (
+        network_id INTEGER PRIMARY KEY REFERENCES networks(id) ON DELETE CASCADE,
+        opened_at INTEGER NOT NULL,
+        closes_at INTEGER NOT NULL,
+        max_devices INTEGER NOT NULL,
+        admitted INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE window_admissions (
+        network_id INTEGER NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
+        address INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        physical_address TEXT,
+        PRIMARY KEY (network_id, address)
+    ) WITHOUT ROWID;",
 ];
 
 /// The open database.
