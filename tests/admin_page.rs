@@ -78,6 +78,12 @@ fn the_page_creates_a_network_and_authorizes_a_member_in_chromium() {
     let result: serde_json::Value = serde_json::from_str(text.trim()).expect("JSON result");
     assert_eq!(result["listed_authorized"], true, "{result}");
     assert_eq!(result["listed_blocked"], true, "{result}");
+    assert!(
+        result["window_open"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Open until")),
+        "{result}"
+    );
     let roots = result["roots"].as_str().unwrap_or_default();
     assert!(
         roots.contains(&endpoint) && roots.contains("this router"),

@@ -63,6 +63,15 @@ async function main() {
     result.join_id = await page.getByLabel("Network ID to join").inputValue();
     result.join_ok = result.join_id === nwid
       && (await page.locator("#join-linux").textContent()) === `sudo zerotier-cli join ${nwid}`;
+    // An approval window opened and closed from the page.
+    await page.getByLabel("For minutes").fill("5");
+    await page.getByLabel("At most devices").fill("2");
+    await page.getByRole("button", { name: "Open window" }).click();
+    await page.locator("#w-state", { hasText: "0 of 2 devices joined" }).waitFor();
+    result.window_open = await page.locator("#w-state").textContent();
+    await page.getByRole("button", { name: "Close window" }).click();
+    await page.locator("#w-state", { hasText: "Closed" }).waitFor();
+    result.steps.push("window opened and closed");
     const box = page.getByLabel("Authorize phone", { exact: true });
     await box.waitFor();
     if (await box.isChecked()) throw new Error("member already authorized");

@@ -245,8 +245,24 @@
       $("s-6plane").checked = n.v6AssignMode["6plane"];
       show("network");
       await loadMembers();
+      await loadWindow();
     } catch (e) {
       say(e.message, true);
+    }
+  }
+
+  // The approval window: open or not, how long and how many are left, who came in.
+  async function loadWindow() {
+    const w = await api("GET", `/ztcd/network/${current.id}/window`);
+    $("w-state").textContent = w.open
+      ? `Open until ${new Date(w.closesAt).toLocaleTimeString()}: ${w.admittedCount} of ${w.maxDevices} devices joined.`
+      : "Closed: new devices wait for authorization.";
+    $("w-close").disabled = !w.open;
+    const ul = $("w-admitted");
+    ul.replaceChildren();
+    for (const a of w.admitted) {
+      ul.append(el("li", {}, el("code", {}, a.address),
+        ` let in ${ago(a.at)}` + (a.physicalAddress ? ` from ${a.physicalAddress}` : "")));
     }
   }
 
@@ -377,6 +393,26 @@
     }
   });
 
+  $("window-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const body = { minutes: Number($("w-minutes").value), maxDevices: Number($("w-max").value) };
+      await api("POST", `/ztcd/network/${current.id}/window`, body);
+      await loadWindow();
+    } catch (e) {
+      $("w-state").textContent = e.message;
+    }
+  });
+
+  $("w-close").addEventListener("click", async () => {
+    try {
+      await api("DELETE", `/ztcd/network/${current.id}/window`);
+      await loadWindow();
+    } catch (e) {
+      $("w-state").textContent = e.message;
+    }
+  });
+
   $("add-member").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     try {
@@ -406,7 +442,7 @@
   setInterval(() => {
     const editing = $("member-rows").contains(document.activeElement);
     if (current && token && !$("network").hidden && !editing && !document.hidden) {
-      loadMembers().catch(() => {});
+      loadMembers().then(loadWindow).catch(() => {});
     }
   }, 10000);
 
