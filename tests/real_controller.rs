@@ -274,36 +274,67 @@ fn a_changed_member_gets_its_new_config_by_push() {
 
 #[test]
 fn a_deauthorized_member_is_cut_off_at_once_by_the_com_revocation() {
-    let Some(scene) = Scene::start(33, "deauth") else {
+    // From a shell, as a router owner would: the daemon owns the home, so the command sends
+    // the change to its API and the revocation goes out at once.
+    cut_off_test(33, "deauth", |scene, nwid, b| {
+        let home = scene.home.to_str().unwrap();
+        let out = member_set(&scene.net.server, home, nwid, b, &["--deauthorize"]);
+        assert!(out.ends_with("authorized=false"), "{out}");
+    });
+}
+
+#[test]
+fn a_member_whose_access_ends_is_cut_off_by_itself() {
+    // Access that ends 2 s from now: nobody acts when it does.
+    cut_off_test(51, "expiry", |scene, nwid, b| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let path = format!("/controller/network/{nwid}/member/{b}");
+        let body = json!({"expiresAt": now + 2_000});
+        admin_ok(&scene.home, &scene.net.server, "POST", &path, Some(body));
+        let start = std::time::Instant::now();
+        while admin_ok(&scene.home, &scene.net.server, "GET", &path, None)["authorized"] == true {
+            assert!(start.elapsed() < Duration::from_secs(30), "never expired");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+}
+
+/// Members A (listening), B and D on one network: once B is online, `cut` (given the scene,
+/// the network and B's address) ends B's access; B then cannot reach A over TCP, while D can.
+fn cut_off_test(subnet: u8, tag: &str, cut: impl FnOnce(&Scene, &str, &str)) {
+    let Some(scene) = Scene::start(subnet, tag) else {
         return;
     };
     let Scene {
-        net,
-        dir,
-        home,
-        planet,
-        daemon,
+        ref net,
+        ref dir,
+        ref home,
+        ref planet,
+        ..
     } = scene;
-    let ours = admin_ok(&home, &net.server, "GET", "/status", None)["address"]
+    let ours = admin_ok(home, &net.server, "GET", "/status", None)["address"]
         .as_str()
         .unwrap()
         .to_owned();
     let body = json!({"name": "cut", "private": true, "routes": [{"target": "10.97.0.0/24"}]});
     let n = admin_ok(
-        &home,
+        home,
         &net.server,
         "POST",
         &format!("/controller/network/{ours}______"),
         Some(body),
     );
     let nwid = n["id"].as_str().unwrap().to_owned();
-    // Three members with fixed addresses: A listens, B is deauthorized before it connects, D
+    // Three members with fixed addresses: A listens, B loses its access before it connects, D
     // connects later as the control (A is reachable, only B is cut off).
     let ids: Vec<String> = (0..3).map(|_| new_identity()).collect();
     for (id, ip) in ids.iter().zip(["10.97.0.10", "10.97.0.11", "10.97.0.12"]) {
         let path = format!("/controller/network/{nwid}/member/{}", &id[..10]);
         admin_ok(
-            &home,
+            home,
             &net.server,
             "POST",
             &path,
@@ -313,7 +344,7 @@ fn a_deauthorized_member_is_cut_off_at_once_by_the_com_revocation() {
     let client = |name: &str, id: &str, extra: &[&str]| {
         let mut args = vec!["--identity", id, "--join", &nwid, "--wait", "ipv4"];
         args.extend_from_slice(extra);
-        spawn_client(&net.clients, &planet, &dir.path(name), &args)
+        spawn_client(&net.clients, planet, &dir.path(name), &args)
     };
     let a = client("a", &ids[0], &["--tcp-listen", "7600", "--deadline", "90"]);
     let b = client(
@@ -344,31 +375,21 @@ fn a_deauthorized_member_is_cut_off_at_once_by_the_com_revocation() {
             "90",
         ],
     );
-    // Once B has its configuration (and so a valid COM), deauthorize it.
+    // Once B has its configuration (and so a valid COM), its access ends.
     let member_b = format!("/controller/network/{nwid}/member/{}", &ids[1][..10]);
     let start = std::time::Instant::now();
     while start.elapsed() < Duration::from_secs(40) {
-        let m = admin_ok(&home, &net.server, "GET", &member_b, None);
+        let m = admin_ok(home, &net.server, "GET", &member_b, None);
         if m["online"] == true && m["vMajor"] != -1 {
             break;
         }
         std::thread::sleep(Duration::from_millis(300));
     }
-    // From a shell, as a router owner would: the daemon owns the home, so the command sends
-    // the change to its API and the revocation goes out at once.
-    let home_text = home.to_str().unwrap();
-    let out = member_set(
-        &net.server,
-        home_text,
-        &nwid,
-        &ids[1][..10],
-        &["--deauthorize"],
-    );
-    assert!(out.ends_with("authorized=false"), "{out}");
+    cut(&scene, &nwid, &ids[1][..10]);
     let (_, b) = finish_client(b);
     let (_, d) = finish_client(d);
     let (_, a) = finish_client(a);
-    let log = daemon.stop();
+    let log = scene.daemon.stop();
     assert_eq!(
         b["networks"][&nwid]["ipv4"], "10.97.0.11",
         "B never joined: {b}"
