@@ -25,6 +25,29 @@ pub fn query_flag(query: &str, key: &str) -> bool {
     })
 }
 
+/// `POST /ztcd/rules/compile` with `{"source": "..."}`: the compiled rules, capabilities and
+/// tags (nothing is saved), or 400 with the line and column of the first error.
+fn compile_rules(body: &Value) -> AdminReply {
+    let Some(source) = body.get("source").and_then(Value::as_str) else {
+        return AdminReply::error(400, "source: expected the rules source as a string");
+    };
+    match crate::controller::rules_lang::compile(source) {
+        Ok(c) => AdminReply::json(c.to_json().to_string()),
+        Err(e) => AdminReply {
+            status: 400,
+            content_type: "application/json",
+            body: serde_json::json!({
+                "error": 400,
+                "message": e.to_string(),
+                "line": e.line,
+                "column": e.column,
+            })
+            .to_string()
+            .into_bytes(),
+        },
+    }
+}
+
 fn not_found(path: &str) -> AdminReply {
     AdminReply::error(404, &format!("no such resource: {path}"))
 }
@@ -61,6 +84,7 @@ pub fn route(
         ("GET", ["ztcd", "moon"]) => C::Moon,
         ("POST", ["ztcd", "backup"]) => C::Backup,
         ("GET", ["ztcd", "backups"]) => C::ListBackups,
+        ("POST", ["ztcd", "rules", "compile"]) => return Err(compile_rules(&json_body(body)?)),
         (m, ["ztcd", "network", n, "window"]) => {
             let nwid = parse_network_id(n).ok_or_else(|| bad_nwid(n))?;
             match m {
@@ -182,6 +206,39 @@ mod tests {
         assert_eq!(
             r("POST", "/controller/network/8e4df28b72000001", "", ""),
             Ok(AdminCommand::PostNetwork(n, serde_json::json!({})))
+        );
+    }
+
+    #[test]
+    fn rules_compile_without_saving_and_errors_carry_their_place() {
+        let ok = r(
+            "POST",
+            "/ztcd/rules/compile",
+            "",
+            r#"{"source": "accept dport 22;"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(ok.status, 200);
+        let v: Value = serde_json::from_slice(&ok.body).unwrap();
+        assert_eq!(v["config"]["rules"][0]["type"], "MATCH_IP_DEST_PORT_RANGE");
+        let bad = r(
+            "POST",
+            "/ztcd/rules/compile",
+            "",
+            r#"{"source": "accept\n dport x;"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(bad.status, 400);
+        let v: Value = serde_json::from_slice(&bad.body).unwrap();
+        assert_eq!(
+            (v["line"].as_u64(), v["column"].as_u64()),
+            (Some(2), Some(8))
+        );
+        assert_eq!(
+            r("POST", "/ztcd/rules/compile", "", "{}")
+                .unwrap_err()
+                .status,
+            400
         );
     }
 }

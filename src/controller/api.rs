@@ -163,6 +163,13 @@ fn merge_network(n: &mut Network, body: &Map<String, Value>) -> Result<(), Field
                 }
             }
             "dns" => n.dns = dns_of(v)?,
+            "rulesSource" => {
+                let text = v.as_str().ok_or("rulesSource: expected a string")?;
+                if text.len() > crate::controller::rules_lang::MAX_SOURCE_LEN {
+                    return Err("rulesSource: too long".into());
+                }
+                n.rules_source = text.to_owned();
+            }
             // Read-only and unknown keys are ignored, as zerotier-one does.
             _ => {}
         }

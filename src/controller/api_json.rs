@@ -242,7 +242,7 @@ pub fn network_json(n: &Network) -> Value {
         "revision": n.revision,
         "routes": n.routes,
         "rules": n.rules,
-        "rulesSource": "",
+        "rulesSource": n.rules_source,
         "ssoEnabled": false,
         "tags": n.tags,
         "v4AssignMode": {"zt": n.v4_assign_zt},

@@ -16,6 +16,7 @@ pub mod ip_assign;
 pub mod model;
 pub mod netconf;
 pub mod rules_json;
+pub mod rules_lang;
 pub mod store;
 pub mod window;
 

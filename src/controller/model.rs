@@ -86,6 +86,8 @@ pub struct Network {
     pub revision: u64,
     /// Creation time, ms since the epoch.
     pub creation_time: u64,
+    /// The rules source the UIs edit (`rulesSource`), kept as given.
+    pub rules_source: String,
 }
 
 impl Network {
@@ -110,6 +112,7 @@ impl Network {
             dns: None,
             revision: 1,
             creation_time: now,
+            rules_source: String::new(),
         }
     }
 

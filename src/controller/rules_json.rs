@@ -89,7 +89,11 @@ fn one(v: &Value) -> Result<Rule, String> {
                 .and_then(|a| a.parse::<Address>().ok())
                 .ok_or("address: expected 10 hex digits")?;
             let flags = opt_as::<u32>(v, "flags")?;
-            let length = opt_as::<u16>(v, "length")?;
+            // -1 ("no limit" in the rules language) is the 16-bit field's largest value.
+            let length = match v["length"].as_i64() {
+                Some(-1) => u16::MAX,
+                _ => opt_as::<u16>(v, "length")?,
+            };
             (
                 c,
                 RuleField::Forward {

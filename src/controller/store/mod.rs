@@ -154,6 +154,8 @@ pub const MIGRATIONS: &[&str] = &[
         physical_address TEXT,
         PRIMARY KEY (network_id, address)
     ) WITHOUT ROWID;",
+    // 7: the rules source the UIs edit, kept beside the compiled rules.
+    "ALTER TABLE networks ADD COLUMN rules_source TEXT NOT NULL DEFAULT '';",
 ];
 
 /// The open database.
@@ -164,7 +166,7 @@ pub struct Store {
 
 const NETWORK_COLUMNS: &str = "id, name, private, enable_broadcast, mtu, multicast_limit, v4_assign_zt, \
      v6_assign_zt, v6_assign_rfc4193, v6_assign_6plane, routes, pools, rules, capabilities, tags, dns, \
-     revision, creation_time";
+     revision, creation_time, rules_source";
 
 const MEMBER_COLUMNS: &str = "network_id, address, identity, name, authorized, active_bridge, \
      no_auto_assign_ips, ip_assignments, revision, creation_time, last_authorized_time, \
@@ -213,6 +215,7 @@ fn network_from_row(row: &Row<'_>) -> Result<Network, rusqlite::Error> {
         dns: dns.map(|d| json(&d, "dns")).transpose()?,
         revision: row.get::<_, i64>(16)? as u64,
         creation_time: row.get::<_, i64>(17)? as u64,
+        rules_source: row.get(18)?,
     })
 }
 
@@ -364,7 +367,7 @@ impl Store {
     /// cascade to, its members).
     pub fn put_network(&self, n: &Network) -> Result<(), StoreError> {
         let sql = format!(
-            "INSERT INTO networks ({NETWORK_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18) \
+            "INSERT INTO networks ({NETWORK_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19) \
              ON CONFLICT(id) DO UPDATE SET {}",
             update_list(NETWORK_COLUMNS)
         );
@@ -387,6 +390,7 @@ impl Store {
             n.dns.as_ref().map(to_json),
             n.revision as i64,
             n.creation_time as i64,
+            n.rules_source,
         ])?;
         Ok(())
     }
