@@ -49,7 +49,7 @@ struct Word {
 #[derive(Debug, Clone)]
 enum Node {
     Word(Word),
-    Block(Vec<Node>),
+    Block(Vec<Self>),
 }
 
 impl Node {
@@ -63,7 +63,7 @@ impl Node {
     fn at(&self) -> (u32, u32) {
         match self {
             Self::Word(w) => (w.line, w.column),
-            Self::Block(b) => b.first().map_or((0, 0), Node::at),
+            Self::Block(b) => b.first().map_or((0, 0), Self::at),
         }
     }
 }
@@ -149,10 +149,10 @@ fn parse_blocks(src: &str) -> Vec<Node> {
             w.text.pop();
         }
         let opens = OPEN_BLOCK.contains(&w.text.as_str());
-        if !w.text.is_empty() {
-            if let Some(top) = stack.last_mut() {
-                top.push(Node::Word(w));
-            }
+        if !w.text.is_empty()
+            && let Some(top) = stack.last_mut()
+        {
+            top.push(Node::Word(w));
         }
         if end && stack.len() > 1 && stack.last().is_some_and(|b| !b.is_empty()) {
             let done = stack.pop().unwrap_or_default();
