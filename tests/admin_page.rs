@@ -84,6 +84,14 @@ fn the_page_creates_a_network_and_authorizes_a_member_in_chromium() {
             .is_some_and(|t| t.starts_with("Open until")),
         "{result}"
     );
+    assert!(
+        result["rules_error"]
+            .as_str()
+            .is_some_and(|t| t.contains("line 2 column 17") && t.contains("Invalid numeric value")),
+        "{result}"
+    );
+    assert_eq!(result["rules_invalid"], "true", "{result}");
+    assert_eq!(result["rules_saved"], "Saved: 6 rules.", "{result}");
     let roots = result["roots"].as_str().unwrap_or_default();
     assert!(
         roots.contains(&endpoint) && roots.contains("this router"),
@@ -107,7 +115,10 @@ fn the_page_creates_a_network_and_authorizes_a_member_in_chromium() {
         !m.authorized && !m.banned && m.last_authorized_time > 0 && m.name == "phone",
         "{m:?}"
     );
-    assert_eq!(store.network(id).unwrap().unwrap().name, "browser-net");
+    let net = store.network(id).unwrap().unwrap();
+    assert_eq!(net.name, "browser-net");
+    assert!(net.rules_source.starts_with("tag team id 5"), "{net:?}");
+    assert_eq!(net.tags, serde_json::json!([{"id": 5, "default": null}]));
     // The page's backup button wrote a backup that verifies.
     let file = common::real::backup_in(&usb);
     common::real::ztcd_ok(&[

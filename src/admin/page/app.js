@@ -243,12 +243,51 @@
       $("s-dns-servers").value = dns.servers.join(", ");
       $("s-rfc4193").checked = n.v6AssignMode.rfc4193;
       $("s-6plane").checked = n.v6AssignMode["6plane"];
+      showRulesSource(n);
       show("network");
       await loadMembers();
       await loadWindow();
     } catch (e) {
       say(e.message, true);
     }
+  }
+
+  // The rules editor shows the network's source; rules set as JSON by another tool have none.
+  function showRulesSource(n) {
+    const src = $("rules-src");
+    src.setAttribute("aria-invalid", "false");
+    const plain = n.rules.length === 1 && n.rules[0].type === "ACTION_ACCEPT";
+    src.value = n.rulesSource || (plain ? "accept;\n" : "");
+    $("rules-msg").textContent = n.rulesSource || plain ? ""
+      : `These ${n.rules.length} rules were set without a source; saving a source replaces them.`;
+  }
+
+  // Compiles the source; an error is shown under it and its place selected in it.
+  async function compileRules() {
+    const src = $("rules-src");
+    const r = await fetch("/ztcd/rules/compile", {
+      method: "POST",
+      headers: { "X-ZT1-Auth": token, "Content-Type": "application/json" },
+      body: JSON.stringify({ source: src.value }),
+    });
+    const data = await r.json();
+    if (r.status === 401) showLogin();
+    if (!r.ok) {
+      src.setAttribute("aria-invalid", "true");
+      $("rules-msg").textContent = data.message;
+      if (data.line) {
+        const lines = src.value.split("\n");
+        let at = 0;
+        for (let i = 0; i < data.line - 1 && i < lines.length; ++i) at += lines[i].length + 1;
+        at += Math.max(0, data.column - 1);
+        const end = src.value.slice(at).search(/\s|$/);
+        src.focus();
+        src.setSelectionRange(at, at + Math.max(1, end));
+      }
+      return null;
+    }
+    src.setAttribute("aria-invalid", "false");
+    return data;
   }
 
   // The approval window: open or not, how long and how many are left, who came in.
@@ -390,6 +429,28 @@
       await loadNetworks();
     } catch (e) {
       say(e.message, true);
+    }
+  });
+
+  $("rules-check").addEventListener("click", async () => {
+    const c = await compileRules().catch((e) => { $("rules-msg").textContent = e.message; });
+    if (c) {
+      const n = c.config;
+      $("rules-msg").textContent = `No errors: ${n.rules.length} rules, ${n.capabilities.length} capabilities, ${n.tags.length} tags.`;
+    }
+  });
+
+  $("rules-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const c = await compileRules();
+      if (!c) return;
+      const body = { ...c.config, rulesSource: $("rules-src").value };
+      const n = await api("POST", "/controller/network/" + current.id, body);
+      current = n;
+      $("rules-msg").textContent = `Saved: ${n.rules.length} rules.`;
+    } catch (e) {
+      $("rules-msg").textContent = e.message;
     }
   });
 
