@@ -304,12 +304,17 @@ reload_run() {
     reload_service' "$tmp/openwrt-stubs.sh" "$tmp/ztcd.init" >/dev/null
   tr '\n' ' ' <"$out.reload"
 }
-sh -c 'trap : HUP; : >"$0"; while :; do sleep 1; done' "$tmp/catcher-up" &
+# A process with a SIGHUP handler. (A shell's `trap` cannot catch a signal that was ignored
+# when it started, as under nohup; a handler installed by sigaction can.)
+python3 -c 'import pathlib, signal, sys, time
+signal.signal(signal.SIGHUP, lambda *_: None)
+pathlib.Path(sys.argv[1]).touch()
+time.sleep(600)' "$tmp/catcher-up" &
 catcher=$!
 sleep 600 &
 starting=$!
 helper_pids="$catcher $starting"
-for _ in $(seq 50); do [ -e "$tmp/catcher-up" ] && break; sleep 0.1; done
+for _ in $(seq 200); do [ -e "$tmp/catcher-up" ] && break; sleep 0.1; done
 rm -f "$tmp/ztcd.pid"
 [ "$(reload_run)" = "start " ] || fail "ztcd.init reload without a pid file: $(reload_run)"
 echo "$starting" >"$tmp/ztcd.pid"
