@@ -215,6 +215,17 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
                 moon.id
             );
         }
+        Command::RulesCompile { file } => {
+            let src = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).map_err(|e| e.to_string())?
+            } else {
+                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?
+            };
+            let c = ztcd::controller::rules_lang::compile(&src)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            let text = serde_json::to_string_pretty(&c.to_json()).map_err(|e| e.to_string())?;
+            println!("{text}");
+        }
         Command::PlanetRoots(cmd) => println!("{}", ztcd::runtime::planet::run(cmd)?),
         Command::Planet {
             home,

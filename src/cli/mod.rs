@@ -69,6 +69,10 @@ USAGE:
       Let new devices join a private network by themselves for the next M minutes, at most
       K of them (default 10): each is authorized when it first asks, and recorded. The window
       closes when the time is up or K came in; --close closes it now.
+  ztcd rules compile FILE
+      Compile a rules source (ZeroTier's rules language; - reads standard input) and print
+      the rules, capabilities and tags as the API takes them, or the line and column of the
+      first error (exit status 1).
   ztcd member set [--home DIR] --network NWID --address ADDR [--authorize | --deauthorize]
                   [--ip IP ...] [--name NAME] [--expires 30m|12h|7d|never]
       Create or change a member (pre-authorize a device by its address). --expires ends its
@@ -249,6 +253,11 @@ pub enum Command {
         /// Public endpoints (empty = the planet's).
         endpoints: Vec<InetAddress>,
     },
+    /// Compile a rules source file and print the JSON.
+    RulesCompile {
+        /// The source file (`-` = standard input).
+        file: PathBuf,
+    },
     /// Share the planet with other roots: its key, its list of roots.
     PlanetRoots(PlanetCommand),
     /// Create or update the planet.
@@ -281,6 +290,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
         },
         "moon" => parse_moon(&mut p),
         "network" => parse_network(&mut p),
+        "rules" => {
+            subcommand(&mut p, "compile").map_err(|e| format!("rules: {e}"))?;
+            match p.next().map_err(|e| e.to_string())? {
+                Some(Value(v)) => Ok(Command::RulesCompile { file: v.into() }),
+                _ => Err("rules compile: missing FILE".into()),
+            }
+        }
         "member" => parse_member(&mut p),
         "backup" => parse_backup(&mut p),
         "restore" => parse_restore(&mut p),
