@@ -15,9 +15,11 @@ async function main() {
   const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
-  // The one refusal the steps below ask for (a rules source with an error) is expected.
+  // The refusals the steps below ask for (a rules source with an error, an invalid address)
+  // are expected.
   page.on("console", (m) => {
-    const expected = (m.location().url || "").endsWith("/ztcd/rules/compile");
+    const url = m.location().url || "";
+    const expected = url.endsWith("/ztcd/rules/compile") || url.endsWith("/member/" + member);
     if (m.type() === "error" && !expected) errors.push(m.text());
   });
   try {
@@ -91,8 +93,10 @@ async function main() {
     await box.waitFor();
     if (await box.isChecked()) throw new Error("member already authorized");
     await box.check();
-    await page.getByRole("status").filter({ hasText: "authorized" }).waitFor();
-    // The list is re-read from the server after the change.
+    // The row reports its own save, and keeps the focus on the box.
+    const rowNote = page.locator(`tr[data-id="${member}"] .rowmsg`);
+    await rowNote.filter({ hasText: "authorized" }).waitFor();
+    result.focus_kept = await page.evaluate(() => document.activeElement?.getAttribute("aria-label"));
     await page.getByLabel("Authorize phone", { exact: true }).waitFor();
     result.listed_authorized = await page.getByLabel("Authorize phone", { exact: true }).isChecked();
     result.listed = await page.locator("#member-rows").textContent();
@@ -102,12 +106,22 @@ async function main() {
     const ends = page.getByLabel("Access of phone ends (30m, 12h, 7d or never)", { exact: true });
     await ends.fill("2h");
     await ends.press("Enter");
-    await page.getByRole("status").filter({ hasText: "access ends" }).waitFor();
+    await rowNote.filter({ hasText: "access ends" }).waitFor();
     const m2 = await (await fetch(`${base}/controller/network/${nwid}/member/${member}`, { headers: { "X-ZT1-Auth": token } })).json();
     const left = m2.expiresAt - Date.now();
     result.expiry_ok = left > 7100000 && left <= 7200000
       && (await page.getByLabel("Access of phone ends (30m, 12h, 7d or never)", { exact: true }).getAttribute("placeholder")) === "in 2 h";
     result.steps.push("access end set");
+
+    // A refused change: the row shows the server's reason and the field goes back.
+    const ips = page.getByLabel("IP addresses of phone", { exact: true });
+    const before = await ips.inputValue();
+    await ips.fill("300.1.2.3");
+    await ips.press("Enter");
+    await page.locator(`tr[data-id="${member}"] .rowmsg.error`).waitFor();
+    result.refused_note = await rowNote.textContent();
+    result.rolled_back = (await ips.inputValue()) === before;
+    result.steps.push("refused change rolled back");
 
     // Block it (confirmed in the dialog): listed as blocked with an Unblock action; unblocking
     // brings back the authorize box (unticked: a block deauthorizes).
@@ -161,6 +175,7 @@ async function main() {
     result.waiting_shown = true;
     result.steps.push("pending count listed");
     result.ok = result.listed_authorized && result.listed.includes(member) && result.backups.includes("ztcd-backup-")
+      && result.rolled_back && result.focus_kept === "Authorize phone"
       && result.listed_blocked && result.unblocked_unauthorized && result.pool_ok && result.waiting_shown && result.moon_hidden && result.join_ok && result.refreshed && result.hash === `#/network/${nwid}` && result.expiry_ok && result.filter_ok;
   } catch (e) {
     result.error = String(e);

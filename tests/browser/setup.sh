@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Prerequisites of the real-browser test of the LAN page: Debian's chromium and playwright-core
-# (the driver only, no bundled browsers) from npm, cached outside the repository.
+# Prerequisites of the real-browser tests of the LAN page: Debian's chromium, and playwright-core
+# (the driver only, no bundled browsers) and axe-core from npm, cached outside the repository.
 # Prints the node_modules directory.
 set -euo pipefail
 CACHE="${ZTCD_BROWSER_CACHE:-/var/cache/ztcd-test/browser}"
@@ -19,9 +19,11 @@ if [ "${#need[@]}" -gt 0 ]; then
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
 fi
-if [ ! -f "$CACHE/node_modules/playwright-core/package.json" ] ||
-   ! grep -q "\"version\": \"$VERSION\"" "$CACHE/node_modules/playwright-core/package.json"; then
+# axe-core: the accessibility rules the phone test checks the page against.
+AXE_VERSION=4.10.3
+installed() { grep -qs "\"version\": \"$2\"" "$CACHE/node_modules/$1/package.json"; }
+if ! installed playwright-core "$VERSION" || ! installed axe-core "$AXE_VERSION"; then
   mkdir -p "$CACHE"
-  (cd "$CACHE" && npm install --silent --no-audit --no-fund "playwright-core@$VERSION" >&2)
+  (cd "$CACHE" && npm install --silent --no-audit --no-fund "playwright-core@$VERSION" "axe-core@$AXE_VERSION" >&2)
 fi
 echo "$CACHE/node_modules"

@@ -331,61 +331,114 @@
   function renderMembers() {
     const members = lastMembers.filter(shown);
     const rows = $("member-rows");
-    rows.replaceChildren();
-    for (const m of members) {
-      const post = async (body, what) => {
-        try {
-          await api("POST", `/controller/network/${current.id}/member/${m.id}`, body);
-          say(`${m.id}: ${what}`);
-          await loadMembers();
-        } catch (e) {
-          say(e.message, true);
-        }
-      };
-      const label = m.name || m.id;
-      const access = m.banned
-        ? el("span", { class: "blocked" }, "blocked")
-        : el("input", { type: "checkbox", checked: m.authorized, "aria-label": "Authorize " + label,
-          onchange: (ev) => post({ authorized: ev.target.checked }, ev.target.checked ? "authorized" : "deauthorized") });
-      const block = m.banned
-        ? el("button", { type: "button", "aria-label": "Unblock " + label,
-          onclick: () => post({ banned: false }, "unblocked (it can ask to join again)") }, "Unblock")
-        : el("button", { type: "button", "aria-label": "Block " + label,
-          onclick: () => {
-            if (confirm(`Block ${label}? It is cut off now and refused until unblocked.`)) post({ banned: true }, "blocked");
-          } }, "Block");
-      rows.append(el("tr", {},
-        el("td", {}, el("code", {}, m.id), " ",
-          el("input", { type: "text", value: m.name, "aria-label": "Name of " + m.id, placeholder: "name",
-            onchange: (ev) => post({ name: ev.target.value }, "renamed") })),
-        el("td", {}, access),
-        el("td", {}, el("input", { type: "text", size: 8, placeholder: until(m.expiresAt) || "never",
-          "aria-label": "Access of " + label + " ends (30m, 12h, 7d or never)",
-          onchange: (ev) => {
-            let at;
-            try { at = endOf(ev.target.value); } catch (e) { say(e.message, true); return; }
-            post({ expiresAt: at }, at ? "access ends " + until(at) : "access does not end");
-          } })),
-        el("td", {}, el("input", { type: "text", value: m.ipAssignments.join(", "), "aria-label": "IP addresses of " + label,
-          onchange: (ev) => post({ ipAssignments: ev.target.value.split(",").map((s) => s.trim()).filter(Boolean) }, "addresses changed") })),
-        el("td", {}, m.online ? el("span", { class: "online" }, "online") : ago(m.lastSeen)),
-        el("td", {}, m.physicalAddress || ""),
-        el("td", {}, m.vMajor >= 0 ? `${m.vMajor}.${m.vMinor}.${m.vRev}` : ""),
-        el("td", {}, block, " ", el("button", { type: "button", class: "danger", "aria-label": "Delete " + label,
-          onclick: async () => {
-            if (!confirm(`Delete ${label}? It is cut off now; if it asks again it shows up as a new join request (use Block to refuse it for good).`)) return;
-            try {
-              await api("DELETE", `/controller/network/${current.id}/member/${m.id}`);
-              say(m.id + " deleted");
-              await loadMembers();
-            } catch (e) {
-              say(e.message, true);
-            }
-          } }, "Delete"))));
-    }
+    // Rows are rebuilt from the list; the field that had focus gets it back.
+    const focused = rows.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
+    rows.replaceChildren(...members.map(memberRow));
     if (!lastMembers.length) rows.append(el("tr", {}, el("td", { colspan: "8" }, "No members yet: join a device to " + current.id + ".")));
     else if (!members.length) rows.append(el("tr", {}, el("td", { colspan: "8" }, "No member matches.")));
+    if (focused) rows.querySelector(`[aria-label="${CSS.escape(focused)}"]`)?.focus();
+    const waiting = lastMembers.filter((m) => !m.authorized && !m.banned);
+    $("bulk-authorize").hidden = waiting.length < 2;
+    $("bulk-authorize").textContent = `Authorize all ${waiting.length} waiting`;
   }
+
+  // Saves `body` for member `m` from its row: the row says "saving", then "saved" or the
+  // server's message; a refused change puts the control back as it was.
+  async function saveMember(m, body, what, row, undo) {
+    const note = row.querySelector(".rowmsg");
+    // Taken before the controls are disabled (which moves the focus away).
+    const focused = row.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
+    const controls = row.querySelectorAll("input, button");
+    note.className = "rowmsg";
+    note.textContent = "saving…";
+    row.setAttribute("aria-busy", "true");
+    controls.forEach((c) => { c.disabled = true; });
+    try {
+      const saved = await api("POST", `/controller/network/${current.id}/member/${m.id}`, body);
+      const i = lastMembers.findIndex((x) => x.id === m.id);
+      if (i >= 0) lastMembers[i] = { ...lastMembers[i], ...saved };
+      const fresh = memberRow(lastMembers[i] || saved);
+      row.replaceWith(fresh);
+      fresh.querySelector(".rowmsg").textContent = what;
+      if (focused) fresh.querySelector(`[aria-label="${CSS.escape(focused)}"]`)?.focus();
+    } catch (e) {
+      controls.forEach((c) => { c.disabled = false; });
+      row.removeAttribute("aria-busy");
+      if (undo) undo();
+      note.className = "rowmsg error";
+      note.textContent = e.message;
+      if (focused) row.querySelector(`[aria-label="${CSS.escape(focused)}"]`)?.focus();
+    }
+  }
+
+  function memberRow(m) {
+    const row = el("tr", { "data-id": m.id });
+    const post = (body, what, undo) => saveMember(m, body, what, row, undo);
+    const label = m.name || m.id;
+    const access = m.banned
+      ? el("span", { class: "blocked" }, "blocked")
+      : el("input", { type: "checkbox", checked: m.authorized, "aria-label": "Authorize " + label,
+        onchange: (ev) => {
+          const box = ev.target;
+          post({ authorized: box.checked }, box.checked ? "authorized" : "deauthorized", () => { box.checked = !box.checked; });
+        } });
+    const block = m.banned
+      ? el("button", { type: "button", "aria-label": "Unblock " + label,
+        onclick: () => post({ banned: false }, "unblocked (it can ask to join again)") }, "Unblock")
+      : el("button", { type: "button", "aria-label": "Block " + label,
+        onclick: () => {
+          if (confirm(`Block ${label}? It is cut off now and refused until unblocked.`)) post({ banned: true }, "blocked");
+        } }, "Block");
+    const field = (value, attrs, change) => el("input", { type: "text", value, ...attrs,
+      onchange: (ev) => { const old = value; const f = ev.target; change(f.value, () => { f.value = old; }); } });
+    row.append(
+      el("td", { "data-label": "Member" }, el("code", {}, m.id), " ",
+        field(m.name, { "aria-label": "Name of " + m.id, placeholder: "name" },
+          (v, undo) => post({ name: v }, "renamed", undo))),
+      el("td", { "data-label": "Authorized" }, access),
+      el("td", { "data-label": "Access ends" }, field("", { size: 8, placeholder: until(m.expiresAt) || "never",
+        "aria-label": "Access of " + label + " ends (30m, 12h, 7d or never)" }, (v, undo) => {
+        let at;
+        try { at = endOf(v); } catch (e) {
+          undo();
+          const note = row.querySelector(".rowmsg");
+          note.className = "rowmsg error";
+          note.textContent = e.message;
+          return;
+        }
+        post({ expiresAt: at }, at ? "access ends " + until(at) : "access does not end", undo);
+      })),
+      el("td", { "data-label": "IPs" }, field(m.ipAssignments.join(", "), { "aria-label": "IP addresses of " + label },
+        (v, undo) => post({ ipAssignments: v.split(",").map((x) => x.trim()).filter(Boolean) }, "addresses changed", undo))),
+      el("td", { "data-label": "Seen" }, m.online ? el("span", { class: "online" }, "online") : ago(m.lastSeen)),
+      el("td", { "data-label": "From" }, m.physicalAddress || ""),
+      el("td", { "data-label": "Version" }, m.vMajor >= 0 ? `${m.vMajor}.${m.vMinor}.${m.vRev}` : ""),
+      el("td", { "data-label": "Actions" }, block, " ", el("button", { type: "button", class: "danger", "aria-label": "Delete " + label,
+        onclick: async () => {
+          if (!confirm(`Delete ${label}? It is cut off now; if it asks again it shows up as a new join request (use Block to refuse it for good).`)) return;
+          try {
+            await api("DELETE", `/controller/network/${current.id}/member/${m.id}`);
+            say(m.id + " deleted");
+            await loadMembers();
+          } catch (e) {
+            say(e.message, true);
+          }
+        } }, "Delete"), " ", el("span", { class: "rowmsg", role: "status" })));
+    return row;
+  }
+
+  // Every device waiting for authorization, one after the other; each row reports its own.
+  $("bulk-authorize").addEventListener("click", async () => {
+    const button = $("bulk-authorize");
+    button.disabled = true;
+    const waiting = lastMembers.filter((m) => !m.authorized && !m.banned && shown(m));
+    for (const m of waiting) {
+      const row = $("member-rows").querySelector(`tr[data-id="${m.id}"]`);
+      if (row) await saveMember(m, { authorized: true }, "authorized", row);
+    }
+    button.disabled = false;
+    renderMembers();
+  });
 
   $("settings-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
