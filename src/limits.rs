@@ -47,6 +47,10 @@ pub const MAX_SENT_HELLOS: usize = 128;
 /// packets for that peer go through another root of the planet instead, if one reaches it.
 pub const PROBE_ANSWER_TIMEOUT_MS: u64 = 10_000;
 
+/// Largest backup the admin API hands out for download (read whole into memory once): 64 MiB
+/// covers a controller of a few hundred thousand members.
+pub const MAX_BACKUP_DOWNLOAD_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Most stable endpoints per World root (`ZT_WORLD_MAX_STABLE_ENDPOINTS_PER_ROOT`).
 pub const MAX_WORLD_ENDPOINTS_PER_ROOT: usize = 32;
 

@@ -106,6 +106,12 @@ fn the_page_creates_a_network_and_authorizes_a_member_in_chromium() {
         "{result}"
     );
     assert_eq!(result["rules_saved"], "Saved: 6 rules.", "{result}");
+    assert!(
+        result["downloaded"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("ztcd-backup-") && n.ends_with(".ztb")),
+        "{result}"
+    );
     let roots = result["roots"].as_str().unwrap_or_default();
     assert!(
         roots.contains(&endpoint) && roots.contains("this router"),

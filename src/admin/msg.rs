@@ -64,6 +64,8 @@ pub enum AdminCommand {
     Backup,
     /// `GET /ztcd/backups`: the backups in that directory.
     ListBackups,
+    /// `GET /ztcd/backups/{name}`: one of them, to download.
+    DownloadBackup(String),
     /// `GET /ztcd/network/{nwid}/window`: the approval window and the devices it let in.
     Window(NetworkId),
     /// `POST /ztcd/network/{nwid}/window`: open it (`{"minutes": M, "maxDevices": K}`).

@@ -84,6 +84,18 @@ pub fn route(
         ("GET", ["ztcd", "moon"]) => C::Moon,
         ("POST", ["ztcd", "backup"]) => C::Backup,
         ("GET", ["ztcd", "backups"]) => C::ListBackups,
+        ("GET", ["ztcd", "backups", name]) => {
+            // Only names ztcd gives its backups: no path can be smuggled in.
+            let ok = name.starts_with("ztcd-backup-")
+                && name.ends_with(".ztb")
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if !ok {
+                return Err(not_found(path));
+            }
+            C::DownloadBackup((*name).to_owned())
+        }
         ("POST", ["ztcd", "rules", "compile"]) => return Err(compile_rules(&json_body(body)?)),
         (m, ["ztcd", "network", n, "window"]) => {
             let nwid = parse_network_id(n).ok_or_else(|| bad_nwid(n))?;
@@ -240,5 +252,27 @@ mod tests {
                 .status,
             400
         );
+    }
+
+    #[test]
+    fn backup_downloads_take_only_backup_names() {
+        assert_eq!(
+            r(
+                "GET",
+                "/ztcd/backups/ztcd-backup-20261201T000000Z-3.ztb",
+                "",
+                ""
+            ),
+            Ok(AdminCommand::DownloadBackup(
+                "ztcd-backup-20261201T000000Z-3.ztb".into()
+            ))
+        );
+        for bad in [
+            "/ztcd/backups/..%2fcontroller.db",
+            "/ztcd/backups/controller.db",
+            "/ztcd/backups/ztcd-backup-x.ztb.key",
+        ] {
+            assert_eq!(r("GET", bad, "", "").unwrap_err().status, 404, "{bad}");
+        }
     }
 }

@@ -200,6 +200,7 @@ impl Owner {
                     )
                 }
             },
+            C::DownloadBackup(name) => self.backup_file(name),
             C::Backup => AdminReply::error(500, "backup requests are handled apart"),
         }
     }
@@ -303,6 +304,35 @@ impl Owner {
                 .map(|s| s.fields().to_vec())
                 .unwrap_or_default(),
         })
+    }
+}
+
+impl Owner {
+    /// A backup in the `--backup-to` directory, whole (encrypted: useless without the key).
+    fn backup_file(&self, name: &str) -> AdminReply {
+        let Some(opts) = &self.backup else {
+            return AdminReply::error(404, "no backup target: start ztcd with --backup-to DIR");
+        };
+        let listed = crate::backup::list(&opts.to)
+            .into_iter()
+            .find(|p| p.file_name().is_some_and(|n| n == name));
+        let Some(path) = listed else {
+            return AdminReply::error(404, &format!("no backup {name}"));
+        };
+        match std::fs::metadata(&path) {
+            Ok(m) if m.len() > crate::limits::MAX_BACKUP_DOWNLOAD_BYTES => AdminReply::error(
+                413,
+                &format!("{name} is larger than a download may be: copy it from the stick"),
+            ),
+            _ => match std::fs::read(&path) {
+                Ok(body) => AdminReply {
+                    status: 200,
+                    content_type: "application/octet-stream",
+                    body,
+                },
+                Err(e) => AdminReply::error(500, &format!("{name}: {e}")),
+            },
+        }
     }
 }
 

@@ -39,6 +39,12 @@ async function main() {
     // The list is reloaded after the status changes: wait for the new file in it.
     await page.locator("#backup-list li", { hasText: "ztcd-backup-" }).first().waitFor();
     result.backups = await page.locator("#backup-list").textContent();
+    // A backup downloads with the token (the browser saves the encrypted file as it is).
+    const [dl] = await Promise.all([
+      page.waitForEvent("download"),
+      page.locator("#backup-list button", { hasText: "download" }).first().click(),
+    ]);
+    result.downloaded = dl.suggestedFilename();
     result.steps.push("backed up");
 
     await page.getByLabel("New network name", { exact: true }).fill("browser-net");

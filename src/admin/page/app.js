@@ -153,7 +153,9 @@
         // ztcd-backup-20261123T031700Z-12.ztb: taken 2026-11-23 03:17:00 UTC.
         const t = /(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z/.exec(f.name);
         const when = t ? new Date(Date.UTC(t[1], t[2] - 1, t[3], t[4], t[5], t[6])).toLocaleString() : "";
-        ul.append(el("li", {}, when ? `${when}: ` : "", el("code", {}, f.name), ` (${Math.ceil(f.size / 1024)} KiB)`));
+        ul.append(el("li", {}, when ? `${when}: ` : "", el("code", {}, f.name), ` (${Math.ceil(f.size / 1024)} KiB) `,
+          el("button", { type: "button", class: "link", "aria-label": "Download " + f.name,
+            onclick: () => download("/ztcd/backups/" + f.name, f.name) }, "download")));
       }
       if (!b.backups.length) ul.append(el("li", {}, "No backups yet."));
     } catch (e) {
