@@ -39,9 +39,9 @@ pub const ROOT_HELLO_INTERVAL_MS: u64 = 30_000;
 /// replay) announcing one costs us at most one HELLO (about 130 bytes) this often.
 pub const PLANET_FETCH_INTERVAL_MS: u64 = 2_000;
 
-/// HELLOs we remember having sent, awaiting their OK: 3 other roots × (32 endpoints + 1
-/// path) in one round, plus fetches. Worst case 128 × 24 bytes = 3 KiB.
-pub const MAX_SENT_HELLOS: usize = 128;
+/// HELLOs we remember having sent, awaiting their OK: two rounds to 3 other roots × (32
+/// endpoints + 1 path), plus fetches. Worst case 256 × 64 bytes = 16 KiB.
+pub const MAX_SENT_HELLOS: usize = 256;
 
 /// How long a probe on a confirmed path may go unanswered (with nothing else heard) before
 /// packets for that peer go through another root of the planet instead, if one reaches it.

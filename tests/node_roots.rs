@@ -241,3 +241,58 @@ fn a_planet_signed_by_another_key_is_never_adopted() {
     assert!(bed.adopted.is_empty(), "{:?}", bed.adopted);
     assert_eq!(bed.b.planet().unwrap().timestamp, 1000);
 }
+
+/// A client makes the root fetch a planet (its HELLO announces a newer one), then answers the
+/// root's HELLO from a forged address: the forged address never becomes its path, and the
+/// answer, once it carried worlds, cannot be used again.
+#[test]
+fn an_answer_from_elsewhere_confirms_no_path() {
+    use ztcd::wire::verbs::OkHeader;
+    let (mut bed, [_, ib, ic], _, _) = bed(8);
+    bed.run(1_000);
+    let mut c = SimPeer::new(ic, "10.0.5.5:40000");
+    talk(&mut bed, 'b', &mut c, &ib);
+    let confirmed_before = bed.b.stats().paths_confirmed;
+    // A HELLO announcing a newer planet of ours: B says HELLO back to fetch it.
+    bed.now += 3_000;
+    let (_, hello) = c.hello(ib.identity(), (4242, 9_999_999));
+    c.deliver(&mut bed.b, bed.now, &[hello]);
+    let sent: Vec<Transmit> = std::iter::from_fn(|| bed.b.poll_transmit()).collect();
+    let fetch = sent
+        .iter()
+        .filter(|t| t.to == c.addr)
+        .filter_map(|t| c.open(ib.identity(), t.data.clone()))
+        .find(|(h, _)| h.verb == Verb::Hello)
+        .expect("B fetches the newer planet")
+        .0;
+    // The answer, sent from a forged address.
+    let ok = OkHelloRepr {
+        timestamp: 0,
+        protocol_version: 11,
+        major: 1,
+        minor: 8,
+        revision: 4,
+        observed: InetAddress::from_socket(at(B)),
+        worlds: &[],
+    };
+    let mut payload = vec![0u8; OkHeader::LEN + ok.buffer_len()];
+    let head = OkHeader {
+        in_re_verb: Verb::Hello,
+        in_re_packet_id: fetch.packet_id,
+    };
+    head.emit(&mut ztcd::wire::Writer::new(&mut payload))
+        .unwrap();
+    ok.emit(&mut ztcd::wire::Writer::new(&mut payload[OkHeader::LEN..]))
+        .unwrap();
+    let (_, datagrams) = c.packet(ib.identity(), Verb::Ok, &payload);
+    let forged: SocketAddr = "192.0.2.66:1234".parse().unwrap();
+    for d in &datagrams {
+        bed.b.handle_datagram(bed.now, LocalSocket(0), forged, d);
+    }
+    let peer = bed.b.peer(c.address()).unwrap();
+    assert_ne!(
+        peer.best_path(bed.now, None).map(|p| p.remote),
+        Some(forged)
+    );
+    assert_eq!(bed.b.stats().paths_confirmed, confirmed_before);
+}

@@ -271,11 +271,8 @@ impl Node {
         }
         let planet = matches!((&self.planet, hello.planet),
             (Some((p, _)), Some((id, ts))) if p.id == id && p.timestamp > ts);
-        if matches!((&self.planet, hello.planet),
-            (Some((p, _)), Some((id, ts))) if p.id == id && p.timestamp < ts)
-        {
-            self.fetch_planet(now, rq);
-        }
+        let newer = matches!((&self.planet, hello.planet),
+            (Some((p, _)), Some((id, ts))) if p.id == id && p.timestamp < ts);
         let moon = self.moon.as_ref().is_some_and(|(m, _)| {
             hello
                 .moons
@@ -308,6 +305,10 @@ impl Node {
         let body = self.hello_body(owed, observed);
         self.stats.hellos_answered += 1;
         self.reply(now, rq, Verb::Hello, &body);
+        // After the answer, which the path's credit must pay for first.
+        if newer {
+            self.fetch_planet(now, rq);
+        }
     }
 
     /// The body of OK(HELLO): the echoed timestamp, our versions, the address the HELLO came

@@ -26,10 +26,13 @@ use crate::wire::verbs::{HelloRepr, OkHelloRepr};
 use crate::wire::world::{World, WorldKind};
 use crate::wire::{Address, Header, InetAddress, Reader, Verb, Writer};
 
-/// A HELLO we sent: only the OK answering one of these is read for worlds.
+/// A HELLO we sent: only the OK answering one of these is read for worlds, and it confirms
+/// only the path the HELLO went out on.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct SentHello {
     to: Address,
+    local: LocalSocket,
+    remote: SocketAddr,
     pub(super) at: u64,
 }
 
@@ -274,8 +277,13 @@ impl Node {
         if armor::armor(&mut packet, &key, Cipher::Poly1305None).is_err() {
             return;
         }
-        self.sent_hellos
-            .insert(packet_id, SentHello { to, at: now });
+        let sent = SentHello {
+            to,
+            local,
+            remote,
+            at: now,
+        };
+        self.sent_hellos.insert(packet_id, sent);
         self.stats.root_hellos_sent += 1;
         if let Some(p) = self
             .peers
@@ -291,8 +299,10 @@ impl Node {
         });
     }
 
-    /// An OK(HELLO): read only when it answers a HELLO we sent. It confirms the path it came
-    /// on (with its round trip) and may carry a newer planet.
+    /// An OK(HELLO): read only when it answers a HELLO we sent. Coming back from where that
+    /// HELLO went, it confirms that path (with its round trip); it may carry a newer planet.
+    /// The first answer that carries worlds uses the HELLO up (the one before it may have had
+    /// to leave them out), so one HELLO costs at most one signature check.
     pub(super) fn on_ok_hello(&mut self, now: u64, rq: Request, in_re: u64, body: &[u8]) {
         let Some(sent) = self
             .sent_hellos
@@ -307,13 +317,23 @@ impl Node {
             self.stats.dropped_malformed += 1;
             return;
         };
-        if let (Some(path), Some(peer)) = (rq.arrival, self.peers.get_mut(rq.source)) {
+        let same_way = |p: &super::Path| {
+            p.remote == sent.remote && (p.local == sent.local || sent.local == LocalSocket::ANY)
+        };
+        if let (Some(path), Some(peer)) = (rq.arrival, self.peers.get_mut(rq.source))
+            && same_way(&path)
+        {
             peer.protocol_version = ok.protocol_version;
             peer.version = (ok.major, ok.minor, ok.revision);
             if peer.answered(now, path.local, path.remote, sent.at) {
                 self.stats.paths_confirmed += 1;
             }
         }
+        if ok.worlds.is_empty() {
+            return;
+        }
+        self.sent_hellos.remove(&in_re);
+        // Only the first planet an answer carries is looked at.
         let mut r = Reader::new(ok.worlds);
         while !r.is_empty() {
             let Ok(world) = World::parse(&mut r) else {
@@ -322,6 +342,7 @@ impl Node {
             };
             if world.kind == WorldKind::Planet {
                 self.offer_planet(now, world);
+                return;
             }
         }
     }
