@@ -23,6 +23,7 @@ use super::api_json::{
     capability_ids_of, dns_of, int_of, ip_of, network_json, object_of, pools_of, routes_of,
     string_of, tag_pairs_of,
 };
+use super::credentials::MAX_CAPABILITY_RULES;
 use super::model::{Member, Network};
 use super::netconf::revoke_com;
 use super::store::StoreError;
@@ -159,6 +160,21 @@ fn merge_network(n: &mut Network, body: &Map<String, Value>) -> Result<(), Field
                 if key == "tags" {
                     n.tags = v.clone();
                 } else {
+                    for (i, c) in list.iter().enumerate() {
+                        let rules = &c["rules"];
+                        if rules
+                            .as_array()
+                            .is_some_and(|r| r.len() > MAX_CAPABILITY_RULES)
+                        {
+                            return Err(format!(
+                                "capabilities[{i}].rules: at most {MAX_CAPABILITY_RULES} rules"
+                            ));
+                        }
+                        if !rules.is_null() {
+                            super::rules_json::from_json(rules)
+                                .map_err(|e| format!("capabilities[{i}].rules: {e}"))?;
+                        }
+                    }
                     n.capabilities = v.clone();
                 }
             }
@@ -238,6 +254,9 @@ fn set_authorized(m: &mut Member, yes: bool, unix: u64) {
         } else {
             m.last_deauthorized_time = unix;
         }
+    } else if !yes && m.last_deauthorized_time == 0 {
+        // A join request refused outright: recorded, so no approval window lets it in.
+        m.last_deauthorized_time = unix;
     }
     m.authorized = yes;
 }

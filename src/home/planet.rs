@@ -158,6 +158,15 @@ impl Home {
         if key_bytes.len() != 128 || pair.public()[..] != key_bytes[..64] {
             return Err(bad());
         }
+        let older = self
+            .planet()
+            .is_some_and(|c| c.id == planet.id && c.timestamp > planet.timestamp);
+        if older || !world::verify(planet, &planet.update_key) {
+            return Err(invalid(
+                &self.path(PLANET),
+                "that planet is older than this home's or its signature does not verify",
+            ));
+        }
         if *pair.public() != planet.update_key || planet.kind != WorldKind::Planet {
             return Err(invalid(
                 &path,

@@ -319,7 +319,9 @@ impl Owner {
         let Some(path) = listed else {
             return AdminReply::error(404, &format!("no backup {name}"));
         };
-        match std::fs::metadata(&path) {
+        // Never through a link: only a file that is itself in the backup folder.
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if !m.is_file() => AdminReply::error(404, &format!("no backup {name}")),
             Ok(m) if m.len() > crate::limits::MAX_BACKUP_DOWNLOAD_BYTES => AdminReply::error(
                 413,
                 &format!("{name} is larger than a download may be: copy it from the stick"),

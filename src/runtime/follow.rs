@@ -82,34 +82,49 @@ fn reachable(sa: SocketAddr) -> bool {
     !(ip.is_unspecified() || ip.is_multicast() || broadcast || sa.port() == 0)
 }
 
-/// Resolves every spec now (blocking): the addresses clients can reach, in order, without
-/// duplicates, at most [`MAX_WORLD_ENDPOINTS_PER_ROOT`]; and what went wrong with each spec
-/// that gave none.
-pub fn resolve(specs: &[EndpointSpec]) -> (Vec<InetAddress>, Vec<String>) {
-    let mut found = Vec::new();
-    let mut problems = Vec::new();
-    for spec in specs {
-        let addrs: io::Result<Vec<SocketAddr>> = match spec {
-            EndpointSpec::Fixed(a) => Ok(a.to_socket().into_iter().collect()),
-            EndpointSpec::Name(host, port) => (host.as_str(), *port)
-                .to_socket_addrs()
-                .map(Iterator::collect),
-            EndpointSpec::Interface(dev, port) => interface_addresses(dev, *port),
-        };
-        match addrs {
-            Ok(list) if list.iter().any(|a| reachable(*a)) => {
-                for a in list.into_iter().filter(|a| reachable(*a)) {
-                    let ep = InetAddress::from_socket(a);
-                    if !found.contains(&ep) && found.len() < MAX_WORLD_ENDPOINTS_PER_ROOT {
-                        found.push(ep);
-                    }
-                }
+/// What one spec resolved to: the addresses clients can reach, or what went wrong.
+pub type Resolution = Result<Vec<InetAddress>, String>;
+
+/// Resolves each spec now (blocking).
+pub fn resolve_each(specs: &[EndpointSpec]) -> Vec<Resolution> {
+    specs
+        .iter()
+        .map(|spec| {
+            let addrs: io::Result<Vec<SocketAddr>> = match spec {
+                EndpointSpec::Fixed(a) => Ok(a.to_socket().into_iter().collect()),
+                EndpointSpec::Name(host, port) => (host.as_str(), *port)
+                    .to_socket_addrs()
+                    .map(Iterator::collect),
+                EndpointSpec::Interface(dev, port) => interface_addresses(dev, *port),
+            };
+            match addrs {
+                Ok(list) if list.iter().any(|a| reachable(*a)) => Ok(list
+                    .into_iter()
+                    .filter(|a| reachable(*a))
+                    .map(InetAddress::from_socket)
+                    .collect()),
+                Ok(_) => Err(format!("{spec}: no address")),
+                Err(e) => Err(format!("{spec}: {e}")),
             }
-            Ok(_) => problems.push(format!("{spec}: no address")),
-            Err(e) => problems.push(format!("{spec}: {e}")),
-        }
-    }
+        })
+        .collect()
+}
+
+/// Every address of `each` once, in a canonical order (a name's records come back in any
+/// order; the planet must not change for that), at most [`MAX_WORLD_ENDPOINTS_PER_ROOT`];
+/// and the problems.
+fn combine(each: &[Resolution]) -> (Vec<InetAddress>, Vec<String>) {
+    let mut found: Vec<InetAddress> = each.iter().flatten().flatten().copied().collect();
+    found.sort_by_key(|a| a.to_socket());
+    found.dedup();
+    found.truncate(MAX_WORLD_ENDPOINTS_PER_ROOT);
+    let problems = each.iter().filter_map(|r| r.clone().err()).collect();
     (found, problems)
+}
+
+/// Resolves every spec now (blocking): see [`combine`].
+pub fn resolve(specs: &[EndpointSpec]) -> (Vec<InetAddress>, Vec<String>) {
+    combine(&resolve_each(specs))
 }
 
 /// The addresses of device `dev` clients elsewhere could use: not loopback, not link-local.
@@ -134,7 +149,10 @@ pub(super) struct Follow {
     endpoints: Vec<InetAddress>,
     interval: Duration,
     next: Instant,
-    pending: Option<smol::Task<(Vec<InetAddress>, Vec<String>)>>,
+    pending: Option<smol::Task<Vec<Resolution>>>,
+    /// Each spec's last good resolution: a spec that fails (its DNS is down) keeps it, so a
+    /// passing outage never drops addresses from the planet.
+    last_good: Vec<Option<Vec<InetAddress>>>,
     /// The problems last logged (each change is logged once).
     problems: Vec<String>,
 }
@@ -161,6 +179,7 @@ impl Follow {
             next: Instant::now() + interval,
             pending: None,
             problems: Vec::new(),
+            last_good: Vec::new(),
         }
     }
 
@@ -185,7 +204,7 @@ impl Follow {
     pub(super) fn start_if_due(&mut self) {
         if self.next_at().is_some_and(|at| Instant::now() >= at) {
             let specs = self.specs.clone();
-            self.pending = Some(smol::unblock(move || resolve(&specs)));
+            self.pending = Some(smol::unblock(move || resolve_each(&specs)));
             self.next = Instant::now() + self.interval;
         }
     }
@@ -195,11 +214,25 @@ impl Follow {
         let Some(task) = self.pending.as_mut() else {
             return Poll::Pending;
         };
-        let result = std::pin::Pin::new(task).poll(cx);
-        if result.is_ready() {
-            self.pending = None;
+        let Poll::Ready(mut each) = std::pin::Pin::new(task).poll(cx) else {
+            return Poll::Pending;
+        };
+        self.pending = None;
+        self.last_good.resize(each.len(), None);
+        let mut problems = Vec::new();
+        for (r, good) in each.iter_mut().zip(&mut self.last_good) {
+            match r {
+                Ok(v) => *good = Some(v.clone()),
+                Err(e) => {
+                    problems.push(e.clone());
+                    if let Some(v) = good {
+                        *r = Ok(v.clone());
+                    }
+                }
+            }
         }
-        result
+        let (found, _) = combine(&each);
+        Poll::Ready((found, problems))
     }
 
     /// A resolution finished: re-issues the worlds when our endpoints changed and returns

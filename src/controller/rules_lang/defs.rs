@@ -153,16 +153,39 @@ pub(super) fn define_cap(
     Ok((cap_name, id, dfl, rules))
 }
 
+/// What rendering draws on: the macros, the definitions, and how many more macro expansions
+/// a source may make (a macro that includes itself, or includes doubling at every level,
+/// must end in an error, not in an endless or exponential expansion).
+pub(super) struct Ctx<'a> {
+    pub(super) macros: &'a BTreeMap<String, Macro>,
+    pub(super) out: &'a Compiled,
+    pub(super) expansions_left: std::cell::Cell<u32>,
+    /// Macros being expanded now, one inside the other.
+    pub(super) depth: std::cell::Cell<u32>,
+}
+
+/// Deepest macro inclusion (each level takes stack).
+const MAX_INCLUDE_DEPTH: u32 = 16;
+
+/// Most macro expansions one source may make.
+pub(super) const MAX_EXPANSIONS: u32 = 4_096;
+/// Most rules one rule set may compile to (a configuration carries at most this many).
+const MAX_COMPILED_RULES: usize = crate::limits::MAX_RULES;
+
 /// Renders a rule set: each action after the matches in the block that follows it.
 pub(super) fn render_actions(
     tree: &[Node],
     rules: &mut Vec<Value>,
-    macros: &BTreeMap<String, Macro>,
-    out: &Compiled,
+    ctx: &Ctx<'_>,
     params: &BTreeMap<String, String>,
 ) -> Result<(), CompileError> {
+    let out = ctx.out;
     let mut k = 0;
     while k < tree.len() {
+        if rules.len() > MAX_COMPILED_RULES {
+            let message = format!("more than {MAX_COMPILED_RULES} rules");
+            return Err(err(tree[k].at(), message));
+        }
         let Some(word) = tree[k].word() else {
             k += 1;
             continue;
@@ -179,7 +202,7 @@ pub(super) fn render_actions(
                 let Some(name) = tree.get(k + 1).and_then(Node::word) else {
                     return Err(err(at(word), "Include directive is missing a macro name."));
                 };
-                include(name, rules, macros, out)?;
+                include(name, rules, ctx)?;
             }
             "drop" | "accept" | "break" => {
                 if let Some(m) = block {
@@ -250,14 +273,16 @@ fn target_address(target: &Word, what: &str) -> Result<String, CompileError> {
 }
 
 /// `include NAME(ARG, ...)`: the macro's rule set with its parameters bound.
-fn include(
-    name: &Word,
-    rules: &mut Vec<Value>,
-    macros: &BTreeMap<String, Macro>,
-    out: &Compiled,
-) -> Result<(), CompileError> {
+fn include(name: &Word, rules: &mut Vec<Value>, ctx: &Ctx<'_>) -> Result<(), CompileError> {
+    let (left, depth) = (ctx.expansions_left.get(), ctx.depth.get());
+    if left == 0 || depth >= MAX_INCLUDE_DEPTH {
+        let message = "Too many macro expansions (does a macro include itself?).";
+        return Err(err(at(name), message));
+    }
+    ctx.expansions_left.set(left - 1);
     let (macro_name, args) = split_call(&name.text);
-    let m = macros
+    let m = ctx
+        .macros
         .get(&macro_name)
         .ok_or_else(|| err(at(name), "Macro name not found."))?;
     let mut bound = BTreeMap::new();
@@ -267,5 +292,8 @@ fn include(
             .ok_or_else(|| err(at(name), "Missing one or more required macro parameter."))?;
         bound.insert(p.clone(), v.clone());
     }
-    render_actions(&m.body, rules, macros, out, &bound)
+    ctx.depth.set(depth + 1);
+    let done = render_actions(&m.body, rules, ctx, &bound);
+    ctx.depth.set(depth);
+    done
 }

@@ -137,13 +137,19 @@ fn reserved(w: &str) -> bool {
     RESERVED.contains(&w)
 }
 
-/// Splits `src` into words and nests them in blocks.
-fn parse_blocks(src: &str) -> Vec<Node> {
+/// Deepest nesting of blocks a source may have.
+const MAX_NESTING: usize = 32;
+
+/// Splits `src` into words and nests them in blocks (at most [`MAX_NESTING`] deep).
+fn parse_blocks(src: &str) -> Result<Vec<Node>, CompileError> {
     let mut stack: Vec<Vec<Node>> = vec![Vec::new()];
     let mut cur: Option<Word> = None;
     let (mut line, mut column, mut comment) = (1u32, 0u32, false);
-    let finish = |cur: &mut Option<Word>, stack: &mut Vec<Vec<Node>>| {
-        let Some(mut w) = cur.take() else { return };
+    let finish = |cur: &mut Option<Word>, stack: &mut Vec<Vec<Node>>| -> Result<(), CompileError> {
+        let Some(mut w) = cur.take() else {
+            return Ok(());
+        };
+        let at = (w.line, w.column);
         let end = w.text.ends_with(';');
         if end {
             w.text.pop();
@@ -160,13 +166,20 @@ fn parse_blocks(src: &str) -> Vec<Node> {
                 parent.push(Node::Block(done));
             }
         } else if opens {
+            if stack.len() > MAX_NESTING {
+                return Err(err(
+                    at,
+                    format!("blocks nested more than {MAX_NESTING} deep"),
+                ));
+            }
             stack.push(Vec::new());
         }
+        Ok(())
     };
     for ch in src.chars() {
         column += 1;
         if ch == '\n' {
-            finish(&mut cur, &mut stack);
+            finish(&mut cur, &mut stack)?;
             line += 1;
             column = 0;
             comment = false;
@@ -176,7 +189,7 @@ fn parse_blocks(src: &str) -> Vec<Node> {
             continue;
         }
         if matches!(ch, ' ' | '\t' | '\r') {
-            finish(&mut cur, &mut stack);
+            finish(&mut cur, &mut stack)?;
             continue;
         }
         match &mut cur {
@@ -191,14 +204,14 @@ fn parse_blocks(src: &str) -> Vec<Node> {
             Some(w) => w.text.push(ch),
         }
     }
-    finish(&mut cur, &mut stack);
+    finish(&mut cur, &mut stack)?;
     while stack.len() > 1 && stack.last().is_some_and(|b| !b.is_empty()) {
         let done = stack.pop().unwrap_or_default();
         if let Some(parent) = stack.last_mut() {
             parent.push(Node::Block(done));
         }
     }
-    stack.swap_remove(0)
+    Ok(stack.swap_remove(0))
 }
 
 /// A number as ZeroTier's compiler reads one: decimal, or hex after `0x`; the digits at the
@@ -312,7 +325,7 @@ pub fn compile(src: &str) -> Result<Compiled, CompileError> {
             format!("the source is over {MAX_SOURCE_LEN} bytes"),
         ));
     }
-    let tree = parse_blocks(src);
+    let tree = parse_blocks(src)?;
     let mut out = Compiled::default();
     let mut macros: BTreeMap<String, Macro> = BTreeMap::new();
     let mut base = Vec::new();
@@ -356,13 +369,23 @@ pub fn compile(src: &str) -> Result<Compiled, CompileError> {
         }
     }
     let none = BTreeMap::new();
-    for (name, id, dfl, body) in pending_caps {
-        let mut rules = Vec::new();
-        render_actions(&body, &mut rules, &macros, &out, &none)?;
-        out.capabilities.push((name, id, dfl, rules));
-    }
+    let mut caps = Vec::new();
     let mut rules = Vec::new();
-    render_actions(&base, &mut rules, &macros, &out, &none)?;
+    {
+        let ctx = Ctx {
+            macros: &macros,
+            out: &out,
+            expansions_left: std::cell::Cell::new(defs::MAX_EXPANSIONS),
+            depth: std::cell::Cell::new(0),
+        };
+        for (name, id, dfl, body) in pending_caps {
+            let mut cap_rules = Vec::new();
+            render_actions(&body, &mut cap_rules, &ctx, &none)?;
+            caps.push((name, id, dfl, cap_rules));
+        }
+        render_actions(&base, &mut rules, &ctx, &none)?;
+    }
+    out.capabilities = caps;
     out.rules = rules;
     Ok(out)
 }
@@ -429,7 +452,7 @@ fn define_macro(
 mod defs;
 mod matches;
 
-use defs::{define_cap, define_tag, render_actions};
+use defs::{Ctx, define_cap, define_tag, render_actions};
 
 #[cfg(test)]
 mod tests;

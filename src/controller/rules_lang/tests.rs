@@ -93,3 +93,21 @@ fn compiled_rules_are_what_the_api_stores() {
         crate::controller::rules_json::from_json(&cap["rules"]).unwrap();
     }
 }
+
+#[test]
+fn sources_cannot_expand_without_end() {
+    let e = fails("macro m\n include m\n;\ninclude m\n");
+    assert!(e.message.contains("Too many macro expansions"), "{e}");
+    let mut doubling = String::from("macro a0 accept; ;\n");
+    for i in 1..=40 {
+        doubling += &format!("macro a{i} include a{} include a{} ;\n", i - 1, i - 1);
+    }
+    doubling += "include a40\n";
+    let e = fails(&doubling);
+    assert!(
+        e.message.contains("more than") || e.message.contains("Too many"),
+        "{e}"
+    );
+    let deep = "drop ".repeat(10_000) + "ethertype arp;";
+    assert!(fails(&deep).message.contains("nested more than"));
+}
