@@ -414,9 +414,15 @@ impl Node {
             return false;
         };
         let key = peer.key.clone();
+        let via_root = peer.path(path.local, path.remote).is_none();
         let sent = self.send_with_key(to, &key, path, verb, payload).is_some();
         if sent {
             self.sent_on(now, to, path);
+        }
+        // Sent through another root because the direct path's probe went unanswered (one lost
+        // probe can do that): the direct path gets it too; the peer drops the duplicate.
+        if let Some(direct) = best.filter(|_| via_root) {
+            let _ = self.send_with_key(to, &key, direct, verb, payload);
         }
         sent
     }
