@@ -112,6 +112,17 @@ fn the_page_creates_a_network_and_authorizes_a_member_in_chromium() {
             .is_some_and(|n| n.starts_with("ztcd-backup-") && n.ends_with(".ztb")),
         "{result}"
     );
+    assert_eq!(
+        result["sorted"],
+        serde_json::json!(["0badc0ffe2", "0badc0ffee"]),
+        "{result}"
+    );
+    assert!(
+        result["pool_note"]
+            .as_str()
+            .is_some_and(|t| t.contains("outside the routes")),
+        "{result}"
+    );
     let roots = result["roots"].as_str().unwrap_or_default();
     assert!(
         roots.contains(&endpoint) && roots.contains("this router"),

@@ -145,6 +145,7 @@ async function main() {
     await page.getByLabel("Address pools (one per line: first-last or network/bits)").fill("10.50.0.0/24");
     await page.getByRole("button", { name: "Save settings" }).click();
     await page.getByRole("status").filter({ hasText: "Saved" }).waitFor();
+    result.pool_note = await page.locator("#status").textContent();
     const saved = await (await fetch(`${base}/controller/network/${nwid}`, { headers: { "X-ZT1-Auth": token } })).json();
     result.pools = saved.ipAssignmentPools;
     result.pool_ok = saved.ipAssignmentPools.length === 1 && saved.ipAssignmentPools[0].ipRangeStart === "10.50.0.1"
@@ -173,6 +174,10 @@ async function main() {
     const blockedOnly = await page.locator("#member-rows").textContent();
     await page.getByLabel("Show", { exact: true }).selectOption("all");
     result.filter_ok = found.includes(late) && !found.includes(member) && blockedOnly.includes("No member matches");
+    // Sort by address: 0badc0ffe2 before 0badc0ffee.
+    await page.getByLabel("Sort", { exact: true }).selectOption("address");
+    result.sorted = await page.locator("#member-rows tr[data-id]").evaluateAll((rows) => rows.map((r) => r.dataset.id));
+    await page.getByLabel("Sort", { exact: true }).selectOption("waiting");
     result.steps.push("filtered");
 
     // Back on the network list, the two unauthorized devices show as waiting.

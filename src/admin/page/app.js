@@ -310,8 +310,7 @@
   async function loadMembers() {
     const members = await api("GET", `/controller/network/${current.id}/member?details=1`);
     // Devices waiting for authorization first, then members, blocked ones last.
-    const rank = (m) => (m.banned ? 2 : m.authorized ? 1 : 0);
-    members.sort((a, b) => rank(a) - rank(b));
+    sortMembers(members);
     lastMembers = members;
     renderMembers();
   }
@@ -330,7 +329,21 @@
     return kind && (!q || text.includes(q));
   }
 
+  // Waiting devices first (then members, blocked ones last), or by address, name or when
+  // last seen (newest first).
+  function sortMembers(members) {
+    const rank = (m) => (m.banned ? 2 : m.authorized ? 1 : 0);
+    const by = {
+      waiting: (a, b) => rank(a) - rank(b) || a.id.localeCompare(b.id),
+      address: (a, b) => a.id.localeCompare(b.id),
+      name: (a, b) => (a.name || "\uffff").localeCompare(b.name || "\uffff") || a.id.localeCompare(b.id),
+      seen: (a, b) => (b.lastSeen || 0) - (a.lastSeen || 0),
+    }[$("m-sort").value] || ((a, b) => rank(a) - rank(b));
+    members.sort(by);
+  }
+
   function renderMembers() {
+    sortMembers(lastMembers);
     const members = lastMembers.filter(shown);
     const rows = $("member-rows");
     // Rows are rebuilt from the list; the field that had focus gets it back.
@@ -469,7 +482,18 @@
         v6AssignMode: { rfc4193: $("s-rfc4193").checked, "6plane": $("s-6plane").checked, zt: false },
         dns: { domain: $("s-dns-domain").value.trim(), servers },
       });
-      say("Saved " + n.id);
+      // A pool outside every route gives members addresses they cannot use.
+      const inRoutes = (ip) => routes.some((r) => {
+        const [net, bits] = (r.target || "").split("/");
+        if (!/^\d+\.\d+\.\d+\.\d+$/.test(net || "")) return false;
+        const size = 2 ** (32 - Number(bits));
+        return Math.floor(ipNum(ip) / size) === Math.floor(ipNum(net) / size);
+      });
+      const outside = pools.filter((p) => /^\d+\.\d+\.\d+\.\d+$/.test(p.ipRangeStart)
+        && !(inRoutes(p.ipRangeStart) && inRoutes(p.ipRangeEnd)));
+      say("Saved " + n.id + (outside.length
+        ? `. Note: the pool ${outside[0].ipRangeStart}-${outside[0].ipRangeEnd} lies outside the routes, so its addresses are not reachable on the network.`
+        : ""));
       await openNetwork(n.id);
     } catch (e) {
       say(e.message, true);
@@ -564,6 +588,7 @@
 
   $("m-filter").addEventListener("input", () => renderMembers());
   $("m-show").addEventListener("change", () => renderMembers());
+  $("m-sort").addEventListener("change", () => renderMembers());
 
   $("dl-planet").addEventListener("click", () => download("/ztcd/planet", "planet"));
   $("join-planet").addEventListener("click", () => download("/ztcd/planet", "planet"));
