@@ -65,7 +65,9 @@ daemon_smoke() {
   shift
   "$@" >"$log" 2>&1 &
   daemon_pid=$!
-  for _ in $(seq 100); do
+  # Up to 120 s: a first start makes a new identity (memory-hard proof of work), which under
+  # emulation on a loaded machine has been seen to take over 20 s.
+  for _ in $(seq 600); do
     grep -q "listening on udp" "$log" && break
     kill -0 "$daemon_pid" 2>/dev/null || break
     sleep 0.2
