@@ -140,11 +140,16 @@ impl Node {
     }
 
     /// When the next round of HELLOs to the other roots is due.
+    /// (Asked on every wake-up of the loop: looks at the planet without copying anything.)
     pub(super) fn root_deadline(&self) -> u64 {
-        if self.other_roots().is_empty() {
-            u64::MAX
-        } else {
+        let others = self
+            .planet
+            .as_ref()
+            .is_some_and(|(p, _)| p.roots.iter().any(|r| r.identity.address != self.address));
+        if others {
             self.next_root_hello
+        } else {
+            u64::MAX
         }
     }
 
