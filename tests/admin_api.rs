@@ -405,6 +405,14 @@ fn ztnet_sequence_and_extensions() {
         planet.body,
         std::fs::read(l.dir.path("home").join("planet")).unwrap()
     );
+    // The planet needs no token (a device fetches it with curl); everything else does.
+    let anon = Api {
+        token: String::new(),
+        ..api.clone()
+    };
+    assert_eq!(anon.call("GET", "/ztcd/planet", None).body, planet.body);
+    assert_eq!(anon.call("GET", "/ztcd/moon", None).status, 401);
+    assert_eq!(anon.call("GET", "/status", None).status, 401);
     assert_eq!(api.call("GET", "/ztcd/moon", None).status, 404);
     // Without --backup-to the backup endpoints say what is missing.
     let r = api.call("POST", "/ztcd/backup", None);

@@ -288,7 +288,10 @@ async fn answer_reply(
     {
         return Err((page, true, no_body));
     }
-    if !token_ok(&head.headers, &head.query, &cfg.token) {
+    // The planet is public (every client gets it from the roots anyway): a device on an
+    // allowed LAN address may fetch it with curl, no token needed.
+    let public = head.method == "GET" && head.path == "/ztcd/planet";
+    if !public && !token_ok(&head.headers, &head.query, &cfg.token) {
         let msg = "missing or wrong token (X-ZT1-Auth header, ?auth= or Authorization: Bearer)";
         return Err((AdminReply::error(401, msg), false, no_body));
     }

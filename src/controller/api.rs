@@ -209,6 +209,7 @@ fn merge_member(m: &mut Member, body: &Map<String, Value>, unix: u64) -> Result<
             "activeBridge" => m.active_bridge = bool_of(key, v)?,
             "noAutoAssignIps" => m.no_auto_assign_ips = bool_of(key, v)?,
             "name" => m.name = string_of(key, v)?,
+            "description" => m.description = string_of(key, v)?,
             "ipAssignments" => {
                 let mut ips: Vec<IpAddr> = Vec::new();
                 for (i, ip) in array_of(key, v, MAX_IP_ASSIGNMENTS)?.iter().enumerate() {

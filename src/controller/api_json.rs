@@ -250,8 +250,8 @@ pub fn network_json(n: &Network) -> Value {
     })
 }
 
-/// The member object: zerotier-one's fields plus `lastSeen`, `online`, `physicalAddress` and
-/// `banned`. Serialized straight from the record (a list of 10,000 renders in milliseconds).
+/// The member object: zerotier-one's fields plus `lastSeen`, `online`, `physicalAddress`,
+/// `banned`, `description` and `expiresAt`. Serialized straight from the record (a list of 10,000 renders in milliseconds).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberJson<'a> {
@@ -262,6 +262,8 @@ pub struct MemberJson<'a> {
     banned: bool,
     capabilities: &'a [u32],
     creation_time: u64,
+    /// ztcd's addition: the administrator's notes.
+    description: &'a str,
     /// ztcd's addition: when the authorization ends by itself (ms, 0 = never).
     expires_at: u64,
     id: String,
@@ -308,6 +310,7 @@ impl<'a> MemberJson<'a> {
             banned: m.banned,
             capabilities: &m.capabilities,
             creation_time: m.creation_time,
+            description: &m.description,
             expires_at: m.expires_at,
             id: m.address.to_string(),
             identity: m.identity.map(|i| i.to_string()),

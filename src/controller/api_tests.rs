@@ -108,13 +108,14 @@ fn members_are_preauthorized_blocked_deleted_and_their_ips_stay_unique() {
             UNIX,
             nwid,
             a.address(),
-            &json!({"authorized": "true", "name": "laptop"}),
+            &json!({"authorized": "true", "name": "laptop", "description": "desk, 2nd floor"}),
         )
         .unwrap();
     assert_eq!(
         (m["authorized"].clone(), m["vMajor"].clone()),
         (json!(true), json!(-1))
     );
+    assert_eq!(m["description"], "desk, 2nd floor");
     assert!(
         m.get("identity").is_none(),
         "no identity until the member asks"
@@ -122,6 +123,10 @@ fn members_are_preauthorized_blocked_deleted_and_their_ips_stay_unique() {
     assert!(matches!(ask(&mut c, 0, a, nwid), Reply::Config(_)));
     let m = c.api_member(10, nwid, a.address()).unwrap();
     assert_eq!(m["online"], true);
+    assert_eq!(
+        m["description"], "desk, 2nd floor",
+        "kept across the member's request"
+    );
     let ip = m["ipAssignments"][0].as_str().unwrap().to_owned();
     // Another member may not be given the same address.
     let e = bad(c.api_post_member(0, UNIX, nwid, b.address(), &json!({"ipAssignments": [ip]})));

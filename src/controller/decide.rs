@@ -121,7 +121,7 @@ impl Controller {
     }
 
     /// The member record for `req` after the policy: pinned identity, block, authorization
-    /// (automatic on public networks), client version and addresses. A first request creates
+    /// (automatic on public networks), client version (join requests' too) and addresses. A first request creates
     /// the record (a join request on a private network); changes are stored.
     fn admit(
         &mut self,
@@ -164,13 +164,8 @@ impl Controller {
         } else if origin == Origin::Request {
             self.note_seen(key, unix);
         }
-        if !member.authorized {
-            if existing.as_ref() != Some(&member) {
-                self.put_member(&member)?;
-            }
-            return Ok(denied);
-        }
-        if let Some(m) = meta {
+        // Recorded for join requests too: the administrator sees what is asking.
+        if let Some(m) = meta.filter(|m| m.u64("majv").is_some()) {
             let v = |k: &str| m.u64(k).unwrap_or(0);
             member.version = Some((
                 v("majv") as u8,
@@ -178,6 +173,12 @@ impl Controller {
                 v("revv") as u16,
                 v("pv") as u8,
             ));
+        }
+        if !member.authorized {
+            if existing.as_ref() != Some(&member) {
+                self.put_member(&member)?;
+            }
+            return Ok(denied);
         }
         let routes = network.route_entries();
         let static_ips = self.addresses(network, &mut member, &routes)?;

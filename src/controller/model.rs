@@ -152,6 +152,8 @@ pub struct Member {
     pub identity: Option<Identity>,
     /// Name given by the administrator.
     pub name: String,
+    /// Free text the administrator keeps about it (ztcd's addition: where it is, who has it).
+    pub description: String,
     /// Allowed on a private network.
     pub authorized: bool,
     /// Bridges Ethernet traffic.
@@ -160,11 +162,9 @@ pub struct Member {
     pub no_auto_assign_ips: bool,
     /// Assigned addresses (sticky).
     pub ip_assignments: Vec<IpAddr>,
-    /// Capability IDs granted (sorted, unique). Stored and served by the API; not yet issued
-    /// in configurations.
+    /// Capability IDs granted (sorted, unique), issued in its configurations.
     pub capabilities: Vec<u32>,
-    /// Tags as (id, value), sorted by id, unique ids. Stored and served by the API; not yet
-    /// issued in configurations.
+    /// Tags as (id, value), sorted by id, unique ids, issued in its configurations.
     pub tags: Vec<(u32, u32)>,
     /// +1 on every change.
     pub revision: u64,
@@ -200,6 +200,7 @@ impl Member {
             address,
             identity: None,
             name: String::new(),
+            description: String::new(),
             authorized: false,
             active_bridge: false,
             no_auto_assign_ips: false,

@@ -71,10 +71,22 @@ fn private_network_refuses_until_authorized_and_records_the_join_request() {
         .expect("join request recorded");
     assert!(!rec.authorized);
     assert_eq!(rec.identity, Some(*m.identity()));
+    assert_eq!(rec.version, None, "this request named no version");
+    // A join request's client version is recorded, so the administrator sees what asks.
+    let req = ConfigRequest {
+        from: *m.identity(),
+        network_id: nwid,
+        metadata: b"v=7\nmajv=1\nminv=e\nrevv=2\npv=b",
+        physical: None,
+    };
+    let refused = c.handle_request(1_000, 1_700_000_001_000, &req);
+    assert_eq!(refused, Reply::Error(ErrorCode::NetworkAccessDenied));
+    let rec = c.store.member(nwid, m.address()).unwrap().unwrap();
+    assert_eq!(rec.version, Some((1, 14, 2, 11)));
     let mut rec = rec;
     rec.authorized = true;
     c.store.put_member(&rec).unwrap();
-    let reply = ask(&mut c, 2000, m, nwid);
+    let reply = ask(&mut c, 2_500, m, nwid);
     let d = dict(&reply);
     assert_eq!(d.u64("id"), Some(m.address().to_u64()));
     assert_eq!(d.u64("nwid"), Some(nwid.0));

@@ -1,6 +1,8 @@
 // Drives the ztcd LAN page in headless Chromium: logs in with the token, creates a network,
 // authorizes a member that asked to join, checks the member list shows it authorized, then
-// blocks and unblocks it.
+// blocks and unblocks it; pools (CIDR, outside the routes, overlapping another network),
+// rules, approval window, access end, rollback of a refused change, refresh, Find/Show/Sort,
+// Back/Forward and deep links, authorize-and-name, descriptions, IPv6 addresses, copying.
 // Usage: node page.cjs BASE_URL TOKEN MEMBER_ADDRESS SCREENSHOT.png   (prints a JSON result)
 "use strict";
 const { chromium } = require("playwright-core");
@@ -12,7 +14,7 @@ async function main() {
     args: ["--no-sandbox", "--disable-gpu"],
   });
   const result = { ok: false, steps: [] };
-  const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+  const page = await browser.newPage({ viewport: { width: 1100, height: 800 }, permissions: ["clipboard-read", "clipboard-write"] });
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   // The refusals the steps below ask for (a rules source with an error, an invalid address)
@@ -185,9 +187,63 @@ async function main() {
     await page.locator("#network-rows", { hasText: "(2 waiting)" }).waitFor();
     result.waiting_shown = true;
     result.steps.push("pending count listed");
+
+    // Back and Forward move between the screens.
+    await page.goBack();
+    await page.getByRole("heading", { name: "browser-net", exact: true }).waitFor();
+    await page.goForward();
+    await page.getByRole("heading", { name: "Networks", exact: true }).waitFor();
+    result.back_forward = true;
+    result.steps.push("back and forward");
+
+    // A second network whose pool overlaps the first one's is created with a warning.
+    await page.getByLabel("New network name", { exact: true }).fill("overlap-net");
+    await page.getByLabel("Address pool", { exact: true }).fill("10.50.0.0/25");
+    await page.getByRole("button", { name: "Create network" }).click();
+    await page.locator("#status", { hasText: "Created network" }).waitFor();
+    result.overlap_note = await page.locator("#status").textContent();
+    result.steps.push("overlap warned");
+
+    // Deep link into the first network; the page derives IPv6 addresses once rfc4193 is on.
+    await page.goto(`${base}/#/network/${nwid}`);
+    await page.getByRole("heading", { name: "browser-net", exact: true }).waitFor();
+    await page.getByLabel("IPv6 rfc4193 addresses").check();
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.locator("#status", { hasText: "Saved" }).waitFor();
+    // A waiting device shows when it first asked; typing its name and pressing Enter
+    // authorizes it under that name in one step.
+    result.first_asked = await page.locator(`tr[data-id="${late}"]`).textContent();
+    const lateName = page.getByLabel("Name of " + late, { exact: true });
+    await lateName.fill("kitchen tablet");
+    await lateName.press("Enter");
+    const lateNote = page.locator(`tr[data-id="${late}"] .rowmsg`);
+    await lateNote.filter({ hasText: "authorized as kitchen tablet" }).waitFor();
+    const lm = await (await fetch(`${base}/controller/network/${nwid}/member/${late}`, { headers: { "X-ZT1-Auth": token } })).json();
+    result.authorized_named = lm.authorized === true && lm.name === "kitchen tablet";
+    const desc = page.getByLabel("Description of kitchen tablet", { exact: true });
+    await desc.fill("by the fridge");
+    await desc.press("Enter");
+    await lateNote.filter({ hasText: "description saved" }).waitFor();
+    const lm2 = await (await fetch(`${base}/controller/network/${nwid}/member/${late}`, { headers: { "X-ZT1-Auth": token } })).json();
+    result.description = lm2.description;
+    // The rfc4193 address shown: fd ‖ network ID ‖ 9993 ‖ member, in canonical form.
+    const hex = "fd" + nwid + "9993" + late;
+    result.v6_expected = new URL(`http://[${hex.match(/.{4}/g).join(":")}]/`).hostname.slice(1, -1) + "/88";
+    result.v6_shown = await page.locator(`tr[data-id="${late}"] .v6`).first().textContent();
+    // Copying the network ID (a LAN page over HTTP copies through a selected field).
+    await page.getByRole("button", { name: "Copy network ID" }).click();
+    await page.locator("#status", { hasText: /Copied|Could not copy/ }).waitFor();
+    result.copied = await page.locator("#status").textContent();
+    result.clipboard = await page.evaluate(() => Promise.race([navigator.clipboard.readText(),
+      new Promise((resolve) => setTimeout(() => resolve("(clipboard not readable)"), 5000))]));
+    result.steps.push("authorized and named, described, IPv6 shown, copied");
     result.ok = result.listed_authorized && result.listed.includes(member) && result.backups.includes("ztcd-backup-")
       && result.rolled_back && result.focus_kept === "Authorize phone"
-      && result.listed_blocked && result.unblocked_unauthorized && result.pool_ok && result.waiting_shown && result.moon_hidden && result.join_ok && result.refreshed && result.hash === `#/network/${nwid}` && result.expiry_ok && result.filter_ok;
+      && result.listed_blocked && result.unblocked_unauthorized && result.pool_ok && result.waiting_shown && result.moon_hidden && result.join_ok && result.refreshed && result.hash === `#/network/${nwid}` && result.expiry_ok && result.filter_ok
+      && result.back_forward && result.overlap_note.includes("overlaps 10.50.0.1-10.50.0.254 of browser-net")
+      && result.first_asked.includes("first asked") && result.authorized_named
+      && result.description === "by the fridge" && result.v6_shown === result.v6_expected
+      && result.copied === "Copied the network ID: " + nwid && result.clipboard === nwid;
   } catch (e) {
     result.error = String(e);
     try { await page.screenshot({ path: shot, fullPage: true }); } catch (_) { /* ignore */ }

@@ -79,10 +79,16 @@ async function main() {
     result.waiting_left = await page.locator("#member-rows input[type=checkbox]:not(:checked)").count();
     await bulk.waitFor({ state: "hidden" });
     result.bulk_hidden_after = true;
+    // The deep link was opened after the list: Back returns to it, Forward to the network.
+    await page.goBack();
+    await page.getByRole("heading", { name: "Networks", exact: true }).waitFor();
+    await page.goForward();
+    await page.locator("#member-rows tr[data-id]").first().waitFor();
+    result.back_forward = true;
     const serious = Object.values(result.violations).flat();
     const sideways = Object.values(result.overflow).some((o) => o > 1);
     result.ok = serious.length === 0 && !sideways && result.phone_delete_visible
-      && result.waiting_left === 0 && result.bulk_hidden_after;
+      && result.waiting_left === 0 && result.bulk_hidden_after && result.back_forward;
   } catch (e) {
     result.error = String(e);
   }

@@ -178,6 +178,70 @@
   function ipNum(ip) { return ip.split(".").reduce((a, b) => a * 256 + Number(b), 0); }
   function ipStr(n) { return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join("."); }
 
+  // The rfc4193 and 6plane addresses of member `id` on network `nwid` (both hex), as the
+  // controller derives them: fd ‖ nwid ‖ 9993 ‖ member /88, and fc ‖ (nwid high ⊕ low) ‖
+  // member ‖ 0… ‖ 01 /40.
+  function v6Of(nwid, id, modes) {
+    // Eight groups without leading zeros, the longest run of two or more zero groups as "::".
+    const groups = (hex) => {
+      const g = hex.match(/.{4}/g).map((x) => x.replace(/^0{1,3}/, ""));
+      let best = [0, 0];
+      for (let i = 0; i < 8; ++i) {
+        let j = i;
+        while (j < 8 && g[j] === "0") ++j;
+        if (j - i > best[1] - best[0]) best = [i, j];
+      }
+      if (best[1] - best[0] < 2) return g.join(":");
+      return g.slice(0, best[0]).join(":") + "::" + g.slice(best[1]).join(":");
+    };
+    const out = [];
+    if (modes.rfc4193) out.push(groups("fd" + nwid + "9993" + id) + "/88");
+    if (modes["6plane"]) {
+      const folded = ((parseInt(nwid.slice(0, 8), 16) ^ parseInt(nwid.slice(8), 16)) >>> 0).toString(16).padStart(8, "0");
+      out.push(groups("fc" + folded + id + "000000000001") + "/40");
+    }
+    return out;
+  }
+
+  // Pools of other networks that share an address with `pools` (first-last pairs).
+  async function overlapping(pools, self) {
+    const list = await api("GET", "/unstable/controller/network");
+    const hits = [];
+    for (const n of list.data) {
+      if (n.id === self) continue;
+      for (const q of n.ipAssignmentPools || []) {
+        if (!/^\d+\.\d+\.\d+\.\d+$/.test(q.ipRangeStart)) continue;
+        for (const p of pools) {
+          if (!/^\d+\.\d+\.\d+\.\d+$/.test(p.ipRangeStart)) continue;
+          if (ipNum(p.ipRangeStart) <= ipNum(q.ipRangeEnd) && ipNum(q.ipRangeStart) <= ipNum(p.ipRangeEnd)) {
+            hits.push(`${p.ipRangeStart}-${p.ipRangeEnd} overlaps ${q.ipRangeStart}-${q.ipRangeEnd} of ${n.name || n.id}`);
+          }
+        }
+      }
+    }
+    return hits;
+  }
+
+  // Copies `text` through a selected field, which works on a LAN page over plain HTTP (the
+  // clipboard API, tried second, needs HTTPS or localhost).
+  async function copy(text, what) {
+    try {
+      const t = el("textarea", { readonly: "", class: "sr" });
+      t.value = text;
+      document.body.append(t);
+      t.select();
+      const ok = document.execCommand("copy");
+      t.remove();
+      if (!ok) {
+        if (!navigator.clipboard) throw new Error("the browser refused");
+        await navigator.clipboard.writeText(text);
+      }
+      say("Copied " + what + ": " + text);
+    } catch (e) {
+      say(`Could not copy ${what} (${e.message}); select it and copy: ${text}`, true);
+    }
+  }
+
   function poolOf(cidr) {
     const [ip, bits] = cidr.trim().split("/");
     const b = Number(bits);
@@ -212,7 +276,10 @@
         ipAssignmentPools: [{ ipRangeStart: p.first, ipRangeEnd: p.last }],
         routes: [{ target: p.target, via: null }],
       });
-      say("Created network " + n.id);
+      const pool = { ipRangeStart: p.first, ipRangeEnd: p.last };
+      const hits = await overlapping([pool], n.id);
+      say(`Created network ${n.id}: addresses ${p.first} to ${p.last}` +
+        (hits.length ? `. Note: the pool ${hits[0]}; devices on both networks may get the same address.` : "."));
       $("new-name").value = "";
       await loadNetworks();
     } catch (e) {
@@ -232,6 +299,7 @@
         $("m-show").value = "all";
         $("nwid").dataset.shown = n.id;
       }
+      $("join-curl").textContent = `curl -o planet ${location.origin}/ztcd/planet`;
       $("join-linux").textContent = `sudo zerotier-cli join ${n.id}`;
       $("join-mac").textContent = `sudo zerotier-cli join ${n.id}`;
       $("join-win").textContent = `zerotier-cli join ${n.id}`;
@@ -318,7 +386,7 @@
   // Which members the list shows: the "Find" text (address, name or IP) and the "Show" choice.
   function shown(m) {
     const q = $("m-filter").value.trim().toLowerCase();
-    const text = [m.id, m.name, ...m.ipAssignments].join(" ").toLowerCase();
+    const text = [m.id, m.name, m.description || "", ...m.ipAssignments].join(" ").toLowerCase();
     const kind = {
       all: true,
       waiting: !m.authorized && !m.banned,
@@ -395,7 +463,11 @@
       : el("input", { type: "checkbox", checked: m.authorized, "aria-label": "Authorize " + label,
         onchange: (ev) => {
           const box = ev.target;
-          post({ authorized: box.checked }, box.checked ? "authorized" : "deauthorized", () => { box.checked = !box.checked; });
+          const body = { authorized: box.checked };
+          // A name typed into a waiting device's field goes with its authorization.
+          const typed = row.querySelector(`[aria-label="Name of ${m.id}"]`)?.value.trim();
+          if (box.checked && !m.authorized && typed && typed !== m.name) body.name = typed;
+          post(body, box.checked ? "authorized" : "deauthorized", () => { box.checked = !box.checked; });
         } });
     const block = m.banned
       ? el("button", { type: "button", "aria-label": "Unblock " + label,
@@ -406,10 +478,16 @@
         } }, "Block");
     const field = (value, attrs, change) => el("input", { type: "text", value, ...attrs,
       onchange: (ev) => { const old = value; const f = ev.target; change(f.value, () => { f.value = old; }); } });
+    const waiting = !m.authorized && !m.banned;
+    const name = waiting ? waitingName(m, post) : field(m.name, { "aria-label": "Name of " + m.id, placeholder: "name" },
+      (v, undo) => post({ name: v }, "renamed", undo));
+    const v6 = m.authorized && !m.noAutoAssignIps ? v6Of(current.id, m.id, current.v6AssignMode) : [];
     row.append(
       el("td", { "data-label": "Member" }, el("code", {}, m.id), " ",
-        field(m.name, { "aria-label": "Name of " + m.id, placeholder: "name" },
-          (v, undo) => post({ name: v }, "renamed", undo))),
+        el("button", { type: "button", class: "link", "aria-label": "Copy address " + m.id,
+          onclick: () => copy(m.id, "the address") }, "copy"), " ", name, " ",
+        field(m.description || "", { "aria-label": "Description of " + label, placeholder: "description" },
+          (v, undo) => post({ description: v }, "description saved", undo))),
       el("td", { "data-label": "Authorized" }, access),
       el("td", { "data-label": "Access ends" }, field("", { size: 8, placeholder: until(m.expiresAt) || "never",
         "aria-label": "Access of " + label + " ends (30m, 12h, 7d or never)" }, (v, undo) => {
@@ -424,8 +502,10 @@
         post({ expiresAt: at }, at ? "access ends " + until(at) : "access does not end", undo);
       })),
       el("td", { "data-label": "IPs" }, field(m.ipAssignments.join(", "), { "aria-label": "IP addresses of " + label },
-        (v, undo) => post({ ipAssignments: v.split(",").map((x) => x.trim()).filter(Boolean) }, "addresses changed", undo))),
-      el("td", { "data-label": "Seen" }, m.online ? el("span", { class: "online" }, "online") : ago(m.lastSeen)),
+        (v, undo) => post({ ipAssignments: v.split(",").map((x) => x.trim()).filter(Boolean) }, "addresses changed", undo)),
+      ...v6.map((a) => el("div", { class: "v6" }, el("code", {}, a)))),
+      el("td", { "data-label": "Seen" }, m.online ? el("span", { class: "online" }, "online") : ago(m.lastSeen),
+        waiting ? el("div", {}, "first asked " + ago(m.creationTime)) : ""),
       el("td", { "data-label": "From" }, m.physicalAddress || ""),
       el("td", { "data-label": "Version" }, m.vMajor >= 0 ? `${m.vMajor}.${m.vMinor}.${m.vRev}` : ""),
       el("td", { "data-label": "Actions" }, block, " ", el("button", { type: "button", class: "danger", "aria-label": "Delete " + label,
@@ -440,6 +520,26 @@
           }
         } }, "Delete"), " ", el("span", { class: "rowmsg", role: "status" })));
     return row;
+  }
+
+  // A waiting device's name field and an Authorize button: typing a name and pressing Enter
+  // (or the button) authorizes it under that name in one save. A name typed and left without
+  // authorizing is saved on its own.
+  function waitingName(m, post) {
+    const input = el("input", { type: "text", value: m.name, "aria-label": "Name of " + m.id,
+      placeholder: "name, then Authorize" });
+    let sent = false;
+    const authorize = () => (sent = true) && post({ authorized: true, name: input.value.trim() }, "authorized as " + (input.value.trim() || m.id));
+    const button = el("button", { type: "button", "aria-label": "Authorize " + m.id + " with this name", onclick: authorize },
+      "Authorize");
+    input.addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); authorize(); } });
+    input.addEventListener("blur", (ev) => {
+      const row = input.closest("tr");
+      const into = ev.relatedTarget;
+      if (sent || input.value === m.name || (into && row && row.contains(into) && into.matches("button, input[type=checkbox]"))) return;
+      post({ name: input.value }, "renamed", () => { input.value = m.name; });
+    });
+    return el("span", { class: "row" }, input, button);
   }
 
   // Every device waiting for authorization, one after the other; each row reports its own.
@@ -491,9 +591,13 @@
       });
       const outside = pools.filter((p) => /^\d+\.\d+\.\d+\.\d+$/.test(p.ipRangeStart)
         && !(inRoutes(p.ipRangeStart) && inRoutes(p.ipRangeEnd)));
-      say("Saved " + n.id + (outside.length
-        ? `. Note: the pool ${outside[0].ipRangeStart}-${outside[0].ipRangeEnd} lies outside the routes, so its addresses are not reachable on the network.`
-        : ""));
+      const hits = await overlapping(pools, n.id);
+      const notes = ["Saved " + n.id];
+      if (outside.length) {
+        notes.push(`Note: the pool ${outside[0].ipRangeStart}-${outside[0].ipRangeEnd} lies outside the routes, so its addresses are not reachable on the network`);
+      }
+      if (hits.length) notes.push(`Note: the pool ${hits[0]}; devices on both networks may get the same address`);
+      say(notes.join(". ") + ".");
       await openNetwork(n.id);
     } catch (e) {
       say(e.message, true);
@@ -504,8 +608,10 @@
     if (!confirm(`Delete network ${current.name || current.id} and all its members?`)) return;
     try {
       await api("DELETE", "/controller/network/" + current.id);
-      say("Deleted " + current.id);
+      const gone = current.id;
+      history.replaceState(null, "", "#/");
       await loadNetworks();
+      say("Deleted " + gone);
     } catch (e) {
       say(e.message, true);
     }
@@ -595,8 +701,15 @@
   // A click selects the whole ID, ready to copy (the clipboard API needs HTTPS).
   $("join-nwid").addEventListener("focus", (ev) => ev.target.select());
   $("dl-moon").addEventListener("click", () => download("/ztcd/moon", "moon"));
+  $("copy-nwid").addEventListener("click", () => copy(current.id, "the network ID"));
+  // Each join command has a copy button beside it (data-copy names the element to copy).
+  for (const b of document.querySelectorAll("button[data-copy]")) {
+    b.addEventListener("click", () => copy($(b.dataset.copy).textContent, "the command"));
+  }
   $("back").addEventListener("click", () => go(null));
+  // A message belongs to the screen it was given on.
   window.addEventListener("hashchange", () => {
+    say("");
     if (token) route().catch((e) => say(e.message, true));
   });
 

@@ -157,6 +157,8 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;",
     // 7: the rules source the UIs edit, kept beside the compiled rules.
     "ALTER TABLE networks ADD COLUMN rules_source TEXT NOT NULL DEFAULT '';",
+    // 8: the administrator's notes on a member.
+    "ALTER TABLE members ADD COLUMN description TEXT NOT NULL DEFAULT '';",
 ];
 
 /// The open database.
@@ -172,7 +174,7 @@ const NETWORK_COLUMNS: &str = "id, name, private, enable_broadcast, mtu, multica
 const MEMBER_COLUMNS: &str = "network_id, address, identity, name, authorized, active_bridge, \
      no_auto_assign_ips, ip_assignments, revision, creation_time, last_authorized_time, \
      last_deauthorized_time, version, last_seen, physical_address, banned, capabilities, tags, \
-     expires_at";
+     expires_at, description";
 
 fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, rusqlite::Error> {
     serde_json::from_str(text).map_err(|e| {
@@ -244,6 +246,7 @@ fn member_from_row(row: &Row<'_>) -> Result<Member, rusqlite::Error> {
         capabilities: json_list(&row.get::<_, String>(16)?, "capabilities")?,
         tags: json_list(&row.get::<_, String>(17)?, "tags")?,
         expires_at: row.get::<_, i64>(18)? as u64,
+        description: row.get(19)?,
     })
 }
 
@@ -395,7 +398,7 @@ impl Store {
     /// replace would reset columns a newer version added).
     pub fn put_member(&self, m: &Member) -> Result<(), StoreError> {
         let sql = format!(
-            "INSERT INTO members ({MEMBER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19) \
+            "INSERT INTO members ({MEMBER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20) \
              ON CONFLICT(network_id, address) DO UPDATE SET {}",
             update_list(MEMBER_COLUMNS)
         );
@@ -420,6 +423,7 @@ impl Store {
             to_json(&m.capabilities),
             to_json(&m.tags),
             i64::try_from(m.expires_at).unwrap_or(i64::MAX),
+            m.description,
         ])?;
         Ok(())
     }
