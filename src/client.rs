@@ -4,6 +4,7 @@
 
 use crate::crypto::SymmetricKey;
 use crate::crypto::armor::{self, Cipher};
+use crate::crypto::extended;
 use crate::identity::{Identity, IdentitySecret};
 use crate::wire::fragment;
 use crate::wire::packet::{FLAG_FRAGMENTED, FLAGS_OFFSET, HEADER_LEN, VERB_FLAG_COMPRESSED};
@@ -20,6 +21,7 @@ pub struct ClientSession {
     remote: Identity,
     key: SymmetricKey,
     next_id: u64,
+    protocol: u8,
 }
 
 impl ClientSession {
@@ -31,7 +33,15 @@ impl ClientSession {
             remote,
             key,
             next_id: first_packet_id,
+            protocol: 12,
         }
+    }
+
+    /// The protocol version HELLOs announce (12 unless set). From 13 on, HELLOs carry
+    /// extended armor as protocol-13 clients send them; the ephemeral key is derived from the
+    /// packet ID and timestamp (a test and load tool needs no secrecy, only the format).
+    pub fn set_protocol(&mut self, version: u8) {
+        self.protocol = version;
     }
 
     /// Our identity.
@@ -58,7 +68,7 @@ impl ClientSession {
         planet: (u64, u64),
     ) -> Result<(u64, Vec<u8>)> {
         let hello = HelloRepr {
-            protocol_version: 12,
+            protocol_version: self.protocol,
             major: 1,
             minor: 8,
             revision: 4,
@@ -75,8 +85,14 @@ impl ClientSession {
         if let Some(off) = hello.emitted_tail_offset() {
             armor::crypt_field(&self.key, id.to_be_bytes(), &mut p[HEADER_LEN + off..]);
         }
-        armor::armor(&mut p, &self.key, Cipher::Poly1305None)
-            .map_err(|_| crate::wire::Error::Truncated)?;
+        if self.protocol >= 13 {
+            armor::armor_extended(&mut p, &self.key).map_err(|_| crate::wire::Error::Truncated)?;
+            let mut entropy = crate::crypto::SeededEntropy::new(id ^ timestamp);
+            extended::add(&mut p, self.remote.public_key(), &mut entropy);
+        } else {
+            armor::armor(&mut p, &self.key, Cipher::Poly1305None)
+                .map_err(|_| crate::wire::Error::Truncated)?;
+        }
         Ok((id, p))
     }
 

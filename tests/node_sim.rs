@@ -691,3 +691,73 @@ fn random_key_hellos_are_refused_before_key_agreement() {
     assert!(s.agreements <= 2 * rate, "{s:?}");
     assert_eq!(s.agreements + s.dropped_agreement_gate, 2000, "{s:?}");
 }
+
+/// Protocol 13 clients armor HELLOs with an ephemeral key for the root's identity: the root
+/// opens them (after the agreement gate), answers with a plain OK(HELLO), and drops tampered,
+/// truncated or mis-addressed ones; a flood of them costs no more agreements than the gate lets
+/// through.
+#[test]
+fn protocol_13_hellos_with_extended_armor() {
+    let mut sim = Sim::new();
+    let root = sim.root;
+    sim.a.protocol = 13;
+    let body = sim.hello(0);
+    let ok = OkHelloRepr::parse(&body).unwrap();
+    assert_eq!(ok.observed, InetAddress::from_socket(sim.a.addr));
+    let s = sim.node.stats();
+    assert_eq!(
+        (s.extended_armor_opened, s.hellos_answered),
+        (1, 1),
+        "{s:?}"
+    );
+    // Known now: the next one is answered without validation.
+    sim.hello(0);
+    let s = sim.node.stats();
+    assert_eq!(
+        (s.extended_armor_opened, s.hellos_answered, s.validations),
+        (2, 2, 1)
+    );
+
+    // One bit flipped anywhere after the header, or the ephemeral key changed: no answer.
+    let (_, good) = sim.a.hello(&root, (77, 5000));
+    for at in [19, 27, 40, good.len() - 40, good.len() - 1] {
+        let mut bad = good.clone();
+        bad[at] ^= 1;
+        sim.a.deliver(&mut sim.node, sim.now, &[bad]);
+        assert!(
+            packets_to(&drain(&mut sim.node), sim.a.addr).is_empty(),
+            "byte {at}"
+        );
+    }
+    // Shorter than header, verb and key: dropped before any key agreement.
+    let before = sim.node.stats().extended_armor_opened;
+    sim.a
+        .deliver(&mut sim.node, sim.now, &[good[..59].to_vec()]);
+    let s = sim.node.stats();
+    assert_eq!(
+        (s.extended_armor_opened, s.dropped_extended_armor),
+        (before, 1)
+    );
+    assert_eq!(s.hellos_answered, 2, "{s:?}");
+
+    // 2,000 protocol-13 HELLOs of fresh identities within one virtual second.
+    let mut rng = SeededEntropy::new(78);
+    let mut hellos = Vec::new();
+    for i in 0..2000u32 {
+        let mut p = random_key_peer(&mut rng, 0x30_0000_0000, i);
+        p.protocol = 13;
+        hellos.push((p.addr, p.hello(&root, (77, 5000)).1));
+    }
+    let before = sim.node.stats();
+    for (i, (from, d)) in hellos.iter().enumerate() {
+        sim.node
+            .handle_datagram(sim.now + i as u64 / 2, LocalSocket(0), *from, d);
+    }
+    let s = sim.node.stats();
+    let rate = ztcd::limits::AGREEMENTS_PER_SECOND as u64;
+    let opened = s.extended_armor_opened - before.extended_armor_opened;
+    let agreed = s.agreements - before.agreements;
+    // Opening one and agreeing on its sender's key each draw on the same gate.
+    assert!(opened + agreed <= 2 * rate, "{s:?}");
+    assert!(opened > 0 && s.dropped_agreement_gate > before.dropped_agreement_gate);
+}

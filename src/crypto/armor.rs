@@ -3,7 +3,8 @@
 //!
 //! Layout facts used here (ZeroTier `Packet::armor`/`dearmor`): bytes 0..8 are the packet ID
 //! (also the Salsa20 nonce), 8..18 the destination and source addresses, 18 the flags byte
-//! (`0x80` legacy-encrypted, `0x40` fragmented, bits 3..6 cipher, bits 0..3 hops), 19..27 the
+//! (`0x80` legacy-encrypted on cipher 1, extended armor on cipher 0; `0x40` fragmented,
+//! bits 3..6 cipher, bits 0..3 hops), 19..27 the
 //! truncated MAC, and everything from 27 (verb and payload) is what is encrypted and MACed.
 
 use poly1305::Poly1305;
@@ -83,14 +84,30 @@ fn tag(mac_key: &[u8; 32], body: &[u8]) -> [u8; 16] {
 /// The packet must be at least [`MIN_PACKET_LEN`] bytes and must already have its final
 /// length and fragment flag: both are bound into the key.
 pub fn armor(packet: &mut [u8], key: &SymmetricKey, cipher: Cipher) -> Result<(), Error> {
+    let legacy = if cipher == Cipher::Salsa2012Poly1305 {
+        0x80
+    } else {
+        0
+    };
+    armor_flags(packet, key, cipher, legacy)
+}
+
+/// Armors a HELLO with cipher 0 and the extended-armor flag (bound into the MAC), ready for
+/// [`super::extended::add`].
+pub fn armor_extended(packet: &mut [u8], key: &SymmetricKey) -> Result<(), Error> {
+    armor_flags(packet, key, Cipher::Poly1305None, super::extended::FLAG)
+}
+
+fn armor_flags(
+    packet: &mut [u8],
+    key: &SymmetricKey,
+    cipher: Cipher,
+    extra: u8,
+) -> Result<(), Error> {
     if packet.len() < MIN_PACKET_LEN {
         return Err(Error::Truncated);
     }
-    let mut flags = (packet[FLAGS] & 0x40) | ((cipher as u8) << 3);
-    if cipher == Cipher::Salsa2012Poly1305 {
-        flags |= 0x80;
-    }
-    packet[FLAGS] = flags;
+    packet[FLAGS] = (packet[FLAGS] & 0x40) | ((cipher as u8) << 3) | extra;
     let (mut salsa, mut mac_key) = packet_cipher(key, packet);
     if cipher == Cipher::Salsa2012Poly1305 {
         salsa.apply_keystream(&mut packet[BODY..]);

@@ -112,6 +112,12 @@ impl KeyPair {
     pub fn agree(&self, their_public: &[u8; PUBLIC_KEY_LEN]) -> SymmetricKey {
         let mut theirs = [0u8; 32];
         theirs.copy_from_slice(&their_public[..32]);
+        self.agree_x25519(&theirs)
+    }
+
+    /// `SHA-512(X25519(ours, theirs))[0..48]` for a bare X25519 public key (an ephemeral one).
+    pub fn agree_x25519(&self, theirs: &[u8; 32]) -> SymmetricKey {
+        let theirs = *theirs;
         let shared = self
             .dh
             .diffie_hellman(&x25519_dalek::PublicKey::from(theirs));

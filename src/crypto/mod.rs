@@ -1,11 +1,12 @@
-//! Thin wrappers over audited primitives: X25519 + Ed25519 ("C25519"), Salsa20, Poly1305 and
-//! SHA-512. No protocol state lives here.
+//! Thin wrappers over audited primitives: X25519 + Ed25519 ("C25519"), Salsa20, Poly1305,
+//! AES-CTR (extended armor) and SHA-512. No protocol state lives here.
 //!
 //! Secrets are kept in types whose `Debug` prints `<redacted>` and whose memory is zeroed on
 //! drop; secrets are compared in constant time only.
 
 pub mod armor;
 pub mod c25519;
+pub mod extended;
 pub mod hashcash;
 
 use core::fmt;

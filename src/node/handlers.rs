@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use super::gate::Offer;
 use super::peer::DeferredHello;
 use super::{ConfigRequestEvent, Event, Node, PROTOCOL_VERSION, PendingHello, SOFTWARE_VERSION};
-use crate::crypto::armor;
+use crate::crypto::{armor, extended};
 use crate::identity::Identity;
 use crate::limits::{MAX_GATHER_RESULTS, MAX_PACKET_LEN, MAX_WHOIS_IDENTITIES};
 use crate::node::peer::{LocalSocket, Path};
@@ -43,6 +43,13 @@ impl Node {
             self.stats.dropped_own_source += 1;
             return;
         }
+        if extended::present(&packet) && !self.open_extended(now, from, source, &mut packet) {
+            return;
+        }
+        let Ok(view) = PacketView::new_checked(&packet[..]) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
         let cleartext_hello = view.cipher() == 0
             && view.verb_byte() & crate::wire::packet::VERB_MASK == Verb::Hello as u8;
         if let Some(peer) = self.peers.get(source) {
@@ -62,6 +69,34 @@ impl Node {
         } else {
             self.stats.dropped_unknown_source += 1;
         }
+    }
+
+    /// Removes extended armor (protocol 13's encrypted HELLO) before anything looks at the
+    /// verb or the identity. Each packet costs an X25519 with its ephemeral key, so it passes
+    /// the agreement gate first, as a HELLO from a new identity does; `false` when dropped
+    /// (counted).
+    fn open_extended(
+        &mut self,
+        now: u64,
+        from: SocketAddr,
+        source: Address,
+        packet: &mut Vec<u8>,
+    ) -> bool {
+        if packet.len() < extended::MIN_LEN {
+            self.stats.dropped_extended_armor += 1;
+            return false;
+        }
+        let known = self.peers.get(source).is_some() || self.validated.contains_key(&source);
+        if !self.agreement_gate.allow(now, from.ip(), known) {
+            self.stats.dropped_agreement_gate += 1;
+            return false;
+        }
+        if extended::remove(packet, self.identity.keys()).is_err() {
+            self.stats.dropped_extended_armor += 1;
+            return false;
+        }
+        self.stats.extended_armor_opened += 1;
+        true
     }
 
     /// A HELLO whose sender we do not know (or whose identity differs from the one we know

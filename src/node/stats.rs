@@ -49,6 +49,8 @@ counters! {
     /// Dropped: a LIKE or GATHER for one of our networks from a peer that holds no current
     /// configuration for it.
     dropped_not_member,
+    /// Dropped: extended armor (protocol 13's encrypted HELLO) too short to hold its key.
+    dropped_extended_armor,
     /// Dropped: the global reply budget per second was spent.
     dropped_reply_budget,
     /// Replies not sent to an unconfirmed path: larger than what came from it, or not a
@@ -64,6 +66,8 @@ counters! {
     validations_abandoned,
     /// Key agreements computed for HELLOs of identities without a cached key.
     agreements,
+    /// Packets with extended armor opened (one ephemeral key agreement each).
+    extended_armor_opened,
     /// Probes (ECHO) sent to confirm new paths.
     probes_sent,
     /// Paths confirmed by an answered probe.

@@ -15,6 +15,8 @@ pub(crate) struct SimPeer {
     pub(crate) id: IdentitySecret,
     pub(crate) addr: SocketAddr,
     pub(crate) next_packet_id: u64,
+    /// The protocol version its HELLOs announce (13: with extended armor).
+    pub(crate) protocol: u8,
 }
 
 impl SimPeer {
@@ -23,6 +25,7 @@ impl SimPeer {
             id,
             addr: addr.parse().unwrap(),
             next_packet_id: 0x1000,
+            protocol: 12,
         }
     }
 
@@ -32,7 +35,9 @@ impl SimPeer {
 
     fn session(&mut self, to: &Identity) -> ClientSession {
         self.next_packet_id += 0x1000;
-        ClientSession::new(self.id.clone(), *to, self.next_packet_id)
+        let mut s = ClientSession::new(self.id.clone(), *to, self.next_packet_id);
+        s.set_protocol(self.protocol);
+        s
     }
 
     /// A HELLO to `to` (cipher 0, encrypted tail), announcing `planet`.
