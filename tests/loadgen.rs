@@ -89,10 +89,11 @@ fn loadgen_scenarios_against_ztcd() {
     assert_eq!(r["measured"]["pushed"], 48, "{r}");
     assert_eq!(r["measured"]["invalid"], 0, "{r}");
 
-    // Cold start: 24 members new to the controller ask a public network for the first time.
+    // Cold start: 24 members new to the controller ask a public network for the first time,
+    // as protocol-13 clients (HELLOs with extended armor).
     let public = [bed.public.clone()];
     let mut args = common(&bed, "24", &public);
-    args.extend(["--scenario", "cold"]);
+    args.extend(["--scenario", "cold", "--protocol", "13"]);
     let r = bed.loadgen(&args);
     eprintln!("cold: {r}");
     assert_clean(&r, "measured");

@@ -6,7 +6,8 @@
 //! ztcd-loadgen flood --target IP:PORT --root IDENTITY [--source IP ...] [--seconds S]
 //!                    [--rate N] [--valid-every K]
 //!     HELLOs from fresh identities (most with a failing proof of work, every K-th a valid
-//!     one), spread over the source addresses; prints what was sent.
+//!     one), spread over the source addresses; prints what was sent. `--protocol 13` sends
+//!     them with extended armor, as protocol-13 clients do (an X25519 each for the target).
 //! ztcd-loadgen flood ... --cheap
 //!     The same HELLOs made without key agreement (random keys, wrong MACs): as fast as a
 //!     flood can be made, to measure what the root spends refusing them.
@@ -129,6 +130,8 @@ struct FloodOptions {
     valid_every: u64,
     /// HELLOs without key agreement (random keys, wrong MACs).
     cheap: bool,
+    /// Protocol version the HELLOs announce (13: with extended armor).
+    protocol: u8,
 }
 
 impl FloodOptions {
@@ -146,6 +149,7 @@ impl FloodOptions {
             rate: a.or("rate", 1000)?,
             valid_every: a.or("valid-every", 0)?,
             cheap: a.values.contains_key("cheap"),
+            protocol: a.or("protocol", 12)?,
         })
     }
 }
@@ -259,6 +263,7 @@ fn flood_run(o: &FloodOptions) -> Result<serde_json::Value, String> {
             bogus_identity(&mut rng)
         };
         let mut session = ClientSession::new(id, o.root, rng.next_u64());
+        session.set_protocol(o.protocol);
         let (_, hello) = session
             .hello(1, sent_to, (0, 0))
             .map_err(|e| e.to_string())?;

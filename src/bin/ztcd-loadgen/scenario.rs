@@ -8,6 +8,8 @@
 //!   member must receive the pushed configuration;
 //! - `flood`: `steady` while fresh identities HELLO from other source addresses.
 //!
+//! `--protocol 13` makes the members' HELLOs protocol 13 with extended armor.
+//!
 //! Each prints one JSON object: throughput, latency percentiles, the target's CPU seconds per
 //! 1,000 requests and RSS (with `--pid`), the load generator's own CPU, and which side was
 //! saturated.
@@ -73,6 +75,8 @@ impl Setup {
         let count: usize = a.req("members")?;
         let first: usize = a.or("first", 0)?;
         let ids = identities::load(&file, Some(first + count))?;
+        // Members' HELLOs announce this version (13: extended armor).
+        let protocol: u8 = a.or("protocol", 12)?;
         let members = ids
             .into_iter()
             .skip(first)
@@ -83,7 +87,9 @@ impl Setup {
             .map(|(i, id)| {
                 let epoch = (ztcd::runtime::unix_millis() / 1000) & 0xffff;
                 let first_id = (epoch << 48) | ((i as u64 & 0xff_ffff) << 24);
-                ClientSession::new(id, controller, first_id)
+                let mut s = ClientSession::new(id, controller, first_id);
+                s.set_protocol(protocol);
+                s
             })
             .collect();
         let api = match a.opt::<String>("api")? {
@@ -460,5 +466,6 @@ fn flood_options(a: &Args) -> Result<crate::FloodOptions, String> {
         rate: a.or("flood-rate", 1000)?,
         valid_every: a.or("flood-valid-every", 0)?,
         cheap: false,
+        protocol: a.or("protocol", 12)?,
     })
 }
