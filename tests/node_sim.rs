@@ -6,6 +6,7 @@ mod common;
 use std::sync::OnceLock;
 
 use common::client::{SimPeer, drain, packets_to};
+use common::hex;
 use ztcd::crypto::c25519::KeyPair;
 use ztcd::crypto::hashcash::Scratch;
 use ztcd::crypto::{Entropy, SeededEntropy};
@@ -760,4 +761,75 @@ fn protocol_13_hellos_with_extended_armor() {
     // Opening one and agreeing on its sender's key each draw on the same gate.
     assert!(opened + agreed <= 2 * rate, "{s:?}");
     assert!(opened > 0 && s.dropped_agreement_gate > before.dropped_agreement_gate);
+}
+
+/// Known answer: HELLOs a protocol-13 client (zerotier-one 1.15.0 built from ZeroTierOne's
+/// `hello-encryption` branch) sent to a ztcd root, captured on the wire with the identities
+/// involved (tests/vectors/p13). The root opens each one, validates the client and answers it
+/// with an OK(HELLO) the client can open.
+#[test]
+fn captured_protocol_13_hellos_are_opened_and_answered() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/p13/");
+    let read = |f: &str| std::fs::read_to_string(format!("{dir}{f}")).unwrap();
+    let root = IdentitySecret::parse(read("ztcd-identity.secret").trim()).unwrap();
+    let client = IdentitySecret::parse(read("client-identity.secret").trim()).unwrap();
+    let planet_bytes = std::fs::read(format!("{dir}planet")).unwrap();
+    let planet = World::parse(&mut Reader::new(&planet_bytes)).unwrap();
+    let mut node = Node::new(NodeConfig {
+        planet: Some(planet),
+        moon: None,
+        identity: root.clone(),
+        rng_seed: 1,
+        limits: ztcd::limits::TableLimits::default(),
+    });
+    let from: std::net::SocketAddr = "10.213.1.2:9994".parse().unwrap();
+    let mut now = 1000;
+    let mut scratch = Scratch::new();
+    let hellos: Vec<Vec<u8>> = read("hellos.hex").lines().map(hex).collect();
+    assert_eq!(hellos.len(), 4);
+    for (i, d) in hellos.iter().enumerate() {
+        assert_eq!((d.len(), d[18]), (169, 0x80), "extended armor on cipher 0");
+        node.handle_datagram(now, LocalSocket(0), from, d);
+        // The first one brings a new identity: validate it as the runtime's thread does.
+        for _ in 0..100 {
+            while let Some(e) = node.poll_event() {
+                if let Event::ValidateIdentity(id) = e {
+                    let ok = id.validate(&mut scratch).is_ok();
+                    node.identity_checked(now, id, ok);
+                }
+            }
+            if node.stats().validations_queued == 0 {
+                break;
+            }
+            now = now.max(node.next_deadline());
+            node.handle_timeout(now);
+        }
+        let packet_id = u64::from_be_bytes(d[..8].try_into().unwrap());
+        let answered = packets_to(&drain(&mut node), from).into_iter().any(|p| {
+            let peer = SimPeer::new(client.clone(), "10.213.1.2:9994");
+            let Some((h, payload)) = peer.open(root.identity(), p) else {
+                return false;
+            };
+            let Ok((ok, body)) = OkHeader::parse(&payload) else {
+                return false;
+            };
+            h.verb == Verb::Ok
+                && (ok.in_re_verb, ok.in_re_packet_id) == (Verb::Hello, packet_id)
+                && OkHelloRepr::parse(body)
+                    .is_ok_and(|r| r.observed == InetAddress::from_socket(from))
+        });
+        assert!(answered, "HELLO {i} answered: {:?}", node.stats());
+        now += 5000;
+    }
+    let s = node.stats();
+    assert_eq!(
+        (s.extended_armor_opened, s.hellos_answered, s.validations),
+        (4, 4, 1),
+        "{s:?}"
+    );
+    assert_eq!(
+        s.dropped_bad_mac + s.dropped_malformed + s.dropped_unknown_source,
+        0,
+        "{s:?}"
+    );
 }

@@ -19,9 +19,9 @@ use std::net::IpAddr;
 use serde_json::{Map, Value};
 
 use super::api_json::{
-    FieldError, MAX_CREDENTIALS, MAX_IP_ASSIGNMENTS, MAX_RULES, MemberJson, array_of, bool_of,
-    capability_ids_of, dns_of, int_of, ip_of, network_json, object_of, pools_of, routes_of,
-    string_of, tag_pairs_of,
+    FieldError, MAX_CREDENTIALS, MAX_IP_ASSIGNMENTS, MAX_RELAYS, MAX_RULES, MemberJson, array_of,
+    bool_of, capability_ids_of, dns_of, int_of, ip_of, network_json, object_of, pools_of,
+    routes_of, string_of, tag_pairs_of,
 };
 use super::credentials::MAX_CAPABILITY_RULES;
 use super::model::{Member, Network};
@@ -104,6 +104,24 @@ pub fn parse_address(text: &str) -> Option<Address> {
         .filter(|a| !a.is_reserved())
 }
 
+/// Network-specific relays: a list of node addresses (10 hex digits), at most
+/// [`MAX_RELAYS`]; `null` clears it.
+fn relays_of(v: &Value) -> Result<Vec<Address>, FieldError> {
+    if v.is_null() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for (i, a) in array_of("relays", v, MAX_RELAYS)?.iter().enumerate() {
+        let a = a.as_str().and_then(parse_address).ok_or_else(|| {
+            format!("relays[{i}]: expected a node address (10 hex digits), got {a}")
+        })?;
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
 /// Applies the writable network fields present in `body` (a shallow merge).
 fn merge_network(n: &mut Network, body: &Map<String, Value>) -> Result<(), FieldError> {
     for (key, v) in body {
@@ -179,6 +197,7 @@ fn merge_network(n: &mut Network, body: &Map<String, Value>) -> Result<(), Field
                 }
             }
             "dns" => n.dns = dns_of(v)?,
+            "relays" => n.relays = relays_of(v)?,
             "rulesSource" => {
                 let text = v.as_str().ok_or("rulesSource: expected a string")?;
                 if text.len() > crate::controller::rules_lang::MAX_SOURCE_LEN {

@@ -22,6 +22,9 @@ pub const MAX_RULES: usize = 1024;
 pub const MAX_DNS_SERVERS: usize = 4;
 /// Most addresses a member may be assigned: what a configuration carries.
 pub const MAX_IP_ASSIGNMENTS: usize = super::netconf::MAX_STATIC_IPS;
+/// Relays a network may name (`relays`): a few nodes are all a network needs, and they come
+/// first in a member's 256 specialists.
+pub const MAX_RELAYS: usize = 16;
 /// Most capabilities or tags per member or network.
 pub const MAX_CREDENTIALS: usize = 128;
 
@@ -243,6 +246,7 @@ pub fn network_json(n: &Network) -> Value {
         "routes": n.routes,
         "rules": n.rules,
         "rulesSource": n.rules_source,
+        "relays": n.relays.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "ssoEnabled": false,
         "tags": n.tags,
         "v4AssignMode": {"zt": n.v4_assign_zt},

@@ -14,7 +14,8 @@ use super::credentials::{self, MemberCredentials};
 use super::model::{Member, Network};
 use super::netconf::{
     DEFAULT_CREDENTIAL_WINDOW_MS, DnsConfig, FLAG_ENABLE_BROADCAST, FLAG_IPV6_NDP_EMULATION,
-    SPECIALIST_ACTIVE_BRIDGE, issue_com, member_dictionary, unsigned_com,
+    MAX_SPECIALISTS, SPECIALIST_ACTIVE_BRIDGE, SPECIALIST_NETWORK_RELAY, issue_com,
+    member_dictionary, unsigned_com,
 };
 use super::store::StoreError;
 use super::{ConfigRequest, Controller, Reply, rules_json};
@@ -218,12 +219,7 @@ impl Controller {
         if (network.v6_assign_rfc4193 || network.v6_assign_6plane) && auto_assign {
             flags |= FLAG_IPV6_NDP_EMULATION;
         }
-        let specialists: Vec<u64> = self
-            .store
-            .active_bridges(req.network_id)?
-            .into_iter()
-            .map(|a| a.to_u64() | SPECIALIST_ACTIVE_BRIDGE)
-            .collect();
+        let specialists = specialists(&self.store.active_bridges(req.network_id)?, &network.relays);
         // An empty DNS object (how the UIs clear it) sends no DNS entry.
         let dns = network.dns.as_ref().filter(|d| !d.is_empty());
         let dns = dns.map(|d| DnsConfig {
@@ -300,4 +296,21 @@ fn cached_com(com: &Com, issued: u64) -> CachedCom {
         // A COM issued here is always signed.
         signature: com.signature.unwrap_or([0; 96]),
     }
+}
+
+/// The specialists list: relays first (members keep at most 256 entries), one entry per node
+/// with its roles ORed, active bridges after, at most [`MAX_SPECIALISTS`].
+fn specialists(bridges: &[Address], relays: &[Address]) -> Vec<u64> {
+    let mut out: Vec<u64> = relays
+        .iter()
+        .map(|a| a.to_u64() | SPECIALIST_NETWORK_RELAY)
+        .collect();
+    for b in bridges {
+        match out.iter_mut().find(|s| **s & 0xff_ffff_ffff == b.to_u64()) {
+            Some(s) => *s |= SPECIALIST_ACTIVE_BRIDGE,
+            None => out.push(b.to_u64() | SPECIALIST_ACTIVE_BRIDGE),
+        }
+    }
+    out.truncate(MAX_SPECIALISTS);
+    out
 }

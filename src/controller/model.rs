@@ -88,6 +88,9 @@ pub struct Network {
     pub creation_time: u64,
     /// The rules source the UIs edit (`rulesSource`), kept as given.
     pub rules_source: String,
+    /// Network-specific relays (`relays`, ZeroTier 1.16): nodes members use in preference to
+    /// roots for relayed traffic, sent as specialists with the relay role.
+    pub relays: Vec<crate::wire::Address>,
 }
 
 impl Network {
@@ -113,6 +116,7 @@ impl Network {
             revision: 1,
             creation_time: now,
             rules_source: String::new(),
+            relays: Vec::new(),
         }
     }
 

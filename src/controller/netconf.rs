@@ -25,6 +25,11 @@ pub const MAX_ROUTES: usize = 32;
 pub const MAX_STATIC_IPS: usize = 16;
 /// Role bit of an active bridge in the specialists list.
 pub const SPECIALIST_ACTIVE_BRIDGE: u64 = 0x0200_0000_0000;
+/// Specialists a member keeps (`ZT_MAX_NETWORK_SPECIALISTS` up to 1.16.1; entries past it are
+/// dropped by the member): 2 KiB of the configuration at most.
+pub const MAX_SPECIALISTS: usize = 256;
+/// Role bit of a network-specific relay (ZeroTier 1.16); older members ignore it.
+pub const SPECIALIST_NETWORK_RELAY: u64 = 0x1000_0000_0000;
 
 /// A managed route: `target` network (prefix length in the port) and optional gateway.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -159,6 +159,8 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE networks ADD COLUMN rules_source TEXT NOT NULL DEFAULT '';",
     // 8: the administrator's notes on a member.
     "ALTER TABLE members ADD COLUMN description TEXT NOT NULL DEFAULT '';",
+    // 9: network-specific relays (a JSON list of addresses).
+    "ALTER TABLE networks ADD COLUMN relays TEXT NOT NULL DEFAULT '[]';",
 ];
 
 /// The open database.
@@ -169,7 +171,7 @@ pub struct Store {
 
 const NETWORK_COLUMNS: &str = "id, name, private, enable_broadcast, mtu, multicast_limit, v4_assign_zt, \
      v6_assign_zt, v6_assign_rfc4193, v6_assign_6plane, routes, pools, rules, capabilities, tags, dns, \
-     revision, creation_time, rules_source";
+     revision, creation_time, rules_source, relays";
 
 const MEMBER_COLUMNS: &str = "network_id, address, identity, name, authorized, active_bridge, \
      no_auto_assign_ips, ip_assignments, revision, creation_time, last_authorized_time, \
@@ -219,6 +221,10 @@ fn network_from_row(row: &Row<'_>) -> Result<Network, rusqlite::Error> {
         revision: row.get::<_, i64>(16)? as u64,
         creation_time: row.get::<_, i64>(17)? as u64,
         rules_source: row.get(18)?,
+        relays: json_list::<u64>(&row.get::<_, String>(19)?, "relays")?
+            .into_iter()
+            .map(Address::new)
+            .collect(),
     })
 }
 
@@ -327,7 +333,7 @@ impl Store {
     /// cascade to, its members).
     pub fn put_network(&self, n: &Network) -> Result<(), StoreError> {
         let sql = format!(
-            "INSERT INTO networks ({NETWORK_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19) \
+            "INSERT INTO networks ({NETWORK_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20) \
              ON CONFLICT(id) DO UPDATE SET {}",
             update_list(NETWORK_COLUMNS)
         );
@@ -351,6 +357,7 @@ impl Store {
             n.revision as i64,
             n.creation_time as i64,
             n.rules_source,
+            to_json(&n.relays.iter().map(|a| a.to_u64()).collect::<Vec<_>>()),
         ])?;
         Ok(())
     }
