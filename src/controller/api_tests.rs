@@ -382,3 +382,52 @@ fn an_authorization_that_runs_out_is_revoked_like_a_deauthorization() {
             .is_err()
     );
 }
+
+#[test]
+fn relays_are_sent_as_specialists_with_the_relay_role() {
+    let (mut c, nwid) = setup(false);
+    let [ctl, a, b] = ids();
+    // The controller names itself and B; B is also an active bridge: one entry, both roles.
+    let relays = json!({"relays": [ctl.address().to_string(), b.address().to_string()]});
+    let n = c.api_post_network(0, UNIX, nwid, &relays).unwrap();
+    assert_eq!(
+        n["relays"],
+        json!([ctl.address().to_string(), b.address().to_string()])
+    );
+    c.api_post_member(
+        0,
+        UNIX,
+        nwid,
+        b.address(),
+        &json!({"activeBridge": true, "authorized": true}),
+    )
+    .unwrap();
+    let Reply::Config(d) = ask(&mut c, 0, a, nwid) else {
+        panic!("a config");
+    };
+    let d = crate::wire::dictionary::Dictionary::new(&d, 1 << 20).unwrap();
+    let s: Vec<u64> = d
+        .bytes("S")
+        .unwrap()
+        .chunks(8)
+        .map(|c| u64::from_be_bytes(c.try_into().unwrap()))
+        .collect();
+    let relay = super::netconf::SPECIALIST_NETWORK_RELAY;
+    let bridge = super::netconf::SPECIALIST_ACTIVE_BRIDGE;
+    assert_eq!(
+        s,
+        vec![
+            ctl.address().to_u64() | relay,
+            b.address().to_u64() | relay | bridge
+        ]
+    );
+    // Not an address, too many, or cleared.
+    let e = bad(c.api_post_network(0, UNIX, nwid, &json!({"relays": ["lan"]})));
+    assert!(e.contains("relays[0]"), "{e}");
+    let many: Vec<String> = (1..=17).map(|i| format!("{:010x}", 0x1000 + i)).collect();
+    assert!(bad(c.api_post_network(0, UNIX, nwid, &json!({"relays": many}))).contains("relays"));
+    let n = c
+        .api_post_network(0, UNIX, nwid, &json!({"relays": null}))
+        .unwrap();
+    assert_eq!(n["relays"], json!([]));
+}

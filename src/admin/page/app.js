@@ -313,6 +313,7 @@
       $("s-dns-servers").value = dns.servers.join(", ");
       $("s-rfc4193").checked = n.v6AssignMode.rfc4193;
       $("s-6plane").checked = n.v6AssignMode["6plane"];
+      $("s-relay").checked = (n.relays || []).includes(me.address);
       showRulesSource(n);
       show("network");
       await loadMembers();
@@ -581,6 +582,9 @@
         v4AssignMode: { zt: pools.length > 0 },
         v6AssignMode: { rfc4193: $("s-rfc4193").checked, "6plane": $("s-6plane").checked, zt: false },
         dns: { domain: $("s-dns-domain").value.trim(), servers },
+        // This router named as the network's relay, other relays set through the API kept.
+        relays: [...new Set([...(current.relays || []).filter((a) => a !== me.address),
+          ...($("s-relay").checked ? [me.address] : [])])],
       });
       // A pool outside every route gives members addresses they cannot use.
       const inRoutes = (ip) => routes.some((r) => {
