@@ -208,8 +208,14 @@ async function main() {
     await page.goto(`${base}/#/network/${nwid}`);
     await page.getByRole("heading", { name: "browser-net", exact: true }).waitFor();
     await page.getByLabel("IPv6 rfc4193 addresses").check();
+    await page.getByLabel(/Members relay through this router/).check();
     await page.getByRole("button", { name: "Save settings" }).click();
     await page.locator("#status", { hasText: "Saved" }).waitFor();
+    // The router is now the network's relay (sent to members as a 1.16 network relay).
+    const st = await (await fetch(`${base}/status`, { headers: { "X-ZT1-Auth": token } })).json();
+    const net = await (await fetch(`${base}/controller/network/${nwid}`, { headers: { "X-ZT1-Auth": token } })).json();
+    result.relays_ok = JSON.stringify(net.relays) === JSON.stringify([st.address])
+      && await page.getByLabel(/Members relay through this router/).isChecked();
     // A waiting device shows when it first asked; typing its name and pressing Enter
     // authorizes it under that name in one step.
     result.first_asked = await page.locator(`tr[data-id="${late}"]`).textContent();
@@ -243,7 +249,7 @@ async function main() {
       && result.back_forward && result.overlap_note.includes("overlaps 10.50.0.1-10.50.0.254 of browser-net")
       && result.first_asked.includes("first asked") && result.authorized_named
       && result.description === "by the fridge" && result.v6_shown === result.v6_expected
-      && result.copied === "Copied the network ID: " + nwid && result.clipboard === nwid;
+      && result.copied === "Copied the network ID: " + nwid && result.clipboard === nwid && result.relays_ok;
   } catch (e) {
     result.error = String(e);
     try { await page.screenshot({ path: shot, fullPage: true }); } catch (_) { /* ignore */ }
