@@ -8,7 +8,7 @@ use crate::crypto::extended;
 use crate::identity::{Identity, IdentitySecret};
 use crate::wire::fragment;
 use crate::wire::packet::{FLAG_FRAGMENTED, FLAGS_OFFSET, HEADER_LEN, VERB_FLAG_COMPRESSED};
-use crate::wire::verbs::{HelloRepr, OkHeader};
+use crate::wire::verbs::{HelloRepr, OkHeader, OkHelloRepr};
 use crate::wire::{Header, InetAddress, PacketView, Result, Verb, Writer};
 
 /// Largest datagram the client sends.
@@ -148,6 +148,38 @@ impl ClientSession {
         in_re.emit(&mut Writer::new(&mut ok))?;
         ok.extend_from_slice(payload);
         Ok(self.packet(Verb::Ok, &ok, false)?.1)
+    }
+
+    /// The OK(HELLO) a node sends back for a HELLO it received from the remote node (`hello`
+    /// and `payload` as [`ClientSession::open`] gave them), saying it saw it come from
+    /// `observed`: zerotier-one sends a new path nothing else until its HELLO there was
+    /// answered.
+    pub fn answer_hello(
+        &mut self,
+        hello: &Header,
+        payload: &[u8],
+        observed: InetAddress,
+    ) -> Result<Vec<Vec<u8>>> {
+        // Protocol version, major, minor, revision (5 bytes), then the timestamp to echo.
+        let mut r = crate::wire::Reader::new(payload);
+        r.bytes(5)?;
+        let ok = OkHelloRepr {
+            timestamp: r.u64()?,
+            protocol_version: self.protocol,
+            major: 1,
+            minor: 8,
+            revision: 4,
+            observed,
+            worlds: &[],
+        };
+        let mut body = vec![0u8; OkHeader::LEN + ok.buffer_len()];
+        let in_re = OkHeader {
+            in_re_verb: Verb::Hello,
+            in_re_packet_id: hello.packet_id,
+        };
+        in_re.emit(&mut Writer::new(&mut body[..OkHeader::LEN]))?;
+        ok.emit(&mut Writer::new(&mut body[OkHeader::LEN..]))?;
+        Ok(self.packet(Verb::Ok, &body, false)?.1)
     }
 
     /// Authenticates and decrypts a whole packet from the remote node; returns its header and

@@ -69,6 +69,8 @@ fn loadgen_scenarios_against_ztcd() {
     let r = bed.loadgen(&args);
     eprintln!("steady: {r}");
     assert_eq!(r["hello"]["online"], 24, "{r}");
+    // ztcd confirms each member's new path with a probe, which the members answer.
+    assert!(r["hello"]["answered_echos"].as_u64() > Some(0), "{r}");
     assert_clean(&r, "warm_up");
     assert_clean(&r, "measured");
     assert_eq!(r["warm_up"]["answered"], 48, "{r}");
@@ -121,4 +123,110 @@ fn loadgen_scenarios_against_ztcd() {
     assert_clean(&r, "measured");
     assert!(r["flood"]["sent"].as_u64().unwrap() > 100, "{r}");
     assert!(r["measured"]["answered"].as_u64().unwrap() >= 48 * 2, "{r}");
+}
+
+/// A stand-in for zerotier-one's first contact on loopback: it answers a member's HELLO only
+/// after the member answered a HELLO of its own on that path (zerotier-one sends a new path
+/// nothing else before that). The generator's members must answer it and come online.
+#[test]
+fn members_answer_a_target_that_confirms_paths_with_its_own_hello() {
+    use std::collections::HashMap;
+    use std::net::UdpSocket;
+    use std::time::{Duration, Instant};
+    use ztcd::client::ClientSession;
+    use ztcd::crypto::SeededEntropy;
+    use ztcd::crypto::hashcash::Scratch;
+    use ztcd::identity::{Identity, IdentitySecret};
+    use ztcd::wire::packet::HEADER_LEN;
+    use ztcd::wire::verbs::OkHeader;
+    use ztcd::wire::{Header, IdentityRepr, InetAddress, PacketView, Reader, Verb};
+
+    let target = IdentitySecret::generate(&mut SeededEntropy::new(5), &mut Scratch::new());
+    let dir = std::env::temp_dir().join(format!("ztcd-insisting-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let public = dir.join("identity.public");
+    std::fs::write(&public, target.identity().to_string()).unwrap();
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let addr = sock.local_addr().unwrap();
+    let nwid = format!("{}000001", target.address());
+    let child = std::process::Command::new(loadbed::LOADGEN)
+        .args([
+            "config",
+            "--scenario",
+            "hello",
+            "--target",
+            &addr.to_string(),
+        ])
+        .args(["--controller", public.to_str().unwrap(), "--network", &nwid])
+        .args([
+            "--identities",
+            IDENTITIES,
+            "--members",
+            "4",
+            "--threads",
+            "1",
+        ])
+        .args([
+            "--source",
+            "127.0.0.1",
+            "--hello-timeout",
+            "30",
+            "--protocol",
+            "11",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start ztcd-loadgen");
+
+    // Per member: our session, its HELLO waiting for an answer, our HELLO's packet ID.
+    let mut members: HashMap<u64, (ClientSession, Header, Vec<u8>, u64)> = HashMap::new();
+    let (mut confirmed, mut buf) = (0, [0u8; 2048]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while confirmed < 4 && Instant::now() < deadline {
+        let Ok((n, from)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        let packet = buf[..n].to_vec();
+        let source = PacketView::new_checked(&packet[..]).unwrap().source();
+        if let Some((session, their_hello, payload, ours)) = members.get_mut(&source.to_u64()) {
+            let (h, body) = session.open(packet).expect("authenticated");
+            let Ok((ok, _)) = OkHeader::parse(&body) else {
+                continue;
+            };
+            if h.verb == Verb::Ok && ok.in_re_verb == Verb::Hello && ok.in_re_packet_id == *ours {
+                // The path is confirmed: now the member's own HELLO gets its answer.
+                let observed = InetAddress::from_socket(from);
+                for d in session
+                    .answer_hello(their_hello, payload, observed)
+                    .unwrap()
+                {
+                    sock.send_to(&d, from).unwrap();
+                }
+                confirmed += 1;
+            }
+            continue;
+        }
+        let mut r = Reader::new(&packet[HEADER_LEN + 13..]);
+        let identity = Identity::from(IdentityRepr::parse(&mut r).unwrap());
+        let mut session = ClientSession::new(target.clone(), identity, 0x5000);
+        let (h, payload) = session
+            .open(packet)
+            .expect("a HELLO under the member's key");
+        assert_eq!(h.verb, Verb::Hello);
+        let (ours, hello) = session
+            .hello(1, InetAddress::from_socket(from), (0, 0))
+            .unwrap();
+        sock.send_to(&hello, from).unwrap();
+        members.insert(source.to_u64(), (session, h, payload, ours));
+    }
+    let out = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let r: Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(confirmed, 4, "{r}");
+    assert_eq!(r["hello"]["online"], 4, "{r}");
+    assert_eq!(r["hello"]["answered_hellos"], 4, "{r}");
 }

@@ -149,7 +149,7 @@ impl FloodOptions {
             rate: a.or("rate", 1000)?,
             valid_every: a.or("valid-every", 0)?,
             cheap: a.values.contains_key("cheap"),
-            protocol: a.or("protocol", 12)?,
+            protocol: a.or("protocol", 11)?,
         })
     }
 }

@@ -6,9 +6,14 @@
 //! - `cold`: every membership asks for the first time (IP assignment and database write);
 //! - `storm`: every membership asks once, then the network is edited through the API and every
 //!   member must receive the pushed configuration;
-//! - `flood`: `steady` while fresh identities HELLO from other source addresses.
+//! - `flood`: `steady` while fresh identities HELLO from other source addresses;
+//! - `hello`: only the HELLO exchange (members coming online).
 //!
-//! `--protocol 13` makes the members' HELLOs protocol 13 with extended armor.
+//! Members behave as nodes do: they answer the target's path probes (ECHO) and its HELLOs
+//! (zerotier-one confirms a path with a HELLO before it sends anything else there).
+//!
+//! Members announce protocol 11 unless `--protocol N` says otherwise (11 keeps zerotier-one
+//! on Salsa20/12-Poly1305; 13 adds extended armor to their HELLOs).
 //!
 //! Each prints one JSON object: throughput, latency percentiles, the target's CPU seconds per
 //! 1,000 requests and RSS (with `--pid`), the load generator's own CPU, and which side was
@@ -55,7 +60,15 @@ pub(crate) fn sources(a: &Args, prefix: &str) -> Result<Vec<IpAddr>, String> {
         .collect::<Result<_, _>>()?;
     if let Some(first) = a.opt::<std::net::Ipv4Addr>(&format!("{prefix}source-range"))? {
         let n: u32 = a.req(&format!("{prefix}source-count"))?;
-        out.extend((0..n).map(|i| IpAddr::from(std::net::Ipv4Addr::from(u32::from(first) + i))));
+        // `--source-step 256` puts each source in its own /24 (zerotier-one validates one new
+        // identity per /24 every 2 s).
+        let step: u32 = a.or(&format!("{prefix}source-step"), 1)?;
+        let at = |i: u32| u32::from(first).checked_add(i.checked_mul(step)?);
+        for i in 0..n {
+            let ip =
+                at(i).ok_or_else(|| format!("--{prefix}source-range: past the last address"))?;
+            out.push(IpAddr::from(std::net::Ipv4Addr::from(ip)));
+        }
     }
     Ok(out)
 }
@@ -76,7 +89,7 @@ impl Setup {
         let first: usize = a.or("first", 0)?;
         let ids = identities::load(&file, Some(first + count))?;
         // Members' HELLOs announce this version (13: extended armor).
-        let protocol: u8 = a.or("protocol", 12)?;
+        let protocol: u8 = a.or("protocol", 11)?;
         let members = ids
             .into_iter()
             .skip(first)
@@ -246,6 +259,8 @@ fn report(s: &Setup, m: &mut Measured) -> Value {
         "refused": m.tally.refused,
         "invalid": m.tally.invalid,
         "lost": m.tally.lost,
+        "answered_echos": m.tally.echos_answered,
+        "answered_hellos": m.tally.hellos_answered,
         "seconds": round(m.seconds, 3),
         "per_second": round(count as f64 / m.seconds, 1),
         "latency_us": {"p50": percentile(l, 0.5), "p99": percentile(l, 0.99), "max": l.last().copied().unwrap_or(0)},
@@ -410,9 +425,11 @@ pub(crate) fn run(a: &Args) -> Result<String, String> {
             out["measured"] = report(&s, &mut m);
             out["measured"]["pushed"] = json!(pushed);
         }
+        // Only the HELLO exchange (members coming online), reported above.
+        "hello" => {}
         other => {
             return Err(format!(
-                "unknown scenario {other:?} (steady|cold|storm|flood)"
+                "unknown scenario {other:?} (hello|steady|cold|storm|flood)"
             ));
         }
     }
@@ -466,6 +483,6 @@ fn flood_options(a: &Args) -> Result<crate::FloodOptions, String> {
         rate: a.or("flood-rate", 1000)?,
         valid_every: a.or("flood-valid-every", 0)?,
         cheap: false,
-        protocol: a.or("protocol", 12)?,
+        protocol: a.or("protocol", 11)?,
     })
 }

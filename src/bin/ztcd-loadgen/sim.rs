@@ -58,6 +58,9 @@ pub(crate) struct Tally {
     pub(crate) lost: u64,
     pub(crate) late_ticks: u64,
     pub(crate) ticks: u64,
+    /// The target's path probes (ECHO) and HELLOs the members answered.
+    pub(crate) echos_answered: u64,
+    pub(crate) hellos_answered: u64,
     pub(crate) latencies_us: Vec<u32>,
     pub(crate) first_error: Option<String>,
 }
@@ -71,6 +74,8 @@ impl Tally {
         self.lost += o.lost;
         self.late_ticks += o.late_ticks;
         self.ticks += o.ticks;
+        self.echos_answered += o.echos_answered;
+        self.hellos_answered += o.hellos_answered;
         self.latencies_us.extend(o.latencies_us);
         if self.first_error.is_none() {
             self.first_error = o.first_error;
@@ -226,9 +231,9 @@ impl Worker {
             ex.spawn(async move {
                 let mut buf = vec![0u8; 16384];
                 while let Ok((n, from)) = sock.recv_from(&mut buf).await {
-                    let answers = state.borrow_mut().on_datagram(&buf[..n]);
+                    let answers = state.borrow_mut().on_datagram(&buf[..n], from);
                     for d in answers {
-                        // The root's path probe (ECHO), answered as clients do.
+                        // The root's path probe (ECHO) or HELLO, answered as clients do.
                         let _ = sock.send_to(&d, from).await;
                     }
                 }
@@ -443,8 +448,9 @@ impl State {
         Some((member.socket, d))
     }
 
-    /// Handles one datagram; returns datagrams to send back (answers to path probes).
-    fn on_datagram(&mut self, d: &[u8]) -> Vec<Vec<u8>> {
+    /// Handles one datagram from `from`; returns datagrams to send back (answers to path
+    /// probes and HELLOs).
+    fn on_datagram(&mut self, d: &[u8], from: SocketAddr) -> Vec<Vec<u8>> {
         let now_ms = unix_millis();
         let packet = if fragment::is_fragment(d) {
             match Fragment::new_checked(d) {
@@ -460,12 +466,12 @@ impl State {
         };
         self.reassembler.expire(now_ms);
         match packet {
-            Some(p) => self.on_packet(p),
+            Some(p) => self.on_packet(p, from),
             None => Vec::new(),
         }
     }
 
-    fn on_packet(&mut self, packet: Vec<u8>) -> Vec<Vec<u8>> {
+    fn on_packet(&mut self, packet: Vec<u8>, from: SocketAddr) -> Vec<Vec<u8>> {
         let Ok(view) = PacketView::new_checked(&packet[..]) else {
             return Vec::new();
         };
@@ -478,8 +484,19 @@ impl State {
         };
         if header.verb == Verb::Echo {
             self.members[m].probed = true;
+            self.tally.echos_answered += 1;
             let session = &mut self.members[m].session;
             return session.answer_echo(&header, &payload).unwrap_or_default();
+        }
+        if header.verb == Verb::Hello {
+            // zerotier-one confirms a path with its own HELLO before it uses it.
+            self.members[m].probed = true;
+            self.tally.hellos_answered += 1;
+            let observed = InetAddress::from_socket(from);
+            let session = &mut self.members[m].session;
+            return session
+                .answer_hello(&header, &payload, observed)
+                .unwrap_or_default();
         }
         self.on_packet_verb(m, header.verb, &payload);
         Vec::new()
