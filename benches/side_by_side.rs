@@ -1,0 +1,232 @@
+//! ztcd and zerotier-one's embedded controller on the same namespace bed, driven by the same
+//! `ztcd-loadgen` runs with the same networks made through the same JSON API, one after the
+//! other; prints one table of ratios.
+//!
+//! `ZT_ONE=/path/to/zerotier-one cargo bench --bench side_by_side` (a zerotier-one built by
+//! hand from its public source; BENCHMARKS.md says how). Without `ZT_ONE` only ztcd runs.
+//! `SIDE_MEMBERS` (default 1,000) members, each from its own /24; identities come from
+//! `target/loadgen/identities.txt` (made by `ztcd-loadgen identities` when missing).
+
+#[path = "../tests/common/loadbed.rs"]
+mod loadbed;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use loadbed::{Bed, LOADGEN, SPREAD_SOURCES, Target, public_identities};
+use serde_json::Value;
+
+const CACHE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/loadgen/identities.txt");
+const NETWORKS: usize = 10;
+
+/// One target's figures, by row name.
+type Figures = BTreeMap<&'static str, f64>;
+
+fn identities(n: usize) -> Vec<String> {
+    std::fs::create_dir_all(Path::new(CACHE).parent().unwrap()).unwrap();
+    let out = Command::new(LOADGEN)
+        .args(["identities", "--file", CACHE, "--count", &n.to_string()])
+        .output()
+        .expect("ztcd-loadgen identities");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    public_identities(Path::new(CACHE), n)
+}
+
+/// The generator's arguments for `members` members from `first` in `nets`.
+fn args(n: usize, first: usize, members: usize, nets: &[String]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "--identities",
+        CACHE,
+        "--source-range",
+        SPREAD_SOURCES,
+        "--source-step",
+        "256",
+        "--hello-timeout",
+        "300",
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    a.extend(["--source-count".into(), n.to_string()]);
+    a.extend([
+        "--first".into(),
+        first.to_string(),
+        "--members".into(),
+        members.to_string(),
+    ]);
+    for net in nets {
+        a.extend(["--network".into(), net.clone()]);
+    }
+    a
+}
+
+fn run(bed: &Bed, mut a: Vec<String>, extra: &[&str]) -> Value {
+    a.extend(extra.iter().map(ToString::to_string));
+    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+    let r = bed.loadgen(&refs);
+    eprintln!("{extra:?}: {r}");
+    r
+}
+
+fn num(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+/// Runs every scenario against `target`; returns its figures.
+fn measure(tag: &str, target: &Target, n: usize, validated: &[String]) -> Figures {
+    let bed = Bed::with_target(tag, target, n, NETWORKS, validated);
+    let mut f = Figures::new();
+    let half = n / 2;
+    let nets = bed.private.clone();
+    // Steady: half the members in every private network, as fast as the target answers.
+    let r = run(
+        &bed,
+        args(n, 0, half, &nets),
+        &["--scenario", "steady", "--authorize", "--seconds", "10"],
+    );
+    let m = &r["measured"];
+    f.insert(
+        "steady: CPU µs per answer",
+        num(&m["target"]["cpu_us_each"]),
+    );
+    f.insert("steady: answers/s", num(&m["per_second"]));
+    let anon = |v: &Value, k: &str| num(&v["target"]["rss_anon_kib"][k]);
+    let grown = anon(m, "end") - anon(&r["hello"], "start");
+    f.insert(
+        "memory: RssAnon bytes per membership",
+        grown * 1024.0 / (half * NETWORKS) as f64,
+    );
+    // The same members at a router's rate.
+    let r = run(
+        &bed,
+        args(n, 0, half, &nets),
+        &["--scenario", "steady", "--seconds", "10", "--rate", "1000"],
+    );
+    f.insert(
+        "steady at 1,000/s: CPU µs per answer",
+        num(&r["measured"]["target"]["cpu_us_each"]),
+    );
+    // First requests: the other half, new to the controller, on the public network.
+    let public = [bed.public.clone()];
+    let r = run(
+        &bed,
+        args(n, half, n - half, &public),
+        &["--scenario", "cold", "--rate", "500"],
+    );
+    f.insert(
+        "first request: CPU µs each",
+        num(&r["measured"]["target"]["cpu_us_each"]),
+    );
+    f.insert(
+        "first request: p99 ms",
+        num(&r["measured"]["latency_us"]["p99"]) / 1000.0,
+    );
+    // Change storm: every member online in one network, the network renamed.
+    let storm = [nets[0].clone()];
+    let r = run(
+        &bed,
+        args(n, 0, n, &storm),
+        &["--scenario", "storm", "--authorize", "--seconds", "30"],
+    );
+    f.insert(
+        "storm: share of members pushed",
+        num(&r["measured"]["pushed"]) / n as f64,
+    );
+    f.insert(
+        "storm: push p50 ms",
+        num(&r["measured"]["latency_us"]["p50"]) / 1000.0,
+    );
+    sizes(&bed, n, &mut f);
+    f
+}
+
+/// CPU per answer at 100 answers/s in networks of 10, 100 and 1,000 members (each a new
+/// network): how the cost of one request grows with the network's size.
+fn sizes(bed: &Bed, n: usize, f: &mut Figures) {
+    let me = bed.api("GET", "/status", None).expect("status")["address"]
+        .as_str()
+        .expect("address")
+        .to_owned();
+    let rows = [
+        (10, "size 10: CPU µs per answer"),
+        (100, "size 100: CPU µs per answer"),
+        (1000, "size 1,000: CPU µs per answer"),
+    ];
+    for (size, row) in rows {
+        let size = size.min(n);
+        let net = bed.create_network(&me, &format!("size{size}"), true);
+        let extra = [
+            "--scenario",
+            "steady",
+            "--authorize",
+            "--seconds",
+            "5",
+            "--rate",
+            "100",
+        ];
+        let r = run(bed, args(n, 0, size, &[net]), &extra);
+        f.insert(row, num(&r["measured"]["target"]["cpu_us_each"]));
+    }
+}
+
+fn main() {
+    if !loadbed::available() {
+        return;
+    }
+    let n: usize = std::env::var("SIDE_MEMBERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let validated = identities(n);
+    let mut results = vec![("ztcd", measure("sz", &Target::Ztcd, n, &validated))];
+    if let Some(one) = std::env::var_os("ZT_ONE").map(PathBuf::from) {
+        let v = Command::new(&one)
+            .arg("-v")
+            .output()
+            .map(|o| o.stdout)
+            .unwrap_or_default();
+        println!(
+            "zerotier-one: {} {}",
+            one.display(),
+            String::from_utf8_lossy(&v).trim()
+        );
+        results.push((
+            "zerotier-one",
+            measure("so", &Target::ZeroTierOne(one), n, &validated),
+        ));
+    }
+    println!(
+        "\n{n} members, each from its own /24; {NETWORKS} private networks and a public one\n"
+    );
+    print!("| figure |");
+    for (name, _) in &results {
+        print!(" {name} |");
+    }
+    println!(
+        "{}",
+        if results.len() > 1 {
+            " zerotier-one / ztcd |"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "|---|{}",
+        "---|".repeat(results.len() + usize::from(results.len() > 1))
+    );
+    for row in results[0].1.keys() {
+        print!("| {row} |");
+        for (_, f) in &results {
+            print!(" {:.1} |", f[row]);
+        }
+        if let [(_, a), (_, b)] = &results[..] {
+            print!(" {:.1}× |", b[row] / a[row]);
+        }
+        println!();
+    }
+}
