@@ -250,9 +250,14 @@ impl Peer {
             return Some(p);
         }
         if self.paths.is_full() {
+            // An unconfirmed or dead path goes first; else the confirmed one heard from least
+            // recently. Only the peer's own fresh packets get here (replays are dropped
+            // before), so a peer that changed its port four times within the path timeout (a
+            // restart, NAT rebinding) is not locked out until its old paths expire.
             let victim = (0..self.paths.len())
                 .rev()
-                .find(|&i| !self.paths[i].confirmed || !self.paths[i].is_alive(now))?;
+                .find(|&i| !self.paths[i].confirmed || !self.paths[i].is_alive(now))
+                .or_else(|| (0..self.paths.len()).min_by_key(|&i| self.paths[i].last_receive))?;
             self.paths.remove(victim);
         }
         let p = Path::new(local, remote, now, len);
@@ -534,6 +539,28 @@ mod tests {
         );
         assert_eq!(p.paths.len(), MAX_PATHS_PER_PEER);
         assert!(p.paths.iter().any(|x| x.remote == home));
+        // A peer whose every path is confirmed and alive moves to a fifth port (a restart
+        // or NAT rebinding within the path timeout): the new path is taken, replacing the
+        // confirmed path heard from least recently; the live one stays.
+        let mut q = Peer::new(p.identity, p.key.clone(), 0);
+        for port in 1..=MAX_PATHS_PER_PEER as u16 {
+            let at = SocketAddr::new(home.ip(), port);
+            q.heard_on(u64::from(port), LocalSocket(0), at, 40);
+            q.path_mut(LocalSocket(0), at).unwrap().confirmed = true;
+        }
+        let live = SocketAddr::new(home.ip(), 1);
+        q.heard_on(10, LocalSocket(0), live, 40);
+        let fifth = SocketAddr::new(home.ip(), 99);
+        assert!(q.heard_on(11, LocalSocket(0), fifth, 40).is_some());
+        assert!(q.path(LocalSocket(0), fifth).is_some());
+        assert!(
+            q.path(LocalSocket(0), live).is_some(),
+            "the live path stays"
+        );
+        assert!(
+            q.path(LocalSocket(0), SocketAddr::new(home.ip(), 2))
+                .is_none()
+        );
         // A confirmed path is probed again a while later (while the peer's traffic keeps it
         // alive), and the answer updates its round trip without confirming it anew.
         let later = 6 + LATENCY_PROBE_INTERVAL_MS;
