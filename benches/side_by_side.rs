@@ -10,7 +10,6 @@
 #[path = "../tests/common/loadbed.rs"]
 mod loadbed;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -20,8 +19,22 @@ use serde_json::Value;
 const CACHE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/loadgen/identities.txt");
 const NETWORKS: usize = 10;
 
-/// One target's figures, by row name.
-type Figures = BTreeMap<&'static str, f64>;
+/// One target's figures: row name and value, in the order measured.
+#[derive(Default)]
+struct Figures(Vec<(String, f64)>);
+
+impl Figures {
+    fn insert(&mut self, row: impl Into<String>, value: f64) {
+        self.0.push((row.into(), value));
+    }
+
+    fn get(&self, row: &str) -> f64 {
+        self.0
+            .iter()
+            .find(|(r, _)| r == row)
+            .map_or(f64::NAN, |(_, v)| *v)
+    }
+}
 
 fn identities(n: usize) -> Vec<String> {
     std::fs::create_dir_all(Path::new(CACHE).parent().unwrap()).unwrap();
@@ -80,7 +93,7 @@ fn num(v: &Value) -> f64 {
 /// Runs every scenario against `target`; returns its figures.
 fn measure(tag: &str, target: &Target, n: usize, validated: &[String]) -> Figures {
     let bed = Bed::with_target(tag, target, n, NETWORKS, validated);
-    let mut f = Figures::new();
+    let mut f = Figures::default();
     let half = n / 2;
     let nets = bed.private.clone();
     // Steady: half the members in every private network, as fast as the target answers.
@@ -152,12 +165,7 @@ fn sizes(bed: &Bed, n: usize, f: &mut Figures) {
         .as_str()
         .expect("address")
         .to_owned();
-    let rows = [
-        (10, "size 10: CPU µs per answer"),
-        (100, "size 100: CPU µs per answer"),
-        (1000, "size 1,000: CPU µs per answer"),
-    ];
-    for (size, row) in rows {
+    for size in [10, 100, 1000] {
         let size = size.min(n);
         let net = bed.create_network(&me, &format!("size{size}"), true);
         let extra = [
@@ -170,6 +178,9 @@ fn sizes(bed: &Bed, n: usize, f: &mut Figures) {
             "100",
         ];
         let r = run(bed, args(n, 0, size, &[net]), &extra);
+        // The generator offers at most what the 1 s repeat filter allows (size / 1.05 s).
+        let offered = num(&r["offered_per_second"]);
+        let row = format!("network of {size} ({offered:.0}/s offered): CPU µs per answer");
         f.insert(row, num(&r["measured"]["target"]["cpu_us_each"]));
     }
 }
@@ -219,13 +230,13 @@ fn main() {
         "|---|{}",
         "---|".repeat(results.len() + usize::from(results.len() > 1))
     );
-    for row in results[0].1.keys() {
+    for (row, _) in &results[0].1.0 {
         print!("| {row} |");
         for (_, f) in &results {
-            print!(" {:.1} |", f[row]);
+            print!(" {:.1} |", f.get(row));
         }
         if let [(_, a), (_, b)] = &results[..] {
-            print!(" {:.1}× |", b[row] / a[row]);
+            print!(" {:.1}× |", b.get(row) / a.get(row));
         }
         println!();
     }
