@@ -158,31 +158,52 @@ fn measure(tag: &str, target: &Target, n: usize, validated: &[String]) -> Figure
     f
 }
 
-/// CPU per answer at 100 answers/s in networks of 10, 100 and 1,000 members (each a new
-/// network): how the cost of one request grows with the network's size.
+/// CPU per answer in networks of 10, 100 and 1,000 members at the same offered rate (90
+/// requests/s: ten networks of 10, one of 100, one of 1,000), with the target's idle CPU
+/// per second beside it: how the cost of one request grows with the network's size.
 fn sizes(bed: &Bed, n: usize, f: &mut Figures) {
     let me = bed.api("GET", "/status", None).expect("status")["address"]
         .as_str()
         .expect("address")
         .to_owned();
+    let idle = idle_cpu_ms_per_second(bed.pid());
+    f.insert("idle: CPU ms per second", idle);
     for size in [10, 100, 1000] {
         let size = size.min(n);
-        let net = bed.create_network(&me, &format!("size{size}"), true);
+        let count = if size == 10 { 10 } else { 1 };
+        let nets: Vec<String> = (0..count)
+            .map(|i| bed.create_network(&me, &format!("size{size}-{i}"), true))
+            .collect();
         let extra = [
             "--scenario",
             "steady",
             "--authorize",
             "--seconds",
-            "5",
+            "10",
             "--rate",
-            "100",
+            "90",
         ];
-        let r = run(bed, args(n, 0, size, &[net]), &extra);
-        // The generator offers at most what the 1 s repeat filter allows (size / 1.05 s).
-        let offered = num(&r["offered_per_second"]);
-        let row = format!("network of {size} ({offered:.0}/s offered): CPU µs per answer");
+        let r = run(bed, args(n, 0, size, &nets), &extra);
+        let row = format!("network of {size}, 90 requests/s: CPU µs per answer");
         f.insert(row, num(&r["measured"]["target"]["cpu_us_each"]));
     }
+}
+
+/// The target's CPU over 5 idle seconds, in ms per second (its timers and housekeeping).
+fn idle_cpu_ms_per_second(pid: u32) -> f64 {
+    let cpu = || -> f64 {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return f64::NAN;
+        };
+        tasks
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let before = cpu();
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    (cpu() - before) / 5e6
 }
 
 fn main() {
