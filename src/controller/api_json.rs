@@ -255,7 +255,8 @@ pub fn network_json(n: &Network) -> Value {
 }
 
 /// The member object: zerotier-one's fields plus `lastSeen`, `online`, `physicalAddress`,
-/// `banned`, `description` and `expiresAt`. Serialized straight from the record (a list of 10,000 renders in milliseconds).
+/// `banned`, `description` and `expiresAt`. Serialized straight from the record (a list of
+/// 10,000 renders in milliseconds).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberJson<'a> {

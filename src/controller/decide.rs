@@ -122,8 +122,9 @@ impl Controller {
     }
 
     /// The member record for `req` after the policy: pinned identity, block, authorization
-    /// (automatic on public networks), client version (join requests' too) and addresses. A first request creates
-    /// the record (a join request on a private network); changes are stored.
+    /// (automatic on public networks), client version (join requests' too) and addresses. A
+    /// first request creates the record (a join request on a private network); changes are
+    /// stored.
     fn admit(
         &mut self,
         unix: u64,
