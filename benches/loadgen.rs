@@ -9,9 +9,8 @@
 mod loadbed;
 
 use std::path::Path;
-use std::process::Command;
 
-use loadbed::{Bed, FLOOD_SOURCES, LOADGEN, MEMBER_SOURCES, public_identities};
+use loadbed::{Bed, FLOOD_SOURCES, MEMBER_SOURCES};
 use serde_json::Value;
 
 const CACHE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/loadgen/identities.txt");
@@ -79,17 +78,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    std::fs::create_dir_all(Path::new(CACHE).parent().unwrap()).unwrap();
-    let out = Command::new(LOADGEN)
-        .args(["identities", "--file", CACHE, "--count", &n.to_string()])
-        .output()
-        .expect("ztcd-loadgen identities");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let validated = public_identities(Path::new(CACHE), n);
+    let validated = loadbed::cached_identities(Path::new(CACHE), n);
     let bed = Bed::new("b", n, 1000, NETWORKS, &validated);
     std::thread::sleep(std::time::Duration::from_secs(2));
     let pid = bed.pid();

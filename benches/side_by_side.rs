@@ -13,7 +13,7 @@ mod loadbed;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use loadbed::{Bed, LOADGEN, SPREAD_SOURCES, Target, public_identities};
+use loadbed::{Bed, SPREAD_SOURCES, Target};
 use serde_json::Value;
 
 const CACHE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/loadgen/identities.txt");
@@ -34,20 +34,6 @@ impl Figures {
             .find(|(r, _)| r == row)
             .map_or(f64::NAN, |(_, v)| *v)
     }
-}
-
-fn identities(n: usize) -> Vec<String> {
-    std::fs::create_dir_all(Path::new(CACHE).parent().unwrap()).unwrap();
-    let out = Command::new(LOADGEN)
-        .args(["identities", "--file", CACHE, "--count", &n.to_string()])
-        .output()
-        .expect("ztcd-loadgen identities");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    public_identities(Path::new(CACHE), n)
 }
 
 /// The generator's arguments for `members` members from `first` in `nets`.
@@ -214,7 +200,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
-    let validated = identities(n);
+    let validated = loadbed::cached_identities(Path::new(CACHE), n);
     let mut results = vec![("ztcd", measure("sz", &Target::Ztcd, n, &validated))];
     if let Some(one) = std::env::var_os("ZT_ONE").map(PathBuf::from) {
         let v = Command::new(&one)
