@@ -154,8 +154,8 @@ fn sizes(bed: &Bed, n: usize, f: &mut Figures) {
         .to_owned();
     let idle = idle_cpu_ms_per_second(bed.pid());
     f.insert("idle: CPU ms per second", idle);
-    for size in [10, 100, 1000] {
-        let size = size.min(n);
+    // Sizes the bed has members for.
+    for size in [10, 100, 1000].into_iter().filter(|&s| s <= n) {
         let count = if size == 10 { 10 } else { 1 };
         let nets: Vec<String> = (0..count)
             .map(|i| bed.create_network(&me, &format!("size{size}-{i}"), true))
