@@ -86,6 +86,9 @@ const STATS_INTERVAL: Duration = Duration::from_secs(600);
 /// Most datagrams read from a socket per wake-up before the events they caused are acted on:
 /// configuration requests that arrive together are answered together (one transaction).
 const RECV_BATCH: usize = 64;
+/// The owner loop yields to the executor at least once per this many wake-ups, so the admin
+/// connections run even when every poll finds a datagram waiting.
+const YIELD_EVERY: u32 = 16;
 /// How long the loop waits after a wake-up whose datagrams were mostly refused (a flood), so
 /// the next one reads a batch.
 const FLOOD_COALESCE: Duration = Duration::from_millis(1);
@@ -352,6 +355,8 @@ impl Owner {
         let mut flooded = false;
         // The last wake-up read a full batch: the sockets may hold more.
         let mut busy = false;
+        // Wake-ups since the executor last ran the admin connections.
+        let mut since_yield = 0u32;
         loop {
             let now = self.now();
             let deadline = self.started + Duration::from_millis(self.node.next_deadline().max(now));
@@ -485,7 +490,8 @@ impl Owner {
                 // meanwhile). Real traffic waits at most this long while the flood lasts.
                 smol::Timer::after(FLOOD_COALESCE).await;
                 flooded = false;
-            } else if busy {
+                since_yield = 0;
+            } else if busy || since_yield >= YIELD_EVERY {
                 // Under load the sockets are never empty and this future never waits: let the
                 // executor run the admin connections between wake-ups. Not after a wake-up
                 // that emptied them: the next poll waits anyway, and a yield there costs the
@@ -494,6 +500,9 @@ impl Owner {
                 // 1,000 answers/s).
                 smol::future::yield_now().await;
                 busy = false;
+                since_yield = 0;
+            } else {
+                since_yield += 1;
             }
         }
     }
