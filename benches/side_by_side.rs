@@ -175,7 +175,12 @@ fn sizes(bed: &Bed, n: usize, f: &mut Figures) {
     }
 }
 
-/// The target's CPU over 5 idle seconds, in ms per second (its timers and housekeeping).
+/// How long the target's idle CPU is measured: a measurement window (CPU per second needs
+/// seconds to pass), not a wait for the target to become ready.
+const IDLE_WINDOW: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The target's CPU over [`IDLE_WINDOW`] without traffic, in ms per second (its timers and
+/// housekeeping).
 fn idle_cpu_ms_per_second(pid: u32) -> f64 {
     let cpu = || -> f64 {
         let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -187,9 +192,9 @@ fn idle_cpu_ms_per_second(pid: u32) -> f64 {
             .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
             .sum()
     };
-    let before = cpu();
-    std::thread::sleep(std::time::Duration::from_secs(5));
-    (cpu() - before) / 5e6
+    let (before, start) = (cpu(), std::time::Instant::now());
+    std::thread::sleep(IDLE_WINDOW);
+    (cpu() - before) / (start.elapsed().as_secs_f64() * 1e6)
 }
 
 fn main() {
