@@ -110,6 +110,12 @@ impl Args {
         self.values.get(name).map_or(&[], |v| v.as_slice())
     }
 
+    /// `--protocol`: the version members' HELLOs announce (11 unless given: zerotier-one then
+    /// answers with Salsa20/12-Poly1305; 13 adds extended armor).
+    fn protocol(&self) -> Result<u8, String> {
+        self.or("protocol", 11)
+    }
+
     /// `--name` as a public identity given inline or as a file holding one.
     fn identity(&self, name: &str) -> Result<Identity, String> {
         let v: String = self.req(name)?;
@@ -149,7 +155,7 @@ impl FloodOptions {
             rate: a.or("rate", 1000)?,
             valid_every: a.or("valid-every", 0)?,
             cheap: a.values.contains_key("cheap"),
-            protocol: a.or("protocol", 11)?,
+            protocol: a.protocol()?,
         })
     }
 }

@@ -88,8 +88,7 @@ impl Setup {
         let count: usize = a.req("members")?;
         let first: usize = a.or("first", 0)?;
         let ids = identities::load(&file, Some(first + count))?;
-        // Members' HELLOs announce this version (13: extended armor).
-        let protocol: u8 = a.or("protocol", 11)?;
+        let protocol = a.protocol()?;
         let members = ids
             .into_iter()
             .skip(first)
@@ -483,6 +482,6 @@ fn flood_options(a: &Args) -> Result<crate::FloodOptions, String> {
         rate: a.or("flood-rate", 1000)?,
         valid_every: a.or("flood-valid-every", 0)?,
         cheap: false,
-        protocol: a.or("protocol", 11)?,
+        protocol: a.protocol()?,
     })
 }
