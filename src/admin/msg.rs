@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use smol::channel::Sender;
 
-use serde_json::Value;
-
+use crate::controller::change::Change;
 use crate::wire::{Address, NetworkId};
 
 /// What the owner loop is asked to do.
@@ -21,14 +20,8 @@ pub enum AdminCommand {
     ListNetworks,
     /// `GET /unstable/controller/network`: every network with member counts.
     ListNetworksDetailed,
-    /// `POST /controller/network` or `/controller/network/{ourAddress}______`.
-    CreateNetwork(Value),
     /// `GET /controller/network/{nwid}`.
     GetNetwork(NetworkId),
-    /// `POST /controller/network/{nwid}`.
-    PostNetwork(NetworkId, Value),
-    /// `DELETE /controller/network/{nwid}`.
-    DeleteNetwork(NetworkId),
     /// `GET /controller/network/{nwid}/member`: `{address: revision}`.
     ListMembers(NetworkId),
     /// `GET …/member?details=1`: full objects (streamed by the server, page by page).
@@ -46,10 +39,6 @@ pub enum AdminCommand {
     },
     /// `GET …/member/{address}`.
     GetMember(NetworkId, Address),
-    /// `POST …/member/{address}`.
-    PostMember(NetworkId, Address, Value),
-    /// `DELETE …/member/{address}`.
-    DeleteMember(NetworkId, Address),
     /// `GET /peer`.
     Peers,
     /// `GET /peer/{address}`.
@@ -68,26 +57,16 @@ pub enum AdminCommand {
     DownloadBackup(String),
     /// `GET /ztcd/network/{nwid}/window`: the approval window and the devices it let in.
     Window(NetworkId),
-    /// `POST /ztcd/network/{nwid}/window`: open it (`{"minutes": M, "maxDevices": K}`).
-    OpenWindow(NetworkId, Value),
-    /// `DELETE /ztcd/network/{nwid}/window`: close it now.
-    CloseWindow(NetworkId),
+    /// A change, parsed from a write (`POST`/`PUT`/`DELETE` of a network, a member or an
+    /// approval window): carried out with the other changes of one wake-up in one
+    /// transaction.
+    Change(Box<Change>),
 }
 
 impl AdminCommand {
-    /// Whether the command may write to the database (such commands are batched into one
-    /// transaction per wake-up of the owner loop).
+    /// Whether the command writes to the database.
     pub fn writes(&self) -> bool {
-        matches!(
-            self,
-            Self::CreateNetwork(_)
-                | Self::PostNetwork(..)
-                | Self::DeleteNetwork(_)
-                | Self::PostMember(..)
-                | Self::DeleteMember(..)
-                | Self::OpenWindow(..)
-                | Self::CloseWindow(_)
-        )
+        matches!(self, Self::Change(_))
     }
 }
 

@@ -5,7 +5,9 @@ use serde_json::Value;
 
 use super::msg::{AdminCommand, AdminReply};
 use crate::controller::api::{parse_address, parse_network_id};
-use crate::wire::Address;
+use crate::controller::change::{Change, MemberPatch, NetworkPatch};
+use crate::controller::window::WindowSpec;
+use crate::wire::{Address, NetworkId};
 
 /// Parses a JSON request body; an empty body is an empty object (zerotier-one answers one
 /// with 500, which helps nobody).
@@ -15,6 +17,20 @@ pub fn json_body(body: &[u8]) -> Result<Value, AdminReply> {
     }
     serde_json::from_slice(body)
         .map_err(|e| AdminReply::error(400, &format!("body: invalid JSON ({e})")))
+}
+
+/// Parses a JSON body into a typed value: a field that is wrong is a 400 naming it.
+fn typed<T>(body: &[u8], parse: impl FnOnce(&Value) -> Result<T, String>) -> Result<T, AdminReply> {
+    parse(&json_body(body)?).map_err(|e| AdminReply::error(400, &e))
+}
+
+/// A change command from a body parsed by `parse`.
+fn change<T>(
+    body: &[u8],
+    parse: impl FnOnce(&Value) -> Result<T, String>,
+    make: impl FnOnce(T) -> Change,
+) -> Result<AdminCommand, AdminReply> {
+    Ok(AdminCommand::Change(Box::new(make(typed(body, parse)?))))
 }
 
 /// Whether a query string sets `key` to a true value (`1`, `true`).
@@ -48,6 +64,89 @@ fn compile_rules(body: &Value) -> AdminReply {
     }
 }
 
+/// Why a request under `/controller/network/` maps to no command.
+enum RouteError {
+    /// An immediate answer.
+    Reply(AdminReply),
+    /// No such route (404 naming the path).
+    NotFound,
+}
+
+impl From<AdminReply> for RouteError {
+    fn from(r: AdminReply) -> Self {
+        Self::Reply(r)
+    }
+}
+
+fn not_allowed(method: &str) -> RouteError {
+    RouteError::Reply(AdminReply::error(
+        405,
+        &format!("{method} is not allowed here"),
+    ))
+}
+
+fn bad_nwid(s: &str) -> AdminReply {
+    AdminReply::error(404, &format!("{s:?} is not a network ID (16 hex digits)"))
+}
+
+fn bad_addr(s: &str) -> AdminReply {
+    AdminReply::error(
+        404,
+        &format!("{s:?} is not a member address (10 hex digits)"),
+    )
+}
+
+/// `/controller/network/{nwid}[/member[/{address}]]` and `…/{ourAddress}______`.
+fn network_route(
+    method: &str,
+    n: &str,
+    rest: &[&str],
+    query: &str,
+    body: &[u8],
+    ours: Address,
+) -> Result<AdminCommand, RouteError> {
+    use AdminCommand as C;
+    if let Some(prefix) = n.strip_suffix("______") {
+        if method != "POST" || !rest.is_empty() {
+            return Err(RouteError::NotFound);
+        }
+        if prefix.to_ascii_lowercase() != ours.to_string() {
+            return Err(AdminReply::error(
+                400,
+                &format!("{prefix} is not this controller's address ({ours})"),
+            )
+            .into());
+        }
+        return Ok(change(
+            body,
+            NetworkPatch::from_json,
+            Change::CreateNetwork,
+        )?);
+    }
+    let nwid: NetworkId = parse_network_id(n).ok_or_else(|| bad_nwid(n))?;
+    Ok(match (method, rest) {
+        ("GET", []) => C::GetNetwork(nwid),
+        ("POST", []) => change(body, NetworkPatch::from_json, |p| {
+            Change::PutNetwork(nwid, p)
+        })?,
+        ("DELETE", []) => C::Change(Box::new(Change::DeleteNetwork(nwid))),
+        ("GET", ["member"]) if query_flag(query, "details") => C::ListMembersDetailed(nwid),
+        ("GET", ["member"]) => C::ListMembers(nwid),
+        (m, ["member", a]) => {
+            let addr = parse_address(a).ok_or_else(|| bad_addr(a))?;
+            match m {
+                "GET" => C::GetMember(nwid, addr),
+                "POST" => change(body, MemberPatch::from_json, |p| {
+                    Change::PutMember(nwid, addr, p)
+                })?,
+                "DELETE" => C::Change(Box::new(Change::DeleteMember(nwid, addr))),
+                _ => return Err(not_allowed(m)),
+            }
+        }
+        _ => return Err(RouteError::NotFound),
+    })
+}
+
 fn not_found(path: &str) -> AdminReply {
     AdminReply::error(404, &format!("no such resource: {path}"))
 }
@@ -63,20 +162,14 @@ pub fn route(
     use AdminCommand as C;
     let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let method = if method == "PUT" { "POST" } else { method };
-    let bad_nwid =
-        |s: &str| AdminReply::error(404, &format!("{s:?} is not a network ID (16 hex digits)"));
-    let bad_addr = |s: &str| {
-        AdminReply::error(
-            404,
-            &format!("{s:?} is not a member address (10 hex digits)"),
-        )
-    };
     let cmd = match (method, segs.as_slice()) {
         ("GET", ["status"]) => C::Status,
         ("GET", ["controller"]) => C::Controller,
         ("GET", ["controller", "network"]) => C::ListNetworks,
         ("GET", ["unstable", "controller", "network"]) => C::ListNetworksDetailed,
-        ("POST", ["controller", "network"]) => C::CreateNetwork(json_body(body)?),
+        ("POST", ["controller", "network"]) => {
+            change(body, NetworkPatch::from_json, Change::CreateNetwork)?
+        }
         ("GET", ["peer"]) => C::Peers,
         ("GET", ["peer", a]) => C::Peer(parse_address(a).ok_or_else(|| bad_addr(a))?),
         ("GET", ["metrics"]) => C::Metrics,
@@ -101,47 +194,16 @@ pub fn route(
             let nwid = parse_network_id(n).ok_or_else(|| bad_nwid(n))?;
             match m {
                 "GET" => C::Window(nwid),
-                "POST" => C::OpenWindow(nwid, json_body(body)?),
-                "DELETE" => C::CloseWindow(nwid),
+                "POST" => change(body, WindowSpec::from_json, |w| Change::OpenWindow(nwid, w))?,
+                "DELETE" => C::Change(Box::new(Change::CloseWindow(nwid))),
                 _ => return Err(AdminReply::error(405, &format!("{m} is not allowed here"))),
             }
         }
         (m, ["controller", "network", n, rest @ ..]) => {
-            if let Some(prefix) = n.strip_suffix("______") {
-                if m != "POST" || !rest.is_empty() {
-                    return Err(not_found(path));
-                }
-                if prefix.to_ascii_lowercase() != ours.to_string() {
-                    return Err(AdminReply::error(
-                        400,
-                        &format!("{prefix} is not this controller's address ({ours})"),
-                    ));
-                }
-                return Ok(C::CreateNetwork(json_body(body)?));
-            }
-            let nwid = parse_network_id(n).ok_or_else(|| bad_nwid(n))?;
-            match (m, rest) {
-                ("GET", []) => C::GetNetwork(nwid),
-                ("POST", []) => C::PostNetwork(nwid, json_body(body)?),
-                ("DELETE", []) => C::DeleteNetwork(nwid),
-                ("GET", ["member"]) if query_flag(query, "details") => C::ListMembersDetailed(nwid),
-                ("GET", ["member"]) => C::ListMembers(nwid),
-                (m, ["member", a]) => {
-                    let addr = parse_address(a).ok_or_else(|| bad_addr(a))?;
-                    match m {
-                        "GET" => C::GetMember(nwid, addr),
-                        "POST" => C::PostMember(nwid, addr, json_body(body)?),
-                        "DELETE" => C::DeleteMember(nwid, addr),
-                        _ => {
-                            return Err(AdminReply::error(
-                                405,
-                                &format!("{m} is not allowed here"),
-                            ));
-                        }
-                    }
-                }
-                _ => return Err(not_found(path)),
-            }
+            return network_route(m, n, rest, query, body, ours).map_err(|e| match e {
+                RouteError::Reply(r) => r,
+                RouteError::NotFound => not_found(path),
+            });
         }
         _ => return Err(not_found(path)),
     };
@@ -174,11 +236,14 @@ mod tests {
                 "",
                 "{\"authorized\":true}"
             ),
-            Ok(AdminCommand::PostMember(
+            Ok(AdminCommand::Change(Box::new(Change::PutMember(
                 n,
                 a,
-                serde_json::json!({"authorized": true})
-            ))
+                MemberPatch {
+                    authorized: Some(true),
+                    ..MemberPatch::default()
+                }
+            ))))
         );
         assert_eq!(
             r(
@@ -191,7 +256,7 @@ mod tests {
         );
         assert!(matches!(
             r("POST", "/controller/network/8e4df28b72______", "", ""),
-            Ok(AdminCommand::CreateNetwork(_))
+            Ok(AdminCommand::Change(c)) if matches!(*c, Change::CreateNetwork(_))
         ));
         assert_eq!(
             r("POST", "/controller/network/1111111111______", "", "")
@@ -217,8 +282,21 @@ mod tests {
         assert!(String::from_utf8_lossy(&e.body).contains("body: invalid JSON"));
         assert_eq!(
             r("POST", "/controller/network/8e4df28b72000001", "", ""),
-            Ok(AdminCommand::PostNetwork(n, serde_json::json!({})))
+            Ok(AdminCommand::Change(Box::new(Change::PutNetwork(
+                n,
+                NetworkPatch::default()
+            ))))
         );
+        // A wrong field is refused before the owner loop sees the request.
+        let e = r(
+            "POST",
+            "/controller/network/8e4df28b72000001",
+            "",
+            "{\"mtu\": 99999}",
+        )
+        .unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(String::from_utf8_lossy(&e.body).contains("mtu"));
     }
 
     #[test]

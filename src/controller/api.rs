@@ -1,9 +1,10 @@
-//! The in-process management API: list, read, create, update and delete networks and members
-//! with zerotier-one's semantics (zt-api §1.2–1.5: POST is a shallow merge that creates the
-//! object if missing, DELETE answers with the deleted object) and validation errors that name
-//! the field. The admin HTTP server and the tests call it; every write lands in one SQLite
-//! transaction or not at all, invalidates exactly the cached configurations it affects and
-//! queues pushes to the members that asked recently ([`Controller::take_pushes`]).
+//! The in-process management API: list and read networks and members, and carry out the
+//! typed [`super::change::Change`]s (create, update and delete networks and members) with
+//! zerotier-one's semantics (zt-api §1.2–1.5: POST is a shallow merge that creates the object
+//! if missing, DELETE answers with the deleted object). The admin HTTP server, the command
+//! line and the importer all go through [`Controller::apply_all`]: every write lands in one
+//! SQLite transaction or not at all, invalidates exactly the cached configurations it affects
+//! and queues pushes to the members that asked recently ([`Controller::take_pushes`]).
 //!
 //! ztcd's own behaviour beyond zerotier-one, all additive: a member can be blocked with
 //! `"banned": true` (its requests are refused, its addresses released; it stays listed until
@@ -18,22 +19,14 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 
-use super::api_json::{
-    FieldError, MAX_CREDENTIALS, MAX_IP_ASSIGNMENTS, MAX_RELAYS, MAX_RULES, MemberJson, array_of,
-    bool_of, capability_ids_of, dns_of, int_of, ip_of, network_json, object_of, pools_of,
-    routes_of, string_of, tag_pairs_of,
-};
-use super::credentials::MAX_CAPABILITY_RULES;
+use super::api_json::{FieldError, MemberJson, network_json, object_of};
+use super::change::{MemberPatch, NetworkPatch};
 use super::model::{Member, Network};
 use super::netconf::revoke_com;
 use super::store::StoreError;
-use super::{Controller, PUSH_WINDOW_MS, Push};
+use super::{Controller, Now, PUSH_WINDOW_MS, Push};
 use crate::crypto::Entropy;
 use crate::wire::{Address, NetworkId};
-
-/// Most expired members deauthorized per call of [`Controller::expire_members`] (once a
-/// second: a backlog clears over a few seconds without holding the owner loop).
-const EXPIRY_BATCH: usize = 256;
 
 /// Tries at finding a free random network ID.
 const RANDOM_ID_TRIES: usize = 1000;
@@ -104,183 +97,6 @@ pub fn parse_address(text: &str) -> Option<Address> {
         .filter(|a| !a.is_reserved())
 }
 
-/// Network-specific relays: a list of node addresses (10 hex digits), at most
-/// [`MAX_RELAYS`]; `null` clears it.
-fn relays_of(v: &Value) -> Result<Vec<Address>, FieldError> {
-    if v.is_null() {
-        return Ok(Vec::new());
-    }
-    let mut out = Vec::new();
-    for (i, a) in array_of("relays", v, MAX_RELAYS)?.iter().enumerate() {
-        let a = a.as_str().and_then(parse_address).ok_or_else(|| {
-            format!("relays[{i}]: expected a node address (10 hex digits), got {a}")
-        })?;
-        if !out.contains(&a) {
-            out.push(a);
-        }
-    }
-    Ok(out)
-}
-
-/// Applies the writable network fields present in `body` (a shallow merge).
-fn merge_network(n: &mut Network, body: &Map<String, Value>) -> Result<(), FieldError> {
-    for (key, v) in body {
-        match key.as_str() {
-            "name" => n.name = string_of(key, v)?,
-            "private" => n.private = bool_of(key, v)?,
-            "enableBroadcast" => n.enable_broadcast = bool_of(key, v)?,
-            "mtu" => n.mtu = int_of(key, v, 1280, 10_000)? as u32,
-            "multicastLimit" => n.multicast_limit = int_of(key, v, 0, 1_000_000)? as u32,
-            "v4AssignMode" => {
-                n.v4_assign_zt = match v {
-                    Value::String(s) => s.split(',').any(|m| m.trim() == "zt"),
-                    Value::Object(o) => o
-                        .get("zt")
-                        .map(|z| bool_of("v4AssignMode.zt", z))
-                        .transpose()?
-                        .unwrap_or(false),
-                    other => {
-                        return Err(format!(
-                            "v4AssignMode: expected an object {{zt}}, got {other}"
-                        ));
-                    }
-                }
-            }
-            "v6AssignMode" => {
-                let flag = |name: &str| -> Result<bool, FieldError> {
-                    match v {
-                        Value::String(s) => Ok(s.split(',').any(|m| m.trim() == name)),
-                        Value::Object(o) => Ok(o
-                            .get(name)
-                            .map(|z| bool_of(&format!("v6AssignMode.{name}"), z))
-                            .transpose()?
-                            .unwrap_or(false)),
-                        other => Err(format!(
-                            "v6AssignMode: expected an object {{zt, rfc4193, 6plane}}, got {other}"
-                        )),
-                    }
-                };
-                (n.v6_assign_zt, n.v6_assign_rfc4193, n.v6_assign_6plane) =
-                    (flag("zt")?, flag("rfc4193")?, flag("6plane")?);
-            }
-            "routes" => n.routes = routes_of(v)?,
-            "ipAssignmentPools" => n.ip_assignment_pools = pools_of(v)?,
-            "rules" => {
-                array_of(key, v, MAX_RULES)?;
-                super::rules_json::from_json(v).map_err(|e| format!("rules: {e}"))?;
-                n.rules = v.clone();
-            }
-            "capabilities" | "tags" => {
-                let list = array_of(key, v, MAX_CREDENTIALS)?;
-                if let Some(i) = list.iter().position(|c| !c.is_object()) {
-                    return Err(format!("{key}[{i}]: expected an object"));
-                }
-                if key == "tags" {
-                    n.tags = v.clone();
-                } else {
-                    for (i, c) in list.iter().enumerate() {
-                        let rules = &c["rules"];
-                        if rules
-                            .as_array()
-                            .is_some_and(|r| r.len() > MAX_CAPABILITY_RULES)
-                        {
-                            return Err(format!(
-                                "capabilities[{i}].rules: at most {MAX_CAPABILITY_RULES} rules"
-                            ));
-                        }
-                        if !rules.is_null() {
-                            super::rules_json::from_json(rules)
-                                .map_err(|e| format!("capabilities[{i}].rules: {e}"))?;
-                        }
-                    }
-                    n.capabilities = v.clone();
-                }
-            }
-            "dns" => n.dns = dns_of(v)?,
-            "relays" => n.relays = relays_of(v)?,
-            "rulesSource" => {
-                let text = v.as_str().ok_or("rulesSource: expected a string")?;
-                if text.len() > crate::controller::rules_lang::MAX_SOURCE_LEN {
-                    return Err("rulesSource: too long".into());
-                }
-                n.rules_source = text.to_owned();
-            }
-            // Read-only and unknown keys are ignored, as zerotier-one does.
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// Applies the writable member fields present in `body`. `banned` (ztcd's extension) wins over
-/// `authorized`; an authorization without it lifts a ban, as an un-delete did before.
-fn merge_member(m: &mut Member, body: &Map<String, Value>, unix: u64) -> Result<(), FieldError> {
-    for (key, v) in body {
-        match key.as_str() {
-            "authorized" => {
-                let yes = bool_of(key, v)?;
-                set_authorized(m, yes, unix);
-                if yes && !body.contains_key("banned") {
-                    m.banned = false;
-                }
-            }
-            "banned" => m.banned = bool_of(key, v)?,
-            "activeBridge" => m.active_bridge = bool_of(key, v)?,
-            "noAutoAssignIps" => m.no_auto_assign_ips = bool_of(key, v)?,
-            "name" => m.name = string_of(key, v)?,
-            "description" => m.description = string_of(key, v)?,
-            "ipAssignments" => {
-                let mut ips: Vec<IpAddr> = Vec::new();
-                for (i, ip) in array_of(key, v, MAX_IP_ASSIGNMENTS)?.iter().enumerate() {
-                    let ip = ip_of(&format!("ipAssignments[{i}]"), ip)?;
-                    if !ips.contains(&ip) {
-                        ips.push(ip);
-                    }
-                }
-                m.ip_assignments = ips;
-            }
-            "capabilities" => m.capabilities = capability_ids_of(v)?,
-            "tags" => m.tags = tag_pairs_of(v)?,
-            "expiresAt" => {
-                m.expires_at = match v {
-                    Value::Null => 0,
-                    v => int_of(key, v, 0, i64::MAX)? as u64,
-                }
-            }
-            _ => {}
-        }
-    }
-    // Authorizing a member whose time ran out starts it afresh, unless a new end is given.
-    let authorizing = body
-        .get("authorized")
-        .is_some_and(|v| bool_of("authorized", v) == Ok(true));
-    if authorizing && m.expired(unix) && !body.contains_key("expiresAt") {
-        m.expires_at = 0;
-    }
-    if m.banned {
-        // Blocked: refused, cut off and its addresses free for others.
-        set_authorized(m, false, unix);
-        m.ip_assignments.clear();
-        m.active_bridge = false;
-    }
-    Ok(())
-}
-
-/// Sets `authorized`, stamping the time of a change.
-fn set_authorized(m: &mut Member, yes: bool, unix: u64) {
-    if yes != m.authorized {
-        if yes {
-            m.last_authorized_time = unix;
-        } else {
-            m.last_deauthorized_time = unix;
-        }
-    } else if !yes && m.last_deauthorized_time == 0 {
-        // A join request refused outright: recorded, so no approval window lets it in.
-        m.last_deauthorized_time = unix;
-    }
-    m.authorized = yes;
-}
-
 impl Controller {
     fn network_or_404(&self, id: NetworkId) -> ApiResult<Network> {
         self.store
@@ -307,33 +123,30 @@ impl Controller {
     }
 
     /// Creates a network with a random free ID under this controller's address and applies
-    /// `body` (`POST /controller/network/{address}______`).
-    pub fn api_create_network(
+    /// `patch`.
+    pub(super) fn create_network(
         &mut self,
-        mono: u64,
-        unix: u64,
-        entropy: &mut impl Entropy,
-        body: &Value,
+        now: Now,
+        entropy: &mut dyn Entropy,
+        patch: &NetworkPatch,
     ) -> ApiResult<Value> {
         for _ in 0..RANDOM_ID_TRIES {
             let low = (entropy.next_u64() & 0xff_ffff) as u32;
             let id = self.network_id(low);
             if low != 0 && self.store.network(id)?.is_none() {
-                return self.api_post_network(mono, unix, id, body);
+                return self.put_network(now, id, patch);
             }
         }
         Err(ApiError::Exhausted("no free network ID found".into()))
     }
 
     /// Creates or updates a network (shallow merge); returns the stored object.
-    pub fn api_post_network(
+    pub(super) fn put_network(
         &mut self,
-        mono: u64,
-        unix: u64,
+        now: Now,
         id: NetworkId,
-        body: &Value,
+        patch: &NetworkPatch,
     ) -> ApiResult<Value> {
-        let body = object_of(body)?;
         if id.controller() != self.identity.address() || id.0 & 0xff_ffff == 0 {
             return Err(ApiError::BadRequest(format!(
                 "id: network {id} is not served by this controller (IDs start with {} and do not end in 000000)",
@@ -341,24 +154,24 @@ impl Controller {
             )));
         }
         let old = self.store.network(id)?;
-        let mut n = old.clone().unwrap_or_else(|| Network::new(id, unix));
-        merge_network(&mut n, body)?;
+        let mut n = old.clone().unwrap_or_else(|| Network::new(id, now.unix));
+        patch.apply(&mut n);
         if old.as_ref() != Some(&n) {
             if old.is_some() {
                 n.revision += 1;
             }
             self.store.put_network(&n)?;
-            self.changed_network(mono, unix, id);
+            self.changed_network(now.mono, now.unix, id);
         }
         Ok(network_json(&n))
     }
 
     /// Deletes a network and its members; returns the deleted object. Members that asked
     /// recently are told it no longer exists.
-    pub fn api_delete_network(&mut self, mono: u64, unix: u64, id: NetworkId) -> ApiResult<Value> {
+    pub(super) fn delete_network(&mut self, now: Now, id: NetworkId) -> ApiResult<Value> {
         let n = self.network_or_404(id)?;
         self.store.delete_network(id)?;
-        self.changed_network(mono, unix, id);
+        self.changed_network(now.mono, now.unix, id);
         Ok(network_json(&n))
     }
 
@@ -449,89 +262,79 @@ impl Controller {
     }
 
     /// Creates or updates a member (shallow merge; creating one pre-authorizes by address);
-    /// returns the stored object.
-    pub fn api_post_member(
+    /// returns the stored object. A manual address another member holds is refused.
+    pub(super) fn put_member_patch(
         &mut self,
-        mono: u64,
-        unix: u64,
+        now: Now,
         id: NetworkId,
         address: Address,
-        body: &Value,
+        patch: &MemberPatch,
     ) -> ApiResult<Value> {
-        let body = object_of(body)?;
         self.require_network(id)?;
         let old = self.store.member(id, address)?;
         let mut m = old
             .clone()
-            .unwrap_or_else(|| Member::new(id, address, unix));
-        merge_member(&mut m, body, unix)?;
-        if body.contains_key("ipAssignments") && !m.ip_assignments.is_empty() {
-            let mine: HashSet<IpAddr> = old.iter().flat_map(|o| o.ip_assignments.clone()).collect();
-            let wanted: Vec<IpAddr> = m
-                .ip_assignments
-                .iter()
-                .copied()
-                .filter(|ip| !mine.contains(ip))
-                .collect();
-            if !wanted.is_empty() {
-                let taken: HashSet<IpAddr> = self.store.assigned_ips(id)?.into_iter().collect();
-                if let Some((i, ip)) = m
-                    .ip_assignments
-                    .iter()
-                    .enumerate()
-                    .find(|(_, ip)| wanted.contains(ip) && taken.contains(ip))
-                {
-                    return Err(ApiError::BadRequest(format!(
-                        "ipAssignments[{i}]: {ip} is already assigned to another member of this network"
-                    )));
-                }
-            }
+            .unwrap_or_else(|| Member::new(id, address, now.unix));
+        patch.apply(&mut m, now.unix);
+        if patch.ip_assignments.is_some() {
+            self.refuse_taken_ips(old.as_ref(), &m)?;
         }
         if old.as_ref() != Some(&m) {
             if old.is_some() {
                 m.revision += 1;
             }
             self.store.put_member(&m)?;
-            self.changed_member(mono, unix, old.as_ref(), &m);
+            self.changed_member(now.mono, now.unix, old.as_ref(), &m);
         }
-        Ok(serde_json::to_value(self.member_view(mono, &m)).unwrap_or(Value::Null))
+        Ok(serde_json::to_value(self.member_view(now.mono, &m)).unwrap_or(Value::Null))
+    }
+
+    /// Refuses addresses `m` asks for that another member of its network holds (those it held
+    /// before are its own).
+    fn refuse_taken_ips(&self, old: Option<&Member>, m: &Member) -> ApiResult<()> {
+        let mine: HashSet<IpAddr> = old.iter().flat_map(|o| o.ip_assignments.clone()).collect();
+        let wanted: Vec<IpAddr> = m
+            .ip_assignments
+            .iter()
+            .copied()
+            .filter(|ip| !mine.contains(ip))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let taken: HashSet<IpAddr> = self.store.assigned_ips(m.network_id)?.into_iter().collect();
+        match m
+            .ip_assignments
+            .iter()
+            .enumerate()
+            .find(|(_, ip)| wanted.contains(ip) && taken.contains(ip))
+        {
+            Some((i, ip)) => Err(ApiError::BadRequest(format!(
+                "ipAssignments[{i}]: {ip} is already assigned to another member of this network"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Deletes a member as zerotier-one does: its row is removed (addresses and pinned
     /// identity with it), it is cut off at once (COM revoked at the other members, its own
     /// configuration withdrawn), and a later request from it is a new join request. Returns
     /// the object as it was.
-    pub fn api_delete_member(
+    pub(super) fn delete_member(
         &mut self,
-        mono: u64,
-        unix: u64,
+        now: Now,
         id: NetworkId,
         address: Address,
     ) -> ApiResult<Value> {
         let old = self.member_or_404(id, address)?;
-        let shown = serde_json::to_value(self.member_view(mono, &old)).unwrap_or(Value::Null);
+        let shown = serde_json::to_value(self.member_view(now.mono, &old)).unwrap_or(Value::Null);
         self.store.delete_member(id, address)?;
         let mut gone = old.clone();
         gone.authorized = false;
         gone.active_bridge = false;
-        self.changed_member(mono, unix, Some(&old), &gone);
+        self.changed_member(now.mono, now.unix, Some(&old), &gone);
         self.forget_recent(id, address);
         Ok(shown)
-    }
-
-    /// Deauthorizes the members whose authorization ran out by `unix`, exactly as an
-    /// administrator's deauthorization (COM revoked at the other members, configurations
-    /// pushed); at most [`EXPIRY_BATCH`] per call. Returns how many.
-    pub fn expire_members(&mut self, mono: u64, unix: u64) -> Result<usize, StoreError> {
-        let due = self.store.expired_members(unix, EXPIRY_BATCH)?;
-        for old in &due {
-            let mut m = old.clone();
-            set_authorized(&mut m, false, unix);
-            m.revision += 1;
-            self.store.put_member(&m)?;
-            self.changed_member(mono, unix, Some(old), &m);
-        }
-        Ok(due.len())
     }
 
     /// Stores a network exported by zerotier-one (its JSON object): the writable fields as a
@@ -546,7 +349,7 @@ impl Controller {
             )));
         }
         let mut n = Network::new(id, unix);
-        merge_network(&mut n, fields)?;
+        NetworkPatch::from_map(fields)?.apply(&mut n);
         n.creation_time = body["creationTime"].as_u64().unwrap_or(unix);
         n.revision = body["revision"].as_u64().unwrap_or(1).max(1);
         self.store.put_network(&n)?;
@@ -566,7 +369,7 @@ impl Controller {
         let fields = object_of(body)?;
         self.require_network(id)?;
         let mut m = Member::new(id, address, unix);
-        merge_member(&mut m, fields, unix)?;
+        MemberPatch::from_map(fields)?.apply(&mut m, unix);
         let num = |k: &str| body[k].as_u64();
         m.creation_time = num("creationTime").unwrap_or(unix);
         m.revision = num("revision").unwrap_or(1).max(1);
@@ -600,13 +403,14 @@ impl Controller {
     /// Starts a batch of API calls that [`Controller::commit_batch`] makes durable at once
     /// (one fsync for many writes; answer none of them before the commit).
     pub fn begin_batch(&mut self) -> ApiResult<()> {
-        Ok(self.store.begin()?)
+        self.store.begin()?;
+        Ok(())
     }
 
     /// Commits the batch. On failure nothing of it was written: the cache and queued pushes
     /// are dropped and every call of the batch must be answered as failed.
     pub fn commit_batch(&mut self) -> ApiResult<()> {
-        self.store.commit().map_err(|e| {
+        self.store.close(false).map_err(|e| {
             self.cache.clear();
             self.outbox.clear();
             ApiError::Store(e)
@@ -651,7 +455,13 @@ impl Controller {
     /// After a member changed: re-decide for it (for its whole network if it is or was an
     /// active bridge, which every member's configuration lists), and revoke its COM at the
     /// other members if it lost its authorization.
-    fn changed_member(&mut self, mono: u64, unix: u64, old: Option<&Member>, m: &Member) {
+    pub(super) fn changed_member(
+        &mut self,
+        mono: u64,
+        unix: u64,
+        old: Option<&Member>,
+        m: &Member,
+    ) {
         let bridge = m.active_bridge || old.is_some_and(|o| o.active_bridge);
         if bridge {
             return self.changed_network(mono, unix, m.network_id);

@@ -2,12 +2,112 @@
 
 use serde_json::json;
 
-use super::api::{ApiError, parse_address, parse_network_id};
+/// The admin API's writes as the tests make them: a JSON body parsed into the typed change the
+/// admin routes would make, carried out by [`Controller::apply_one`].
+pub(super) trait ApiCalls {
+    /// Carries out `change` with `entropy`, or the body's parse error.
+    fn change_with(
+        &mut self,
+        mono: u64,
+        unix: u64,
+        entropy: &mut dyn Entropy,
+        change: Result<Change, String>,
+    ) -> ApiResult<Value>;
+
+    /// Carries out `change`, or the body's parse error.
+    fn change(&mut self, mono: u64, unix: u64, change: Result<Change, String>) -> ApiResult<Value> {
+        self.change_with(mono, unix, &mut SeededEntropy::new(mono ^ unix), change)
+    }
+
+    /// `POST /controller/network`.
+    fn api_create_network(
+        &mut self,
+        mono: u64,
+        unix: u64,
+        entropy: &mut impl Entropy,
+        body: &Value,
+    ) -> ApiResult<Value> {
+        let change = NetworkPatch::from_json(body).map(Change::CreateNetwork);
+        self.change_with(mono, unix, entropy, change)
+    }
+
+    /// `POST /controller/network/{id}`.
+    fn api_post_network(
+        &mut self,
+        mono: u64,
+        unix: u64,
+        id: NetworkId,
+        body: &Value,
+    ) -> ApiResult<Value> {
+        let change = NetworkPatch::from_json(body).map(|p| Change::PutNetwork(id, p));
+        self.change(mono, unix, change)
+    }
+
+    /// `DELETE /controller/network/{id}`.
+    fn api_delete_network(&mut self, mono: u64, unix: u64, id: NetworkId) -> ApiResult<Value> {
+        self.change(mono, unix, Ok(Change::DeleteNetwork(id)))
+    }
+
+    /// `POST /controller/network/{id}/member/{address}`.
+    fn api_post_member(
+        &mut self,
+        mono: u64,
+        unix: u64,
+        id: NetworkId,
+        address: Address,
+        body: &Value,
+    ) -> ApiResult<Value> {
+        let change = MemberPatch::from_json(body).map(|p| Change::PutMember(id, address, p));
+        self.change(mono, unix, change)
+    }
+
+    /// `DELETE /controller/network/{id}/member/{address}`.
+    fn api_delete_member(
+        &mut self,
+        mono: u64,
+        unix: u64,
+        id: NetworkId,
+        address: Address,
+    ) -> ApiResult<Value> {
+        self.change(mono, unix, Ok(Change::DeleteMember(id, address)))
+    }
+
+    /// `POST /ztcd/network/{id}/window`.
+    fn api_open_window(&mut self, unix: u64, id: NetworkId, body: &Value) -> ApiResult<Value> {
+        let change = WindowSpec::from_json(body).map(|w| Change::OpenWindow(id, w));
+        self.change(0, unix, change)
+    }
+
+    /// `DELETE /ztcd/network/{id}/window`.
+    fn api_close_window(&mut self, unix: u64, id: NetworkId) -> ApiResult<Value> {
+        self.change(0, unix, Ok(Change::CloseWindow(id)))
+    }
+}
+
+impl ApiCalls for Controller {
+    fn change_with(
+        &mut self,
+        mono: u64,
+        unix: u64,
+        entropy: &mut dyn Entropy,
+        change: Result<Change, String>,
+    ) -> ApiResult<Value> {
+        let change = change.map_err(ApiError::BadRequest)?;
+        self.apply_one(Now { mono, unix }, entropy, &change)
+    }
+}
+
+use serde_json::Value;
+
+use super::api::{ApiError, ApiResult, parse_address, parse_network_id};
+use super::change::{Change, MemberPatch, NetworkPatch};
 use super::tests::{ask, ids, setup};
-use super::{Controller, Reply};
-use crate::crypto::SeededEntropy;
+use super::window::WindowSpec;
+use super::{Controller, Now, Reply};
 use crate::crypto::hashcash::Scratch;
+use crate::crypto::{Entropy, SeededEntropy};
 use crate::identity::IdentitySecret;
+use crate::wire::Address;
 use crate::wire::revocation::Revocation;
 use crate::wire::verbs::ErrorCode;
 use crate::wire::{NetworkId, Reader};
@@ -345,9 +445,24 @@ fn an_authorization_that_runs_out_is_revoked_like_a_deauthorization() {
         .unwrap();
     assert_eq!(m["expiresAt"], UNIX + 10_000);
     c.take_pushes();
-    assert_eq!(c.expire_members(5_000, UNIX + 5_000).unwrap(), 0, "not yet");
+    assert_eq!(
+        c.expire_members(Now {
+            mono: 5_000,
+            unix: UNIX + 5_000
+        })
+        .unwrap(),
+        0,
+        "not yet"
+    );
     // At the end the sweep deauthorizes it as an administrator would.
-    assert_eq!(c.expire_members(10_000, UNIX + 10_000).unwrap(), 1);
+    assert_eq!(
+        c.expire_members(Now {
+            mono: 10_000,
+            unix: UNIX + 10_000
+        })
+        .unwrap(),
+        1
+    );
     let pushes = c.take_pushes();
     let to_a = pushes.iter().find(|p| p.to == a.address()).unwrap();
     assert_eq!(to_a.reply, Reply::Error(ErrorCode::NetworkAccessDenied));

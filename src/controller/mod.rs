@@ -9,7 +9,9 @@
 
 pub mod api;
 pub mod api_json;
+pub mod apply;
 pub mod cache;
+pub mod change;
 pub mod credentials;
 mod decide;
 pub mod ip_assign;
@@ -79,6 +81,17 @@ pub struct Push {
     pub reply: Reply,
 }
 
+/// The time of one step, as the runtime passes it in: monotonic ms (the repeat filter, the
+/// push window, timers) and wall-clock ms since the epoch (stamps in records and
+/// configurations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// Monotonic ms.
+    pub mono: u64,
+    /// Unix ms.
+    pub unix: u64,
+}
+
 /// Where a batch of requests stands ([`Controller::begin_requests`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Batch {
@@ -86,8 +99,8 @@ enum Batch {
     Off,
     /// A batch without writes so far: the first write opens its transaction.
     Armed,
-    /// The batch's transaction is open.
-    Open,
+    /// The batch's transaction is open (or a savepoint, if `true`).
+    Open(bool),
     /// Opening the transaction failed: the batch's writes fail at once.
     Unavailable,
 }
@@ -158,6 +171,8 @@ pub struct Controller {
     com_clock: u64,
     /// `com_clock` as last written to the store.
     com_clock_stored: u64,
+    /// When (monotonic ms) the controller's timers are next due.
+    timers: apply::Timers,
 }
 
 /// The store setting that keeps [`Controller::com_stamp`]'s clock across restarts.
@@ -197,6 +212,7 @@ impl Controller {
             batch: Batch::Off,
             metadata: HashSet::new(),
             max_recent: limits.recent_requests.max(1),
+            timers: apply::Timers::default(),
         }
     }
 
@@ -212,10 +228,10 @@ impl Controller {
     /// failure nothing of it was kept: the cache is emptied and the answers must be dropped
     /// (the clients ask again).
     pub fn end_requests(&mut self) -> Result<(), StoreError> {
-        if std::mem::replace(&mut self.batch, Batch::Off) != Batch::Open {
+        let Batch::Open(nested) = std::mem::replace(&mut self.batch, Batch::Off) else {
             return Ok(());
-        }
-        self.store.commit().inspect_err(|_| {
+        };
+        self.store.close(nested).inspect_err(|_| {
             self.cache.clear();
             self.outbox.clear();
         })
@@ -239,11 +255,10 @@ impl Controller {
                 // Tried once per batch: while another process holds the database, the other
                 // requests of the batch fail at once instead of each waiting for the lock.
                 self.batch = Batch::Unavailable;
-                self.store.begin()?;
-                self.batch = Batch::Open;
+                self.batch = Batch::Open(self.store.begin()?);
             }
             Batch::Unavailable => return Err(StoreError::Unavailable),
-            Batch::Off | Batch::Open => {}
+            Batch::Off | Batch::Open(_) => {}
         }
         self.store.put_member(m)
     }
@@ -327,6 +342,11 @@ impl Controller {
         self.stats
     }
 
+    /// This controller's node address (the first 40 bits of its networks' IDs).
+    pub fn address(&self) -> Address {
+        self.identity.address()
+    }
+
     /// A new network ID under our address with the given low 24 bits.
     pub fn network_id(&self, low: u32) -> NetworkId {
         NetworkId((self.identity.address().to_u64() << 24) | u64::from(low & 0xff_ffff))
@@ -389,10 +409,10 @@ impl Controller {
         }
     }
 
-    /// If the database was changed by another writer (the admin API's store handle, the
-    /// `member set` command) since the last call, re-decides for every member that asked within
-    /// [`PUSH_WINDOW_MS`] and returns what to push to them.
-    pub fn pushes_after_change(&mut self, mono: u64, unix: u64) -> Vec<Push> {
+    /// If the database was changed by another writer (a `ztcd` command applying a change
+    /// while no daemon ran, a restored file) since the last call, re-decides for every member
+    /// that asked within [`PUSH_WINDOW_MS`] and returns what to push to them.
+    pub(crate) fn pushes_after_change(&mut self, mono: u64, unix: u64) -> Vec<Push> {
         match self.store.data_version() {
             Ok(v) if v != self.data_version => self.data_version = v,
             _ => return Vec::new(),

@@ -2,6 +2,7 @@
 
 use std::sync::OnceLock;
 
+use super::api_tests::ApiCalls;
 use super::model::{Member, Network, Pool, Route};
 use super::store::Store;
 use super::{ConfigRequest, Controller, Reply};

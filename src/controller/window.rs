@@ -34,11 +34,32 @@ fn window_json(w: Option<&Window>, admitted: &[Admission], unix: u64) -> Value {
     })
 }
 
-fn limited(body: &Value, field: &str, max: u64) -> ApiResult<u64> {
+fn limited(body: &Value, field: &str, max: u64) -> Result<u64, String> {
     body.get(field)
         .and_then(Value::as_u64)
         .filter(|v| (1..=max).contains(v))
-        .ok_or_else(|| ApiError::BadRequest(format!("{field}: expected a number from 1 to {max}")))
+        .ok_or_else(|| format!("{field}: expected a number from 1 to {max}"))
+}
+
+/// An approval window to open: `{"minutes": M, "maxDevices": K}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowSpec {
+    /// How long it stays open (1 to [`MAX_WINDOW_MINUTES`]).
+    pub minutes: u64,
+    /// How many devices it lets in (1 to [`MAX_WINDOW_DEVICES`]).
+    pub max_devices: u32,
+}
+
+impl WindowSpec {
+    /// Parses a window body; errors name the field.
+    pub fn from_json(body: &Value) -> Result<Self, String> {
+        let minutes = limited(body, "minutes", MAX_WINDOW_MINUTES)?;
+        let max = limited(body, "maxDevices", MAX_WINDOW_DEVICES)?;
+        Ok(Self {
+            minutes,
+            max_devices: u32::try_from(max).unwrap_or(u32::MAX),
+        })
+    }
 }
 
 impl Controller {
@@ -57,17 +78,20 @@ impl Controller {
         Ok(window_json(w.as_ref(), &self.store.admissions(id)?, unix))
     }
 
-    /// `POST /ztcd/network/{nwid}/window` with `{"minutes": M, "maxDevices": K}`: opens the
+    /// `POST /ztcd/network/{nwid}/window`: opens the
     /// window (a new one replaces the old, counting afresh).
-    pub fn api_open_window(&mut self, unix: u64, id: NetworkId, body: &Value) -> ApiResult<Value> {
+    pub(super) fn open_window(
+        &mut self,
+        unix: u64,
+        id: NetworkId,
+        spec: WindowSpec,
+    ) -> ApiResult<Value> {
         self.require(id)?;
-        let minutes = limited(body, "minutes", MAX_WINDOW_MINUTES)?;
-        let max = limited(body, "maxDevices", MAX_WINDOW_DEVICES)?;
         let w = Window {
             network_id: id,
             opened_at: unix,
-            closes_at: unix + minutes * 60_000,
-            max_devices: max as u32,
+            closes_at: unix + spec.minutes * 60_000,
+            max_devices: spec.max_devices,
             admitted: 0,
         };
         self.store.put_window(&w)?;
@@ -75,7 +99,7 @@ impl Controller {
     }
 
     /// `DELETE /ztcd/network/{nwid}/window`: closes it now (its admissions stay listed).
-    pub fn api_close_window(&mut self, unix: u64, id: NetworkId) -> ApiResult<Value> {
+    pub(super) fn close_window(&mut self, unix: u64, id: NetworkId) -> ApiResult<Value> {
         self.require(id)?;
         if let Some(mut w) = self.store.window(id)? {
             w.closes_at = w.closes_at.min(unix);

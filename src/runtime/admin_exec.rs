@@ -11,7 +11,9 @@ use super::daemon::Owner;
 use super::{OsEntropy, unix_millis};
 use crate::admin::msg::{AdminCommand, AdminReply, AdminRequest};
 use crate::admin::render;
+use crate::controller::Now;
 use crate::controller::api::{ApiError, ApiResult};
+use crate::controller::change::Change;
 use crate::node::SOFTWARE_VERSION;
 use crate::node::Stats;
 
@@ -52,67 +54,83 @@ fn api_error(e: &ApiError) -> AdminReply {
 }
 
 impl Owner {
-    /// Carries out a batch of admin requests and answers them. A backup runs on its own
-    /// thread (it reads the database through its own connection) and answers from there.
+    /// Carries out a batch of admin requests and answers them: the batch's changes first, in
+    /// one transaction, answered only once it is durable; then the reads. A backup runs on its
+    /// own thread (it reads the database through its own connection) and answers from there.
     pub(super) fn handle_admin(&mut self, mut batch: Vec<AdminRequest>) {
         // A request its connection withdrew (answered 504) is never carried out.
         batch.retain(AdminRequest::start);
-        batch.retain_mut(|r| {
-            if r.cmd != AdminCommand::Backup {
-                return true;
-            }
-            let reply = r.reply.clone();
-            match self.backup.clone() {
-                None => {
-                    let _ = reply.try_send(AdminReply::error(404, "no backup target: start ztcd with --backup-to DIR"));
-                }
-                Some(opts) => {
-                    let spawned = std::thread::Builder::new().name("ztcd-backup".into()).spawn(move || {
-                        let answer = match crate::backup::backup(&opts, unix_millis(), &mut OsEntropy) {
-                            Ok((path, summary)) => AdminReply::json(
-                                json!({"file": path.display().to_string(), "summary": summary.to_string()}).to_string(),
-                            ),
-                            Err(e) => AdminReply::error(500, &e),
-                        };
-                        let _ = reply.try_send(answer);
-                    });
-                    if spawned.is_err() {
-                        let _ = r.reply.try_send(AdminReply::error(503, "cannot start the backup"));
-                    }
-                }
-            }
-            false
-        });
-        let writes = batch.iter().any(|r| r.cmd.writes());
-        // Writes that cannot start (another process holds the database: 503) are answered
-        // with the cause and not applied; the batch's reads are answered all the same.
-        let began = match writes {
-            true => self.controller.begin_batch().map_err(|e| api_error(&e)),
-            false => Ok(()),
-        };
-        let mut replies: Vec<AdminReply> = batch
+        let (backups, batch): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .partition(|r| r.cmd == AdminCommand::Backup);
+        for r in backups {
+            self.start_backup(r);
+        }
+        let changes: Vec<Change> = batch
             .iter()
-            .map(|r| match (&began, r.cmd.writes()) {
-                (Err(failed), true) => failed.clone(),
-                _ => self.admin_command(&r.cmd),
+            .filter_map(|r| match &r.cmd {
+                AdminCommand::Change(c) => Some(Change::clone(c)),
+                _ => None,
             })
             .collect();
-        if writes
-            && began.is_ok()
-            && let Err(e) = self.controller.commit_batch()
-        {
-            let failed = api_error(&e);
-            for (r, reply) in batch.iter().zip(replies.iter_mut()) {
-                if r.cmd.writes() {
-                    *reply = failed.clone();
-                }
-            }
-        }
-        for (r, reply) in batch.into_iter().zip(replies) {
-            // The worker may have given up (504); nothing to do then.
+        let mut applied = self.apply_changes(&changes).into_iter();
+        for r in batch {
+            let reply = match &r.cmd {
+                AdminCommand::Change(_) => applied
+                    .next()
+                    .unwrap_or_else(|| AdminReply::error(500, "change not carried out")),
+                cmd => self.admin_command(cmd),
+            };
+            // The connection may have given up (504); nothing to do then.
             let _ = r.reply.try_send(reply);
         }
         self.admin_requests += 1;
+    }
+
+    /// Carries out a wake-up's changes in one transaction: one answer per change. If the
+    /// transaction cannot start or commit (another process holds the database: 503), every
+    /// change is answered with the cause and none was applied.
+    fn apply_changes(&mut self, changes: &[Change]) -> Vec<AdminReply> {
+        if changes.is_empty() {
+            return Vec::new();
+        }
+        let now = Now {
+            mono: self.now(),
+            unix: unix_millis(),
+        };
+        match self.controller.apply_all(now, &mut OsEntropy, changes) {
+            Ok(results) => results.into_iter().map(api_reply).collect(),
+            Err(e) => vec![api_error(&e); changes.len()],
+        }
+    }
+
+    /// Starts a backup to the `--backup-to` directory on its own thread, which answers `r`.
+    fn start_backup(&self, r: AdminRequest) {
+        let Some(opts) = self.backup.clone() else {
+            let _ = r.reply.try_send(AdminReply::error(
+                404,
+                "no backup target: start ztcd with --backup-to DIR",
+            ));
+            return;
+        };
+        let reply = r.reply.clone();
+        let spawned = std::thread::Builder::new()
+            .name("ztcd-backup".into())
+            .spawn(move || {
+                let answer = match crate::backup::backup(&opts, unix_millis(), &mut OsEntropy) {
+                    Ok((path, summary)) => AdminReply::json(
+                        json!({"file": path.display().to_string(), "summary": summary.to_string()})
+                            .to_string(),
+                    ),
+                    Err(e) => AdminReply::error(500, &e),
+                };
+                let _ = reply.try_send(answer);
+            });
+        if spawned.is_err() {
+            let _ = r
+                .reply
+                .try_send(AdminReply::error(503, "cannot start the backup"));
+        }
     }
 
     fn admin_command(&mut self, cmd: &AdminCommand) -> AdminReply {
@@ -132,12 +150,7 @@ impl Owner {
                 }))
             }
             C::ListNetworksDetailed => api_reply(c.api_networks_detailed()),
-            C::CreateNetwork(body) => {
-                api_reply(c.api_create_network(mono, unix, &mut OsEntropy, body))
-            }
             C::GetNetwork(id) => api_reply(c.api_network(*id)),
-            C::PostNetwork(id, body) => api_reply(c.api_post_network(mono, unix, *id, body)),
-            C::DeleteNetwork(id) => api_reply(c.api_delete_network(mono, unix, *id)),
             C::ListMembers(id) => api_reply(c.api_member_revisions(*id)),
             C::ListMembersDetailed(id) => match c.api_members_detailed(mono, *id) {
                 Ok(text) => AdminReply::json(text),
@@ -155,11 +168,7 @@ impl Owner {
                 Err(e) => api_error(&e),
             },
             C::GetMember(id, a) => api_reply(c.api_member(mono, *id, *a)),
-            C::PostMember(id, a, body) => api_reply(c.api_post_member(mono, unix, *id, *a, body)),
-            C::DeleteMember(id, a) => api_reply(c.api_delete_member(mono, unix, *id, *a)),
             C::Window(id) => api_reply(c.api_window(unix, *id)),
-            C::OpenWindow(id, body) => api_reply(c.api_open_window(unix, *id, body)),
-            C::CloseWindow(id) => api_reply(c.api_close_window(unix, *id)),
             C::Peers => {
                 let peers: Vec<Value> = self
                     .node
@@ -201,7 +210,7 @@ impl Owner {
                 }
             },
             C::DownloadBackup(name) => self.backup_file(name),
-            C::Backup => AdminReply::error(500, "backup requests are handled apart"),
+            C::Backup | C::Change(_) => AdminReply::error(500, "handled apart"),
         }
     }
 

@@ -63,19 +63,10 @@ impl Owner {
         self.send_pushes(now, owed);
     }
 
-    /// Deauthorizes members whose authorization ran out, and pushes new configurations (or
-    /// refusals and revocations) to recently seen members after the database changed.
-    pub(super) fn push_changes(&mut self, now: u64) {
-        let unix = unix_millis();
-        match self.controller.expire_members(now, unix) {
-            Ok(0) => {}
-            Ok(n) => crate::info!("{n} members' authorization ran out: deauthorized"),
-            // Retried next second; a foreign lock is reported by the API's answers.
-            Err(e) if e.is_locked() => {}
-            Err(e) => crate::warn!("cannot deauthorize expired members: {e}"),
-        }
-        let mut pushes = self.controller.pushes_after_change(now, unix);
-        pushes.extend(self.controller.take_pushes());
+    /// Sends the configurations, refusals and revocations the controller queued (after
+    /// admin changes and its own timers).
+    pub(super) fn send_controller_pushes(&mut self, now: u64) {
+        let pushes = self.controller.take_pushes();
         self.send_pushes(now, pushes);
     }
 

@@ -3,24 +3,20 @@
 //! connection tasks; a validation thread checks new identities' proof of work so a slow board
 //! never stalls the packet path.
 
-use std::io::{self, Read};
+use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use smol::channel::{Receiver, Sender};
+use smol::channel::Sender;
 use smol::{Async, LocalExecutor};
 
 use super::OsEntropy;
-use super::admin_exec::{ADMIN_BATCH, StatusInfo};
+use super::admin_exec::StatusInfo;
 use super::follow::{EndpointSpec, Follow};
 use super::startup::{
-    SignalFlags, bind, endpoints, open_store, own_home, signal_pipe, start_admin,
-    validation_thread, worlds,
+    bind, endpoints, open_store, own_home, signal_pipe, start_admin, validation_thread, worlds,
 };
 use super::validated::{append_validated, load_validated, rewrite_validated};
 use crate::admin::msg::AdminRequest;
@@ -29,7 +25,6 @@ use crate::crypto::Entropy;
 use crate::home::Home;
 use crate::identity::Identity;
 use crate::node::{Event, LocalSocket, Node, NodeConfig, Transmit};
-use crate::wire::InetAddress;
 use crate::wire::world::World;
 use crate::{info, warn};
 
@@ -77,21 +72,6 @@ pub const CONTROLLER_DB: &str = "controller.db";
 const VALIDATED_CACHE: &str = "peers.validated";
 /// Identities the validation thread may have queued.
 const VALIDATION_QUEUE: usize = 64;
-/// How often the database is checked for changes made by other writers (then pushed).
-const CHANGE_POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// How often last-seen times of cached members are written to the database.
-const SEEN_FLUSH_INTERVAL: Duration = Duration::from_secs(30);
-/// How often the node's counters are logged.
-const STATS_INTERVAL: Duration = Duration::from_secs(600);
-/// Most datagrams read from a socket per wake-up before the events they caused are acted on:
-/// configuration requests that arrive together are answered together (one transaction).
-const RECV_BATCH: usize = 64;
-/// The owner loop yields to the executor at least once per this many wake-ups, so the admin
-/// connections run even when every poll finds a datagram waiting.
-const YIELD_EVERY: u32 = 16;
-/// How long the loop waits after a wake-up whose datagrams were mostly refused (a flood), so
-/// the next one reads a batch.
-const FLOOD_COALESCE: Duration = Duration::from_millis(1);
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(cfg: RunConfig) -> io::Result<()> {
@@ -194,7 +174,13 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     };
     owner.admin_stats = admin.as_ref().map(|h| h.stats.clone());
     crate::home::crash_point("started");
-    smol::block_on(ex.run(owner.run(signal_rx, &signal_flags, result_rx, admin_rx)))?;
+    let inputs = super::owner_loop::Inputs {
+        signals: signal_rx,
+        flags: &signal_flags,
+        results: result_rx,
+        admin: admin_rx,
+    };
+    smol::block_on(ex.run(owner.run(inputs)))?;
     drop(admin);
     drop(ex);
     owner.finish();
@@ -265,18 +251,18 @@ fn status_info(
 pub(super) struct Owner {
     pub(super) node: Node,
     pub(super) controller: Controller,
-    sockets: Vec<Async<UdpSocket>>,
+    pub(super) sockets: Vec<Async<UdpSocket>>,
     /// Per socket: IPv6 (IPv4 destinations are sent as mapped addresses). Read once at bind.
     socket_is_v6: Vec<bool>,
     validate_tx: Sender<Identity>,
     cache_path: PathBuf,
     /// Lines in the cache file; it is rewritten from the node's bounded set when it doubles.
     cache_lines: usize,
-    started: Instant,
+    pub(super) started: Instant,
     /// What `/status` reports.
     pub(super) status_info: StatusInfo,
     /// Our endpoints, followed as they change, and the worlds that list them.
-    follow: Follow,
+    pub(super) follow: Follow,
     /// Admin request batches carried out.
     pub(super) admin_requests: u64,
     /// The admin server's counters (for `/metrics`).
@@ -285,16 +271,6 @@ pub(super) struct Owner {
     pub(super) metrics_store_errors: u64,
     /// Backups the admin API may take.
     pub(super) backup: Option<crate::backup::BackupOptions>,
-}
-
-/// What woke the loop.
-enum Wake {
-    Datagram(usize, SocketAddr, usize),
-    Validated(Identity, bool),
-    Admin(AdminRequest),
-    Timer,
-    Signal,
-    Resolved(Vec<InetAddress>, Vec<String>),
 }
 
 impl Owner {
@@ -317,7 +293,7 @@ impl Owner {
 
     /// Serves re-issued or adopted worlds: the node sends them to clients that hold older
     /// versions, `/status` and `/planet` show them.
-    fn serve_worlds(&mut self, now: u64, planet: World, moon: Option<World>) {
+    pub(super) fn serve_worlds(&mut self, now: u64, planet: World, moon: Option<World>) {
         self.status_info.planet = (planet.id, planet.timestamp);
         self.status_info.planet_file = planet.to_bytes().unwrap_or_default();
         self.status_info.moon_file = moon.as_ref().and_then(|m| m.to_bytes().ok());
@@ -326,7 +302,7 @@ impl Owner {
 
     /// SIGHUP: writes the pending last-seen times, logs the counters and resolves the
     /// endpoints again; keeps running.
-    fn hangup(&mut self) {
+    pub(super) fn hangup(&mut self) {
         self.follow.now();
         match self.controller.flush_seen() {
             Ok(n) => info!(
@@ -337,178 +313,8 @@ impl Owner {
         }
     }
 
-    async fn run(
-        &mut self,
-        signals: Async<UnixStream>,
-        flags: &SignalFlags,
-        results: Receiver<(Identity, bool)>,
-        admin: Receiver<AdminRequest>,
-    ) -> io::Result<()> {
-        let mut buf = vec![0u8; 65_536];
-        let mut next_stats = Instant::now() + STATS_INTERVAL;
-        let mut next_change_poll = Instant::now() + CHANGE_POLL_INTERVAL;
-        let mut next_seen_flush = Instant::now() + SEEN_FLUSH_INTERVAL;
-        // One timer, moved only when the wake-up time changes: a timer made per wake-up costs
-        // the reactor a registration (and often a system call) for every datagram.
-        let mut timer = smol::Timer::never();
-        let mut timer_at = None;
-        let mut flooded = false;
-        // The last wake-up read a full batch: the sockets may hold more.
-        let mut busy = false;
-        // Wake-ups since the executor last ran the admin connections.
-        let mut since_yield = 0u32;
-        loop {
-            let now = self.now();
-            let deadline = self.started + Duration::from_millis(self.node.next_deadline().max(now));
-            let wake = {
-                let sockets = &self.sockets;
-                let buf = &mut buf;
-                self.follow.start_if_due();
-                let wake_at = deadline
-                    .min(next_stats)
-                    .min(next_change_poll)
-                    .min(next_seen_flush)
-                    .min(self.follow.next_at().unwrap_or(next_stats));
-                let follow = &mut self.follow;
-                if timer_at != Some(wake_at) {
-                    timer.set_at(wake_at);
-                    timer_at = Some(wake_at);
-                }
-                let timer = &mut timer;
-                let mut result = std::pin::pin!(results.recv());
-                let mut admin_req = std::pin::pin!(admin.recv());
-                let mut sig_byte = [0u8; 1];
-                std::future::poll_fn(|cx| {
-                    // Signals, validation results and timers first: under a flood the
-                    // sockets are never empty and must not starve them.
-                    // The pipe is read only once the reactor saw it readable (no system call
-                    // per wake-up while no signal is pending).
-                    while signals.poll_readable(cx).is_ready() {
-                        match signals.get_ref().read(&mut sig_byte) {
-                            Ok(_) => return Poll::Ready(Wake::Signal),
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                            Err(_) => return Poll::Ready(Wake::Signal),
-                        }
-                    }
-                    if let Poll::Ready(Ok((id, ok))) = result.as_mut().poll(cx) {
-                        return Poll::Ready(Wake::Validated(id, ok));
-                    }
-                    if let Poll::Ready(Ok(req)) = admin_req.as_mut().poll(cx) {
-                        return Poll::Ready(Wake::Admin(req));
-                    }
-                    if let Poll::Ready((found, problems)) = follow.poll(cx) {
-                        return Poll::Ready(Wake::Resolved(found, problems));
-                    }
-                    if std::pin::Pin::new(&mut *timer).poll(cx).is_ready() {
-                        // A fired timer stays fired: the next wake-up sets it again.
-                        timer_at = None;
-                        return Poll::Ready(Wake::Timer);
-                    }
-                    for (i, s) in sockets.iter().enumerate() {
-                        // Try first, then register interest: returning Pending always leaves
-                        // a waker behind.
-                        loop {
-                            match s.get_ref().recv_from(buf) {
-                                Ok((n, from)) => return Poll::Ready(Wake::Datagram(i, from, n)),
-                                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                                Err(_) => continue,
-                            }
-                            if s.poll_readable(cx).is_pending() {
-                                break;
-                            }
-                        }
-                    }
-                    Poll::Pending
-                })
-                .await
-            };
-            let now = self.now();
-            match wake {
-                Wake::Datagram(i, from, n) => {
-                    let local = LocalSocket(i as u16);
-                    let shed_before = self.node.shed();
-                    self.node
-                        .handle_datagram(now, local, unmap(from), &buf[..n]);
-                    let mut batch = 1;
-                    while batch < RECV_BATCH {
-                        let Ok((n, from)) = self.sockets[i].get_ref().recv_from(&mut buf) else {
-                            break;
-                        };
-                        self.node
-                            .handle_datagram(now, local, unmap(from), &buf[..n]);
-                        batch += 1;
-                    }
-                    flooded = 2 * (self.node.shed() - shed_before) >= batch as u64;
-                    busy = batch == RECV_BATCH;
-                }
-                Wake::Validated(id, ok) => {
-                    crate::debug!("validated {} = {ok} at {now}", id.address());
-                    self.node.identity_checked(now, id, ok)
-                }
-                Wake::Admin(first) => {
-                    let mut batch = vec![first];
-                    while batch.len() < ADMIN_BATCH {
-                        match admin.try_recv() {
-                            Ok(r) => batch.push(r),
-                            Err(_) => break,
-                        }
-                    }
-                    self.handle_admin(batch);
-                    self.push_changes(now);
-                }
-                Wake::Timer => self.node.handle_timeout(now),
-                Wake::Resolved(found, problems) => {
-                    if let Some((planet, moon)) = self.follow.resolved(found, problems) {
-                        self.serve_worlds(now, planet, moon);
-                    }
-                }
-                Wake::Signal if flags.stop.load(Ordering::Relaxed) => return Ok(()),
-                Wake::Signal => {
-                    if flags.hangup.swap(false, Ordering::Relaxed) {
-                        self.hangup();
-                    }
-                }
-            }
-            if Instant::now() >= next_change_poll {
-                next_change_poll = Instant::now() + CHANGE_POLL_INTERVAL;
-                self.push_changes(now);
-            }
-            if Instant::now() >= next_seen_flush {
-                next_seen_flush = Instant::now() + SEEN_FLUSH_INTERVAL;
-                if let Err(e) = self.controller.flush_seen() {
-                    warn!("cannot record last-seen times: {e}");
-                }
-            }
-            if Instant::now() >= next_stats {
-                next_stats = Instant::now() + STATS_INTERVAL;
-                info!("stats: {}", self.node.stats());
-            }
-            self.drain(now);
-            if flooded {
-                // Mostly refused traffic: wait a moment so the next wake-up reads a batch
-                // instead of paying a wake-up per forged datagram (the admin connections run
-                // meanwhile). Real traffic waits at most this long while the flood lasts.
-                smol::Timer::after(FLOOD_COALESCE).await;
-                flooded = false;
-                since_yield = 0;
-            } else if busy || since_yield >= YIELD_EVERY {
-                // Under load the sockets are never empty and this future never waits: let the
-                // executor run the admin connections between wake-ups. Not after a wake-up
-                // that emptied them: the next poll waits anyway, and a yield there costs the
-                // reactor a second round of system calls per datagram (a zero-timeout
-                // epoll_wait, timer and notifier re-arms: 8 of the 17 calls per answer at
-                // 1,000 answers/s).
-                smol::future::yield_now().await;
-                busy = false;
-                since_yield = 0;
-            } else {
-                since_yield += 1;
-            }
-        }
-    }
-
     /// Sends queued datagrams and acts on events.
-    fn drain(&mut self, now: u64) {
+    pub(super) fn drain(&mut self, now: u64) {
         let mut requests = Vec::new();
         loop {
             while let Some(t) = self.node.poll_transmit() {
@@ -580,7 +386,7 @@ impl Owner {
 }
 
 /// IPv4-mapped IPv6 source addresses are reported as IPv4.
-fn unmap(a: SocketAddr) -> SocketAddr {
+pub(super) fn unmap(a: SocketAddr) -> SocketAddr {
     match a {
         SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
             Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),

@@ -1,10 +1,11 @@
 //! Management commands (`ztcd network create`, `ztcd member set`): one path for every change.
 //!
-//! Each command builds the JSON body the admin API takes. While a daemon owns the home (its
-//! lock, [`crate::home::lock`]) the body goes to that daemon over its loopback API with the home's
-//! token, so the daemon validates it, pushes it to members and revokes credentials exactly as
-//! for a UI. While none runs, the command takes the home's lock and applies the body through
-//! the same controller API code. Either way the rules are the API's: authorizing lifts a block,
+//! Each command builds the request the admin API takes. While a daemon owns the home (its
+//! lock, [`crate::home::lock`]) the request goes to that daemon over its loopback API with the
+//! home's token, so the daemon validates it, pushes it to members and revokes credentials
+//! exactly as for a UI. While none runs, the command takes the home's lock, parses the request
+//! with the admin API's own routes into the same typed change and applies it through
+//! [`Controller::apply_one`]. Either way the rules are the API's: authorizing lifts a block,
 //! a manual address held by another member is refused, a deauthorization is revoked at once.
 
 use std::net::SocketAddr;
@@ -15,9 +16,11 @@ use serde_json::{Value, json};
 use super::daemon::CONTROLLER_DB;
 use super::{OsEntropy, unix_millis};
 use crate::admin::client;
-use crate::controller::Controller;
-use crate::controller::api::{ApiError, parse_address, parse_network_id};
+use crate::admin::msg::{AdminCommand, AdminReply};
+use crate::admin::routes::route;
+use crate::controller::api::{parse_address, parse_network_id};
 use crate::controller::store::Store;
+use crate::controller::{Controller, Now};
 use crate::home::lock::{HomeLock, Locked, lock};
 use crate::home::{AUTHTOKEN, Home};
 
@@ -63,27 +66,14 @@ fn target(home: &Path) -> Result<Target, String> {
     }
 }
 
-/// Carries out a POST of `body` to `path`, or `offline` when no daemon runs.
-fn post(
-    home: &Path,
-    path: &str,
-    body: &Value,
-    offline: impl FnOnce(&mut Controller) -> Result<Value, ApiError>,
-) -> Result<Value, String> {
-    send(home, "POST", path, body, offline)
-}
-
-/// Carries out `method` with `body` on `path`, or `offline` when no daemon runs.
-fn send(
-    home: &Path,
-    method: &str,
-    path: &str,
-    body: &Value,
-    offline: impl FnOnce(&mut Controller) -> Result<Value, ApiError>,
-) -> Result<Value, String> {
+/// Carries out `method` with `body` on the admin API's `path`: through the daemon's API, or
+/// when none runs, parsed by the same routes into the same typed change and carried out by
+/// the same controller code.
+fn send(home: &Path, method: &str, path: &str, body: &Value) -> Result<Value, String> {
+    let body = body.to_string();
     match target(home)? {
         Target::Daemon { admin, token } => {
-            let a = client::call(admin, &token, method, path, Some(&body.to_string()))?;
+            let a = client::call(admin, &token, method, path, Some(&body))?;
             if a.status != 200 {
                 return Err(format!("{} ({})", a.message(), a.status));
             }
@@ -92,8 +82,29 @@ fn send(
         Target::Offline {
             mut controller,
             _lock,
-        } => offline(&mut controller).map_err(|e| format!("{e} ({})", e.status())),
+        } => {
+            let ours = controller.address();
+            let change = match route(method, path, "", body.as_bytes(), ours) {
+                Ok(AdminCommand::Change(change)) => change,
+                Ok(_) => return Err(format!("{method} {path} is not a change")),
+                Err(reply) => return Err(refusal(&reply)),
+            };
+            let now = Now {
+                mono: 0,
+                unix: unix_millis(),
+            };
+            controller
+                .apply_one(now, &mut OsEntropy, &change)
+                .map_err(|e| format!("{e} ({})", e.status()))
+        }
     }
+}
+
+/// The message and status of a refused request, as the daemon's answer would show them.
+fn refusal(reply: &AdminReply) -> String {
+    let v: Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+    let message = v["message"].as_str().unwrap_or("refused");
+    format!("{message} ({})", reply.status)
 }
 
 /// Creates a network; returns it as the API does.
@@ -106,9 +117,7 @@ pub fn network_create(
     v6: &[String],
 ) -> Result<Value, String> {
     let body = network_body(name, public, pools, routes, v6)?;
-    post(home, "/controller/network", &body, |c| {
-        c.api_create_network(0, unix_millis(), &mut OsEntropy, &body)
-    })
+    send(home, "POST", "/controller/network", &body)
 }
 
 /// The API body of `network create`.
@@ -168,9 +177,7 @@ pub fn member_set(
     }
     let body = Value::Object(body);
     let path = format!("/controller/network/{nwid}/member/{addr}");
-    post(home, &path, &body, |c| {
-        c.api_post_member(0, unix_millis(), nwid, addr, &body)
-    })
+    send(home, "POST", &path, &body)
 }
 
 /// Opens a network's approval window for `open` = (minutes, most devices), or closes it
@@ -186,12 +193,8 @@ pub fn network_window(
     match open {
         Some((minutes, max)) => {
             let body = json!({"minutes": minutes, "maxDevices": max});
-            post(home, &path, &body, |c| {
-                c.api_open_window(unix_millis(), nwid, &body)
-            })
+            send(home, "POST", &path, &body)
         }
-        None => send(home, "DELETE", &path, &json!({}), |c| {
-            c.api_close_window(unix_millis(), nwid)
-        }),
+        None => send(home, "DELETE", &path, &json!({})),
     }
 }

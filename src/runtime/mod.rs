@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod follow;
 pub mod log;
 pub mod manage;
+mod owner_loop;
 pub mod planet;
 mod startup;
 mod validated;

@@ -565,23 +565,17 @@ impl Store {
     }
 
     /// Runs `f` in one transaction: all of its writes land, or none. Inside a transaction
-    /// already open ([`Store::begin`]) it joins that one.
+    /// already open it runs in a savepoint of that one: its writes are undone if it fails,
+    /// and land with the outer transaction.
     pub fn transaction<T>(
         &mut self,
         f: impl FnOnce(&Self) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        if !self.conn.is_autocommit() {
-            // Inside a batch's transaction already: join it.
-            return f(self);
-        }
-        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let nested = self.begin()?;
         match f(self) {
-            Ok(v) => {
-                self.conn.execute_batch("COMMIT")?;
-                Ok(v)
-            }
+            Ok(v) => self.close(nested).map(|()| v),
             Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
+                self.abort(nested);
                 Err(e)
             }
         }
@@ -593,21 +587,37 @@ impl Store {
         self.conn.is_autocommit()
     }
 
-    /// Starts a transaction that [`Store::commit`] ends (for batches of API writes; prefer
-    /// [`Store::transaction`]).
-    pub fn begin(&self) -> Result<(), StoreError> {
-        Ok(self.conn.execute_batch("BEGIN IMMEDIATE")?)
+    /// Opens a transaction, or a savepoint inside the one already open; returns whether it
+    /// was a savepoint. End it with [`Store::close`] or [`Store::abort`], passing that back.
+    pub fn begin(&self) -> Result<bool, StoreError> {
+        if self.conn.is_autocommit() {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            Ok(false)
+        } else {
+            self.conn.execute_batch("SAVEPOINT nested")?;
+            Ok(true)
+        }
     }
 
-    /// Commits the transaction [`Store::begin`] started; on failure it is rolled back.
-    pub fn commit(&self) -> Result<(), StoreError> {
-        match self.conn.execute_batch("COMMIT") {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                Err(e.into())
-            }
-        }
+    /// Ends what [`Store::begin`] opened, keeping its writes (a transaction is committed and
+    /// durable; a savepoint's writes join the outer transaction). If the commit fails, the
+    /// transaction is rolled back: nothing of it was written.
+    pub fn close(&self, nested: bool) -> Result<(), StoreError> {
+        let sql = if nested { "RELEASE nested" } else { "COMMIT" };
+        self.conn.execute_batch(sql).map_err(|e| {
+            self.abort(nested);
+            e.into()
+        })
+    }
+
+    /// Ends what [`Store::begin`] opened, undoing its writes.
+    pub fn abort(&self, nested: bool) {
+        let sql = if nested {
+            "ROLLBACK TO nested; RELEASE nested"
+        } else {
+            "ROLLBACK"
+        };
+        let _ = self.conn.execute_batch(sql);
     }
 
     /// Networks, members (not banned) and authorized members, per network.
