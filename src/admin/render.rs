@@ -195,7 +195,14 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
 /// `GET /metrics` in the Prometheus text format (0.0.4).
 pub fn metrics(m: &MetricsView) -> String {
     let mut out = String::new();
-    let o = &mut out;
+    database_metrics(&mut out, m);
+    counter_metrics(&mut out, m);
+    node_metrics(&mut out, m);
+    out
+}
+
+/// The database gauges (when the scrape could read them) and the count of failed reads.
+fn database_metrics(o: &mut String, m: &MetricsView) {
     if let Some((networks, members, authorized)) = m.totals {
         metric(
             o,
@@ -222,6 +229,10 @@ pub fn metrics(m: &MetricsView) -> String {
         help,
         m.totals_errors,
     );
+}
+
+/// The controller's, the configuration cache's and the admin server's counters.
+fn counter_metrics(o: &mut String, m: &MetricsView) {
     let c = &m.controller;
     let k = &m.cache;
     let counters = [
@@ -275,6 +286,11 @@ pub fn metrics(m: &MetricsView) -> String {
         let help = "Admin server events (see the admin server's limits).";
         metric(o, &format!("admin_{name}_total"), "counter", help, *value);
     }
+}
+
+/// The node's dropped packets (one counter labelled by reason), then its other counters and
+/// gauges.
+fn node_metrics(o: &mut String, m: &MetricsView) {
     let _ = writeln!(
         o,
         "# HELP ztcd_packets_dropped_total Packets dropped, by reason."
@@ -302,7 +318,6 @@ pub fn metrics(m: &MetricsView) -> String {
             "# TYPE ztcd_node_{name}{suffix} {kind}\nztcd_node_{name}{suffix} {value}\n"
         );
     }
-    out
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use crate::controller::Controller;
 use crate::controller::api::{parse_address, parse_network_id};
 use crate::controller::store::Store;
 use crate::identity::IdentitySecret;
+use crate::wire::NetworkId;
 
 /// What an import did.
 #[derive(Debug, Default, Clone)]
@@ -30,6 +31,33 @@ fn read_json(path: &Path) -> Result<Value, String> {
 
 /// Imports `from` (a zerotier-one home) into `home`. `unix` is the current time (ms).
 pub fn import_zerotier(from: &Path, home: &Path, unix: u64) -> Result<ImportReport, String> {
+    let identity = take_identity(from, home)?;
+    copy_auth_token(from, home)?;
+    let store = Store::open(&home.join("controller.db")).map_err(|e| e.to_string())?;
+    let mut c = Controller::new(identity, store);
+    let mut report = ImportReport::default();
+    let dir = from.join("controller.d").join("network");
+    let mut files: Vec<_> = fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    c.begin_batch().map_err(|e| e.to_string())?;
+    for file in files {
+        if let Some(id) = import_network(&mut c, unix, &file, &mut report) {
+            let members = dir.join(id.to_string()).join("member");
+            import_members(&mut c, unix, id, &members, &mut report);
+        }
+    }
+    c.commit_batch().map_err(|e| e.to_string())?;
+    Ok(report)
+}
+
+/// Reads `from`'s identity and makes it `home`'s: written there when `home` has none yet,
+/// an error when `home` already holds a different one.
+fn take_identity(from: &Path, home: &Path) -> Result<IdentitySecret, String> {
     let secret_path = from.join("identity.secret");
     let text =
         fs::read_to_string(&secret_path).map_err(|e| format!("{}: {e}", secret_path.display()))?;
@@ -60,6 +88,11 @@ pub fn import_zerotier(from: &Path, home: &Path, unix: u64) -> Result<ImportRepo
             .map_err(|e| e.to_string())?;
         }
     }
+    Ok(identity)
+}
+
+/// Copies `from`'s API token into `home` unless `home` already has one.
+fn copy_auth_token(from: &Path, home: &Path) -> Result<(), String> {
     if let Ok(token) = fs::read(from.join("authtoken.secret"))
         && !home.join("authtoken.secret").exists()
     {
@@ -67,76 +100,82 @@ pub fn import_zerotier(from: &Path, home: &Path, unix: u64) -> Result<ImportRepo
         crate::home::write_atomic(&home.join("authtoken.secret"), token.trim_ascii(), 0o600)
             .map_err(|e| e.to_string())?;
     }
-    let store = Store::open(&home.join("controller.db")).map_err(|e| e.to_string())?;
-    let mut c = Controller::new(identity, store);
-    let mut report = ImportReport::default();
-    let dir = from.join("controller.d").join("network");
-    let mut files: Vec<_> = fs::read_dir(&dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
+    Ok(())
+}
+
+/// Imports one network file; its ID when it was imported, else `None` with the reason noted
+/// in `report`.
+fn import_network(
+    c: &mut Controller,
+    unix: u64,
+    file: &Path,
+    report: &mut ImportReport,
+) -> Option<NetworkId> {
+    let shown = file.display().to_string();
+    let net = match read_json(file) {
+        Ok(v) => v,
+        Err(e) => {
+            report.skipped.push(format!("{shown}: {e}"));
+            return None;
+        }
+    };
+    let stem = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    let Some(id) = parse_network_id(net["id"].as_str().unwrap_or(stem)) else {
+        report.skipped.push(format!("{shown}: no network ID"));
+        return None;
+    };
+    if let Err(e) = c.api_import_network(unix, id, &net) {
+        report.skipped.push(format!("{shown}: {e}"));
+        return None;
+    }
+    report.networks += 1;
+    Some(id)
+}
+
+/// Imports the member files in `members` (a network's `member` directory, which may be
+/// missing) into network `id`, noting each one left out in `report`.
+fn import_members(
+    c: &mut Controller,
+    unix: u64,
+    id: NetworkId,
+    members: &Path,
+    report: &mut ImportReport,
+) {
+    let mut mfiles: Vec<_> = fs::read_dir(members)
+        .into_iter()
+        .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
-    files.sort();
-    c.begin_batch().map_err(|e| e.to_string())?;
-    for file in files {
-        let shown = file.display().to_string();
-        let net = match read_json(&file) {
+    mfiles.sort();
+    for mf in mfiles
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+    {
+        let shown = mf.display().to_string();
+        let m = match read_json(mf) {
             Ok(v) => v,
             Err(e) => {
                 report.skipped.push(format!("{shown}: {e}"));
                 continue;
             }
         };
-        let stem = file
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default();
-        let Some(id) = parse_network_id(net["id"].as_str().unwrap_or(stem)) else {
-            report.skipped.push(format!("{shown}: no network ID"));
+        let stem = mf.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let Some(address) = parse_address(
+            m["address"]
+                .as_str()
+                .or_else(|| m["id"].as_str())
+                .unwrap_or(stem),
+        ) else {
+            report.skipped.push(format!("{shown}: no member address"));
             continue;
         };
-        if let Err(e) = c.api_import_network(unix, id, &net) {
-            report.skipped.push(format!("{shown}: {e}"));
-            continue;
-        }
-        report.networks += 1;
-        let members = dir.join(id.to_string()).join("member");
-        let mut mfiles: Vec<_> = fs::read_dir(&members)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        mfiles.sort();
-        for mf in mfiles
-            .iter()
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        {
-            let shown = mf.display().to_string();
-            let m = match read_json(mf) {
-                Ok(v) => v,
-                Err(e) => {
-                    report.skipped.push(format!("{shown}: {e}"));
-                    continue;
-                }
-            };
-            let stem = mf.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-            let Some(address) = parse_address(
-                m["address"]
-                    .as_str()
-                    .or_else(|| m["id"].as_str())
-                    .unwrap_or(stem),
-            ) else {
-                report.skipped.push(format!("{shown}: no member address"));
-                continue;
-            };
-            match c.api_import_member(unix, id, address, &m) {
-                Ok(()) => report.members += 1,
-                Err(e) => report.skipped.push(format!("{shown}: {e}")),
-            }
+        match c.api_import_member(unix, id, address, &m) {
+            Ok(()) => report.members += 1,
+            Err(e) => report.skipped.push(format!("{shown}: {e}")),
         }
     }
-    c.commit_batch().map_err(|e| e.to_string())?;
-    Ok(report)
 }

@@ -9,6 +9,7 @@ use super::{Command, DEFAULT_HOME, value};
 use crate::home::RootEntry;
 use crate::runtime::follow::{DEFAULT_RESOLVE_INTERVAL, EndpointSpec};
 
+/// Parses `ztcd run`'s options into a [`Command::Run`].
 pub(super) fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
     let mut home = PathBuf::from(DEFAULT_HOME);
     let mut port = 9993;
@@ -27,30 +28,9 @@ pub(super) fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
             Long("home") => home = value(p)?.into(),
             Long("endpoint-from-interface") => devices.push(device(&value(p)?)?),
             Long("root") => roots.push(root(&value(p)?)?),
-            Long("resolve-interval") => {
-                let v = value(p)?;
-                resolve_interval = v
-                    .parse()
-                    .ok()
-                    .filter(|s| (5..=86_400).contains(s))
-                    .map(std::time::Duration::from_secs)
-                    .ok_or_else(|| {
-                        format!("--resolve-interval {v:?}: expected seconds, 5-86400")
-                    })?;
-            }
-            Long("port") => {
-                let v = value(p)?;
-                port = v
-                    .parse()
-                    .map_err(|_| format!("--port {v:?}: expected a number 1-65535"))?;
-            }
-            Long("bind") => {
-                let v = value(p)?;
-                bind.push(
-                    v.parse()
-                        .map_err(|_| format!("--bind {v:?}: expected an IP address"))?,
-                );
-            }
+            Long("resolve-interval") => resolve_interval = seconds_between_lookups(&value(p)?)?,
+            Long("port") => port = parse_as("port", &value(p)?, "a number 1-65535")?,
+            Long("bind") => bind.push(parse_as("bind", &value(p)?, "an IP address")?),
             Long("endpoint") => {
                 let ep = EndpointSpec::parse(&value(p)?)?;
                 if !endpoints.contains(&ep) {
@@ -60,53 +40,16 @@ pub(super) fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
             Long("log-level") => log_level = value(p)?,
             Long("require-mount") => require_mount = true,
             Long("admin-port") => {
-                let v = value(p)?;
-                admin_port = Some(
-                    v.parse()
-                        .map_err(|_| format!("--admin-port {v:?}: expected a number 0-65535"))?,
-                );
+                admin_port = Some(parse_as("admin-port", &value(p)?, "a number 0-65535")?);
             }
             Long("admin-bind") => {
-                let v = value(p)?;
-                admin_bind.push(
-                    v.parse()
-                        .map_err(|_| format!("--admin-bind {v:?}: expected an IP address"))?,
-                );
+                admin_bind.push(parse_as("admin-bind", &value(p)?, "an IP address")?);
             }
             Long("backup-to") => backup_to = Some(PathBuf::from(value(p)?)),
-            Long("backup-keep") => {
-                let v = value(p)?;
-                backup_keep = v.parse().ok().filter(|k| *k >= 1).ok_or_else(|| {
-                    format!("--backup-keep {v:?}: expected a number of at least 1")
-                })?;
-            }
-            Long("admin-allow") => {
-                let v = value(p)?;
-                admin_allow.push(crate::controller::cidr(&v).ok_or_else(|| {
-                    format!("--admin-allow {v:?}: expected a network such as 192.168.1.0/24")
-                })?);
-            }
-            Long("memory-budget") => {
-                let v = value(p)?;
-                memory_budget = v
-                    .parse()
-                    .ok()
-                    .filter(|m| (16..=1 << 20).contains(m))
-                    .ok_or_else(|| {
-                        format!("--memory-budget {v:?}: expected MiB of RAM, 16 or more")
-                    })?;
-            }
-            Long("admin-host") => {
-                let v = value(p)?;
-                let ok = !v.is_empty()
-                    && v.len() <= 253
-                    && v.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-                if !ok {
-                    return Err(format!("--admin-host {v:?}: expected a host name"));
-                }
-                admin_hosts.push(v);
-            }
+            Long("backup-keep") => backup_keep = backups_kept(&value(p)?)?,
+            Long("admin-allow") => admin_allow.push(allowed_network(&value(p)?)?),
+            Long("memory-budget") => memory_budget = memory_budget_mib(&value(p)?)?,
+            Long("admin-host") => admin_hosts.push(host_name(value(p)?)?),
             other => return Err(other.unexpected().to_string()),
         }
     }
@@ -139,6 +82,55 @@ pub(super) fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
         backup_to,
         backup_keep,
     })
+}
+
+/// The value `v` of `--option` parsed as `T`, or an error saying what was `expected`.
+fn parse_as<T: std::str::FromStr>(option: &str, v: &str, expected: &str) -> Result<T, String> {
+    v.parse()
+        .map_err(|_| format!("--{option} {v:?}: expected {expected}"))
+}
+
+/// `--resolve-interval`: seconds between host name look-ups, 5 to 86400.
+fn seconds_between_lookups(v: &str) -> Result<std::time::Duration, String> {
+    v.parse()
+        .ok()
+        .filter(|s| (5..=86_400).contains(s))
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("--resolve-interval {v:?}: expected seconds, 5-86400"))
+}
+
+/// `--backup-keep`: how many backups to keep, at least 1.
+fn backups_kept(v: &str) -> Result<usize, String> {
+    v.parse()
+        .ok()
+        .filter(|k| *k >= 1)
+        .ok_or_else(|| format!("--backup-keep {v:?}: expected a number of at least 1"))
+}
+
+/// `--admin-allow`: a network (address/bits) allowed to reach the admin API.
+fn allowed_network(v: &str) -> Result<(std::net::IpAddr, u8), String> {
+    crate::controller::cidr(v)
+        .ok_or_else(|| format!("--admin-allow {v:?}: expected a network such as 192.168.1.0/24"))
+}
+
+/// `--memory-budget`: MiB of RAM, 16 up to 1 TiB.
+fn memory_budget_mib(v: &str) -> Result<u32, String> {
+    v.parse()
+        .ok()
+        .filter(|m| (16..=1 << 20).contains(m))
+        .ok_or_else(|| format!("--memory-budget {v:?}: expected MiB of RAM, 16 or more"))
+}
+
+/// `--admin-host`: a host name the admin API answers to (letters, digits, `-` and `.`).
+fn host_name(v: String) -> Result<String, String> {
+    let ok = !v.is_empty()
+        && v.len() <= 253
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !ok {
+        return Err(format!("--admin-host {v:?}: expected a host name"));
+    }
+    Ok(v)
 }
 
 /// `--endpoint-from-interface`: a network device name.

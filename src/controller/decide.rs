@@ -207,52 +207,9 @@ impl Controller {
         grant: Grant,
         rules_engine: bool,
     ) -> Result<Reply, StoreError> {
-        let auto_assign = !grant.no_auto_assign_ips;
-        let rules = if !rules_engine {
-            vec![Rule::ACCEPT]
-        } else {
-            rules_json::from_json(&network.rules).unwrap_or_else(|_| vec![Rule::ACCEPT])
-        };
-        let mut flags = 0;
-        if network.enable_broadcast {
-            flags |= FLAG_ENABLE_BROADCAST;
-        }
-        if (network.v6_assign_rfc4193 || network.v6_assign_6plane) && auto_assign {
-            flags |= FLAG_IPV6_NDP_EMULATION;
-        }
         let specialists = specialists(&self.store.active_bridges(req.network_id)?, &network.relays);
-        // An empty DNS object (how the UIs clear it) sends no DNS entry.
-        let dns = network.dns.as_ref().filter(|d| !d.is_empty());
-        let dns = dns.map(|d| DnsConfig {
-            domain: d.domain.clone(),
-            servers: d.servers.iter().filter_map(|s| s.parse().ok()).collect(),
-        });
-        let part = NetPart {
-            network_id: network.id,
-            revision: network.revision,
-            name: network.name.chars().take(127).collect(),
-            private: network.private,
-            flags,
-            multicast_limit: u64::from(network.multicast_limit),
-            mtu: u64::from(network.mtu.clamp(1280, 10_000)),
-            credential_window: DEFAULT_CREDENTIAL_WINDOW_MS,
-            routes: network.route_entries(),
-            rules,
-            dns,
-            specialists,
-            capabilities: if rules_engine {
-                credentials::capability_rules(&network.capabilities)
-            } else {
-                Vec::new()
-            },
-            tag_defaults: if rules_engine {
-                credentials::tag_defaults(&network.tags)
-            } else {
-                Vec::new()
-            },
-            common: Vec::new(),
-        }
-        .render();
+        let auto_assign = !grant.no_auto_assign_ips;
+        let part = net_part(network, specialists, auto_assign, rules_engine).render();
         let Ok(part) = part else {
             return Ok(Reply::Error(ErrorCode::ObjNotFound));
         };
@@ -287,6 +244,60 @@ impl Controller {
         self.cache
             .insert(key, req.from, rules_engine, input, cached, unix);
         Ok(Reply::Config(dict))
+    }
+}
+
+/// The part of a network's configuration every member gets: flags, rules (only `accept`
+/// for a client without a rules engine, or when the network's rules do not convert),
+/// routes, DNS, specialists, and capabilities and tag defaults for a rules engine.
+fn net_part(
+    network: &Network,
+    specialists: Vec<u64>,
+    auto_assign: bool,
+    rules_engine: bool,
+) -> NetPart {
+    let rules = if !rules_engine {
+        vec![Rule::ACCEPT]
+    } else {
+        rules_json::from_json(&network.rules).unwrap_or_else(|_| vec![Rule::ACCEPT])
+    };
+    let mut flags = 0;
+    if network.enable_broadcast {
+        flags |= FLAG_ENABLE_BROADCAST;
+    }
+    if (network.v6_assign_rfc4193 || network.v6_assign_6plane) && auto_assign {
+        flags |= FLAG_IPV6_NDP_EMULATION;
+    }
+    // An empty DNS object (how the UIs clear it) sends no DNS entry.
+    let dns = network.dns.as_ref().filter(|d| !d.is_empty());
+    let dns = dns.map(|d| DnsConfig {
+        domain: d.domain.clone(),
+        servers: d.servers.iter().filter_map(|s| s.parse().ok()).collect(),
+    });
+    NetPart {
+        network_id: network.id,
+        revision: network.revision,
+        name: network.name.chars().take(127).collect(),
+        private: network.private,
+        flags,
+        multicast_limit: u64::from(network.multicast_limit),
+        mtu: u64::from(network.mtu.clamp(1280, 10_000)),
+        credential_window: DEFAULT_CREDENTIAL_WINDOW_MS,
+        routes: network.route_entries(),
+        rules,
+        dns,
+        specialists,
+        capabilities: if rules_engine {
+            credentials::capability_rules(&network.capabilities)
+        } else {
+            Vec::new()
+        },
+        tag_defaults: if rules_engine {
+            credentials::tag_defaults(&network.tags)
+        } else {
+            Vec::new()
+        },
+        common: Vec::new(),
     }
 }
 

@@ -165,11 +165,18 @@ impl Rule {
         }
     }
 
+    /// Reads one rule: its type byte, the length of its field, then the field.
     fn parse(r: &mut Reader<'_>) -> Result<Self> {
         let type_byte = r.u8()?;
         let len = usize::from(r.u8()?);
         let mut f = Reader::new(r.bytes(len)?);
-        let c = type_byte & 0x3f;
+        let field = Self::parse_field(type_byte & 0x3f, len, &mut f)?;
+        Ok(Self { type_byte, field })
+    }
+
+    /// The field of a rule with code `c` from its `len` bytes in `f`: a known code's field
+    /// must have its exact length; an unknown code's bytes are kept as they are.
+    fn parse_field(c: u8, len: usize, f: &mut Reader<'_>) -> Result<RuleField> {
         let want = |n: usize| {
             if len == n {
                 Ok(())
@@ -180,16 +187,11 @@ impl Rule {
         let field = match c {
             code::TEE | code::WATCH | code::REDIRECT => {
                 want(14)?;
-                let address = Address::new(f.u64()?);
-                RuleField::Forward {
-                    address,
-                    flags: f.u32()?,
-                    length: f.u16()?,
-                }
+                Self::parse_forward(f)?
             }
             code::SOURCE_ZT_ADDRESS | code::DEST_ZT_ADDRESS => {
                 want(5)?;
-                RuleField::ZtAddress(Address::parse(&mut f)?)
+                RuleField::ZtAddress(Address::parse(f)?)
             }
             code::VLAN_ID | code::ETHERTYPE => {
                 want(2)?;
@@ -201,7 +203,7 @@ impl Rule {
             }
             code::MAC_SOURCE | code::MAC_DEST => {
                 want(6)?;
-                RuleField::Mac(Mac::parse(&mut f)?)
+                RuleField::Mac(Mac::parse(f)?)
             }
             code::IPV4_SOURCE | code::IPV4_DEST => {
                 want(5)?;
@@ -236,19 +238,35 @@ impl Rule {
             }
             code::INTEGER_RANGE => {
                 want(19)?;
-                let start = f.u64()?;
-                let end = f.u64()?.wrapping_sub(start);
-                RuleField::IntegerRange {
-                    start,
-                    end,
-                    index: f.u16()?,
-                    format: f.u8()?,
-                }
+                Self::parse_integer_range(f)?
             }
             _ if len == 0 => RuleField::None,
             _ => RuleField::Unknown(f.take_rest().to_vec()),
         };
-        Ok(Self { type_byte, field })
+        Ok(field)
+    }
+
+    /// The field of a TEE, WATCH or REDIRECT action: address, flags, length.
+    fn parse_forward(f: &mut Reader<'_>) -> Result<RuleField> {
+        let address = Address::new(f.u64()?);
+        Ok(RuleField::Forward {
+            address,
+            flags: f.u32()?,
+            length: f.u16()?,
+        })
+    }
+
+    /// The field of an integer range match: start, end (sent as end - start), index and
+    /// format.
+    fn parse_integer_range(f: &mut Reader<'_>) -> Result<RuleField> {
+        let start = f.u64()?;
+        let end = f.u64()?.wrapping_sub(start);
+        Ok(RuleField::IntegerRange {
+            start,
+            end,
+            index: f.u16()?,
+            format: f.u8()?,
+        })
     }
 
     fn emit(&self, w: &mut Writer<'_>) -> Result<()> {

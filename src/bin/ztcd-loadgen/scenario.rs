@@ -292,34 +292,12 @@ fn round(x: f64, digits: i32) -> f64 {
 /// Runs the scenario named by `--scenario`; returns the JSON report.
 pub(crate) fn run(a: &Args) -> Result<String, String> {
     let mut s = Setup::from_args(a)?;
-    if s.sources.is_empty() {
-        s.sources.push(if s.target.is_ipv4() {
-            IpAddr::from([0, 0, 0, 0])
-        } else {
-            IpAddr::from([0u16; 8])
-        });
-    }
     let n_members = s.members.len();
-    let threads = s.threads.min(s.sources.len());
-    s.threads = threads;
-    let mut shares: Vec<Share> = vec![(Vec::new(), Vec::new()); threads];
-    for (i, ip) in s.sources.iter().enumerate() {
-        shares[i % threads].0.push(*ip);
-    }
-    for (i, m) in std::mem::take(&mut s.members).into_iter().enumerate() {
-        let src = i % s.sources.len();
-        shares[src % threads].1.push((m, src / threads));
-    }
-    let mut workers = shares
-        .into_iter()
-        .map(|(ips, ms)| Worker::new(&ips, ms, &s.nets, s.controller))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut workers = start_workers(&mut s)?;
     if s.authorize {
         authorize(&s, &workers)?;
     }
     let pairs = (n_members * s.nets.len()) as f64;
-    // Each membership asks again after 1.1 s: above the repeat filter, with room for jitter.
-    let max_rate = pairs / (MIN_REPEAT.as_secs_f64() + 0.05);
     let hello = Phase::Hello {
         rate: s.rate.unwrap_or(5_000.0),
         timeout: s.hello_timeout,
@@ -340,37 +318,8 @@ pub(crate) fn run(a: &Args) -> Result<String, String> {
             online, s.hello_timeout, out
         ));
     }
-    let warm = Phase::Once {
-        rate: s.rate.unwrap_or(5_000.0),
-        retries: 3,
-        timeout: Duration::from_secs(3),
-    };
     match s.scenario.as_str() {
-        "steady" | "flood" => {
-            let mut w = measure(&s, &mut workers, &warm, || {});
-            out["warm_up"] = report(&s, &mut w);
-            let rate = s.rate.unwrap_or(max_rate).min(max_rate);
-            let phase = Phase::Repeat {
-                rate,
-                seconds: s.seconds,
-            };
-            let flood = (s.scenario == "flood")
-                .then(|| flood_options(a))
-                .transpose()?;
-            let mut flooded = None;
-            let mut m = measure(&s, &mut workers, &phase, || {
-                if let Some(f) = &flood {
-                    flooded = Some(crate::flood_run(f));
-                }
-            });
-            // Answers in the grace period belong to requests sent within `--seconds`.
-            m.seconds = s.seconds;
-            out["offered_per_second"] = json!(round(rate, 1));
-            out["measured"] = report(&s, &mut m);
-            if let Some(f) = flooded {
-                out["flood"] = f?;
-            }
-        }
+        "steady" | "flood" => steady(a, &s, &mut workers, pairs, &mut out)?,
         "cold" => {
             let phase = Phase::Once {
                 rate: s.rate.unwrap_or(5_000.0),
@@ -380,50 +329,7 @@ pub(crate) fn run(a: &Args) -> Result<String, String> {
             let mut m = measure(&s, &mut workers, &phase, || {});
             out["measured"] = report(&s, &mut m);
         }
-        "storm" => {
-            let api = s
-                .api
-                .as_ref()
-                .ok_or("the storm scenario needs --api and --token")?;
-            let mut w = measure(&s, &mut workers, &warm, || {});
-            out["warm_up"] = report(&s, &mut w);
-            let name = format!("storm-{}", ztcd::runtime::unix_millis());
-            let phase = Phase::Listen {
-                name: name.clone(),
-                timeout: Duration::from_secs_f64(s.seconds.max(5.0)),
-            };
-            let mut edited = None;
-            let mut edit_error = None;
-            let mut m = measure(&s, &mut workers, &phase, || {
-                edited = Some(Instant::now());
-                let body = json!({ "name": name }).to_string();
-                for n in &s.nets {
-                    if let Err(e) = api.post(&format!("/controller/network/{n}"), &body) {
-                        edit_error = Some(e);
-                    }
-                }
-            });
-            if let Some(e) = edit_error {
-                return Err(e);
-            }
-            // unwrap safety: set by the closure above, which `measure` always runs.
-            let t0 = edited.expect("edit time");
-            let mut lat: Vec<u32> = workers
-                .iter()
-                .flat_map(|w| w.push_times(&name))
-                .flatten()
-                .map(|t| t.saturating_duration_since(t0).as_micros() as u32)
-                .collect();
-            let pushed = lat.len() as u64;
-            m.tally.answered = pushed;
-            m.tally.sent = pairs as u64;
-            m.tally.lost = pairs as u64 - pushed;
-            lat.sort_unstable();
-            m.seconds = lat.last().map_or(m.seconds, |l| f64::from(*l) / 1e6);
-            m.tally.latencies_us = lat;
-            out["measured"] = report(&s, &mut m);
-            out["measured"]["pushed"] = json!(pushed);
-        }
+        "storm" => storm(&s, &mut workers, pairs, &mut out)?,
         // Only the HELLO exchange (members coming online), reported above.
         "hello" => {}
         other => {
@@ -439,6 +345,126 @@ pub(crate) fn run(a: &Args) -> Result<String, String> {
     out["configured"] = json!(configured);
     out["configured_with_ips"] = json!(with_ips);
     Ok(out.to_string())
+}
+
+/// Shares the source addresses and members out among the worker threads (one address
+/// each, the wildcard one, when none is given) and starts the workers.
+fn start_workers(s: &mut Setup) -> Result<Vec<Worker>, String> {
+    if s.sources.is_empty() {
+        s.sources.push(if s.target.is_ipv4() {
+            IpAddr::from([0, 0, 0, 0])
+        } else {
+            IpAddr::from([0u16; 8])
+        });
+    }
+    let threads = s.threads.min(s.sources.len());
+    s.threads = threads;
+    let mut shares: Vec<Share> = vec![(Vec::new(), Vec::new()); threads];
+    for (i, ip) in s.sources.iter().enumerate() {
+        shares[i % threads].0.push(*ip);
+    }
+    for (i, m) in std::mem::take(&mut s.members).into_iter().enumerate() {
+        let src = i % s.sources.len();
+        shares[src % threads].1.push((m, src / threads));
+    }
+    shares
+        .into_iter()
+        .map(|(ips, ms)| Worker::new(&ips, ms, &s.nets, s.controller))
+        .collect()
+}
+
+/// The warm-up of `steady`, `flood` and `storm`: every membership asks once.
+fn warm_up(s: &Setup) -> Phase {
+    Phase::Once {
+        rate: s.rate.unwrap_or(5_000.0),
+        retries: 3,
+        timeout: Duration::from_secs(3),
+    }
+}
+
+/// `steady` and `flood`: after the warm-up, the `pairs` memberships re-ask in turn for
+/// `--seconds` (while the flood runs, for `flood`); adds to the report `out`.
+fn steady(
+    a: &Args,
+    s: &Setup,
+    workers: &mut [Worker],
+    pairs: f64,
+    out: &mut Value,
+) -> Result<(), String> {
+    // Each membership asks again after 1.1 s: above the repeat filter, with room for jitter.
+    let max_rate = pairs / (MIN_REPEAT.as_secs_f64() + 0.05);
+    let mut w = measure(s, workers, &warm_up(s), || {});
+    out["warm_up"] = report(s, &mut w);
+    let rate = s.rate.unwrap_or(max_rate).min(max_rate);
+    let phase = Phase::Repeat {
+        rate,
+        seconds: s.seconds,
+    };
+    let flood = (s.scenario == "flood")
+        .then(|| flood_options(a))
+        .transpose()?;
+    let mut flooded = None;
+    let mut m = measure(s, workers, &phase, || {
+        if let Some(f) = &flood {
+            flooded = Some(crate::flood_run(f));
+        }
+    });
+    // Answers in the grace period belong to requests sent within `--seconds`.
+    m.seconds = s.seconds;
+    out["offered_per_second"] = json!(round(rate, 1));
+    out["measured"] = report(s, &mut m);
+    if let Some(f) = flooded {
+        out["flood"] = f?;
+    }
+    Ok(())
+}
+
+/// `storm`: after the warm-up, every network is renamed through the API and each of the
+/// `pairs` memberships must receive the pushed configuration; adds to the report `out`.
+fn storm(s: &Setup, workers: &mut [Worker], pairs: f64, out: &mut Value) -> Result<(), String> {
+    let api = s
+        .api
+        .as_ref()
+        .ok_or("the storm scenario needs --api and --token")?;
+    let mut w = measure(s, workers, &warm_up(s), || {});
+    out["warm_up"] = report(s, &mut w);
+    let name = format!("storm-{}", ztcd::runtime::unix_millis());
+    let phase = Phase::Listen {
+        name: name.clone(),
+        timeout: Duration::from_secs_f64(s.seconds.max(5.0)),
+    };
+    let mut edited = None;
+    let mut edit_error = None;
+    let mut m = measure(s, workers, &phase, || {
+        edited = Some(Instant::now());
+        let body = json!({ "name": name }).to_string();
+        for n in &s.nets {
+            if let Err(e) = api.post(&format!("/controller/network/{n}"), &body) {
+                edit_error = Some(e);
+            }
+        }
+    });
+    if let Some(e) = edit_error {
+        return Err(e);
+    }
+    // unwrap safety: set by the closure above, which `measure` always runs.
+    let t0 = edited.expect("edit time");
+    let mut lat: Vec<u32> = workers
+        .iter()
+        .flat_map(|w| w.push_times(&name))
+        .flatten()
+        .map(|t| t.saturating_duration_since(t0).as_micros() as u32)
+        .collect();
+    let pushed = lat.len() as u64;
+    m.tally.answered = pushed;
+    m.tally.sent = pairs as u64;
+    m.tally.lost = pairs as u64 - pushed;
+    lat.sort_unstable();
+    m.seconds = lat.last().map_or(m.seconds, |l| f64::from(*l) / 1e6);
+    m.tally.latencies_us = lat;
+    out["measured"] = report(s, &mut m);
+    out["measured"]["pushed"] = json!(pushed);
+    Ok(())
 }
 
 /// Authorizes every membership through the API (8 connections at a time).
@@ -473,6 +499,7 @@ fn authorize(s: &Setup, workers: &[Worker]) -> Result<(), String> {
     })
 }
 
+/// The options of the flood that runs during the `flood` scenario.
 fn flood_options(a: &Args) -> Result<crate::FloodOptions, String> {
     Ok(crate::FloodOptions {
         target: a.req("target")?,

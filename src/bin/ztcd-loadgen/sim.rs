@@ -21,6 +21,8 @@ use ztcd::runtime::unix_millis;
 /// A configuration request is sent again to the same network no sooner than this (controllers
 /// ignore repeats within 1 s).
 pub(crate) const MIN_REPEAT: Duration = Duration::from_millis(1050);
+/// How long a phase's sending loop sleeps between rounds.
+const TICK: Duration = Duration::from_millis(1);
 /// Most chunked configurations being assembled per worker.
 const MAX_ASSEMBLING: usize = 4096;
 
@@ -248,174 +250,211 @@ impl Worker {
     }
 }
 
+/// Sends datagrams `d` to `target` from socket `i`.
 async fn send(socks: &[Async<UdpSocket>], i: usize, target: SocketAddr, d: &[Vec<u8>]) {
     for p in d {
         let _ = socks[i].send_to(p, target).await;
     }
 }
 
+/// Runs `phase`: sends what it asks for to `target` while the sockets' receive tasks
+/// count the answers.
 async fn drive(
     state: &RefCell<State>,
     socks: &[Async<UdpSocket>],
     target: SocketAddr,
     phase: &Phase,
 ) {
-    let tick = Duration::from_millis(1);
-    match phase {
-        Phase::Hello { rate, timeout } => {
-            let start = Instant::now();
-            let sent_to = InetAddress::from_socket(target);
-            let mut total_sent = 0u64;
-            while start.elapsed() < *timeout {
-                let allowed = (start.elapsed().as_secs_f64() * rate) as u64 + 1;
-                let budget = allowed.saturating_sub(total_sent);
-                let due: Vec<(usize, Vec<u8>)> = {
-                    let mut s = state.borrow_mut();
-                    let mut sent = 0;
-                    let now = Instant::now();
-                    let mut due = Vec::new();
-                    for m in s.members.iter_mut().filter(|m| !m.online) {
-                        if sent >= budget {
-                            break;
-                        }
-                        if m.hello
-                            .is_none_or(|(_, t)| now - t >= Duration::from_secs(2))
-                            && let Ok((id, d)) = m.session.hello(unix_millis(), sent_to, (0, 0))
-                        {
-                            m.hello = Some((id, now));
-                            due.push((m.socket, d));
-                            sent += 1;
-                        }
-                    }
-                    s.tally.sent += sent;
-                    total_sent += sent;
-                    due
-                };
-                for (i, d) in due {
-                    send(socks, i, target, &[d]).await;
-                }
-                if state.borrow().members.iter().all(|m| m.online) {
-                    // Give the root's path probes, sent right after OK(HELLO), a moment to
-                    // arrive and be answered (a root that does not probe sends none).
-                    let linger = Instant::now();
-                    while linger.elapsed() < Duration::from_millis(500)
-                        && !state.borrow().members.iter().all(|m| m.probed)
-                    {
-                        Timer::after(tick).await;
-                    }
-                    return;
-                }
-                Timer::after(tick).await;
-            }
-        }
+    match *phase {
+        Phase::Hello { rate, timeout } => hello(state, socks, target, rate, timeout).await,
         Phase::Once {
             rate,
             retries,
             timeout,
-        } => {
-            let n = state.borrow().pairs.len();
-            let mut last_round = Instant::now();
-            for round in 0..=*retries {
-                let mut k = 0usize;
-                let todo: Vec<usize> = {
-                    let s = state.borrow();
-                    (0..n)
-                        .filter(|&p| s.pairs[p].config.is_none() && !s.pairs[p].refused)
-                        .collect()
-                };
-                if todo.is_empty() {
-                    return;
-                }
-                if round > 0 {
-                    // Each unanswered attempt counts as lost when it is asked again.
-                    // Respect the repeat filter before asking again.
-                    Timer::at(last_round + MIN_REPEAT).await;
-                }
-                let start = Instant::now();
-                while k < todo.len() {
-                    let due = ((start.elapsed().as_secs_f64() * rate) as usize + 1).min(todo.len());
-                    while k < due {
-                        let out = state.borrow_mut().request(todo[k]);
-                        if let Some((i, d)) = out {
-                            send(socks, i, target, &d).await;
-                        }
-                        k += 1;
-                    }
-                    Timer::after(tick).await;
-                }
-                last_round = Instant::now();
-                while last_round.elapsed() < *timeout.max(&MIN_REPEAT) {
-                    if state.borrow().in_flight.is_empty() {
-                        break;
-                    }
-                    Timer::after(Duration::from_millis(2)).await;
-                }
-            }
+        } => once(state, socks, target, rate, retries, timeout).await,
+        Phase::Repeat { rate, seconds } => repeat(state, socks, target, rate, seconds).await,
+        Phase::Listen { ref name, timeout } => listen(state, name, timeout).await,
+    }
+}
+
+/// [`Phase::Hello`]: HELLO the members not yet online, at most `rate` per second, until all
+/// are online (then a moment for the root's path probes) or `timeout` passes.
+async fn hello(
+    state: &RefCell<State>,
+    socks: &[Async<UdpSocket>],
+    target: SocketAddr,
+    rate: f64,
+    timeout: Duration,
+) {
+    let start = Instant::now();
+    let sent_to = InetAddress::from_socket(target);
+    let mut total_sent = 0u64;
+    while start.elapsed() < timeout {
+        let allowed = (start.elapsed().as_secs_f64() * rate) as u64 + 1;
+        let budget = allowed.saturating_sub(total_sent);
+        let due: Vec<(usize, Vec<u8>)> = {
             let mut s = state.borrow_mut();
-            let mut unanswered = 0;
-            for p in &mut s.pairs {
-                unanswered += u64::from(p.pending.take().is_some());
-            }
-            s.tally.lost += unanswered;
-            s.in_flight.clear();
-        }
-        Phase::Repeat { rate, seconds } => {
-            let n = state.borrow().pairs.len();
-            if n == 0 {
-                return;
-            }
-            let start = Instant::now();
-            let mut k = 0u64;
-            while start.elapsed().as_secs_f64() < *seconds {
-                let due = (start.elapsed().as_secs_f64() * rate) as u64 + 1;
-                while k < due {
-                    let p = (k % n as u64) as usize;
-                    if state.borrow().pairs[p]
-                        .last_sent
-                        .is_some_and(|t| t.elapsed() < MIN_REPEAT)
-                    {
-                        // The turn came round early (behind schedule, then caught up): wait.
-                        break;
-                    }
-                    let out = state.borrow_mut().request(p);
-                    if let Some((i, d)) = out {
-                        send(socks, i, target, &d).await;
-                    }
-                    k += 1;
+            let mut sent = 0;
+            let now = Instant::now();
+            let mut due = Vec::new();
+            for m in s.members.iter_mut().filter(|m| !m.online) {
+                if sent >= budget {
+                    break;
                 }
+                if m.hello
+                    .is_none_or(|(_, t)| now - t >= Duration::from_secs(2))
+                    && let Ok((id, d)) = m.session.hello(unix_millis(), sent_to, (0, 0))
                 {
-                    let mut s = state.borrow_mut();
-                    s.tally.ticks += 1;
-                    // More than 10 ms of sends behind schedule.
-                    if due.saturating_sub(k) > (rate / 100.0) as u64 + 1 {
-                        s.tally.late_ticks += 1;
-                    }
+                    m.hello = Some((id, now));
+                    due.push((m.socket, d));
+                    sent += 1;
                 }
-                Timer::after(tick).await;
             }
-            Timer::after(Duration::from_millis(500)).await;
+            s.tally.sent += sent;
+            total_sent += sent;
+            due
+        };
+        for (i, d) in due {
+            send(socks, i, target, &[d]).await;
+        }
+        if state.borrow().members.iter().all(|m| m.online) {
+            // Give the root's path probes, sent right after OK(HELLO), a moment to
+            // arrive and be answered (a root that does not probe sends none).
+            let linger = Instant::now();
+            while linger.elapsed() < Duration::from_millis(500)
+                && !state.borrow().members.iter().all(|m| m.probed)
+            {
+                Timer::after(TICK).await;
+            }
+            return;
+        }
+        Timer::after(TICK).await;
+    }
+}
+
+/// [`Phase::Once`]: every membership without a configuration asks, paced at `rate` per
+/// second, in up to `retries` further rounds; what is still unanswered at the end is lost.
+async fn once(
+    state: &RefCell<State>,
+    socks: &[Async<UdpSocket>],
+    target: SocketAddr,
+    rate: f64,
+    retries: u32,
+    timeout: Duration,
+) {
+    let n = state.borrow().pairs.len();
+    let mut last_round = Instant::now();
+    for round in 0..=retries {
+        let mut k = 0usize;
+        let todo: Vec<usize> = {
+            let s = state.borrow();
+            (0..n)
+                .filter(|&p| s.pairs[p].config.is_none() && !s.pairs[p].refused)
+                .collect()
+        };
+        if todo.is_empty() {
+            return;
+        }
+        if round > 0 {
+            // Each unanswered attempt counts as lost when it is asked again.
+            // Respect the repeat filter before asking again.
+            Timer::at(last_round + MIN_REPEAT).await;
+        }
+        let start = Instant::now();
+        while k < todo.len() {
+            let due = ((start.elapsed().as_secs_f64() * rate) as usize + 1).min(todo.len());
+            while k < due {
+                let out = state.borrow_mut().request(todo[k]);
+                if let Some((i, d)) = out {
+                    send(socks, i, target, &d).await;
+                }
+                k += 1;
+            }
+            Timer::after(TICK).await;
+        }
+        last_round = Instant::now();
+        while last_round.elapsed() < timeout.max(MIN_REPEAT) {
+            if state.borrow().in_flight.is_empty() {
+                break;
+            }
+            Timer::after(Duration::from_millis(2)).await;
+        }
+    }
+    let mut s = state.borrow_mut();
+    let mut unanswered = 0;
+    for p in &mut s.pairs {
+        unanswered += u64::from(p.pending.take().is_some());
+    }
+    s.tally.lost += unanswered;
+    s.in_flight.clear();
+}
+
+/// [`Phase::Repeat`]: memberships ask in turn at `rate` per second for `seconds`, each no
+/// more often than [`MIN_REPEAT`]; counts the ticks that fell behind schedule.
+async fn repeat(
+    state: &RefCell<State>,
+    socks: &[Async<UdpSocket>],
+    target: SocketAddr,
+    rate: f64,
+    seconds: f64,
+) {
+    let n = state.borrow().pairs.len();
+    if n == 0 {
+        return;
+    }
+    let start = Instant::now();
+    let mut k = 0u64;
+    while start.elapsed().as_secs_f64() < seconds {
+        let due = (start.elapsed().as_secs_f64() * rate) as u64 + 1;
+        while k < due {
+            let p = (k % n as u64) as usize;
+            if state.borrow().pairs[p]
+                .last_sent
+                .is_some_and(|t| t.elapsed() < MIN_REPEAT)
+            {
+                // The turn came round early (behind schedule, then caught up): wait.
+                break;
+            }
+            let out = state.borrow_mut().request(p);
+            if let Some((i, d)) = out {
+                send(socks, i, target, &d).await;
+            }
+            k += 1;
+        }
+        {
             let mut s = state.borrow_mut();
-            let lost = s.in_flight.len() as u64;
-            s.tally.lost += lost;
-            s.in_flight.clear();
-            for p in &mut s.pairs {
-                p.pending = None;
+            s.tally.ticks += 1;
+            // More than 10 ms of sends behind schedule.
+            if due.saturating_sub(k) > (rate / 100.0) as u64 + 1 {
+                s.tally.late_ticks += 1;
             }
         }
-        Phase::Listen { name, timeout } => {
-            let start = Instant::now();
-            let total = state.borrow().pairs.len();
-            let mine = || {
-                let s = state.borrow();
-                s.pairs
-                    .iter()
-                    .filter(|p| p.push.as_ref().is_some_and(|(_, c)| &c.name == name))
-                    .count()
-            };
-            while start.elapsed() < *timeout && mine() < total {
-                Timer::after(Duration::from_millis(5)).await;
-            }
-        }
+        Timer::after(TICK).await;
+    }
+    Timer::after(Duration::from_millis(500)).await;
+    let mut s = state.borrow_mut();
+    let lost = s.in_flight.len() as u64;
+    s.tally.lost += lost;
+    s.in_flight.clear();
+    for p in &mut s.pairs {
+        p.pending = None;
+    }
+}
+
+/// [`Phase::Listen`]: waits until every membership holds a pushed configuration naming
+/// network `name`, or `timeout` passes.
+async fn listen(state: &RefCell<State>, name: &str, timeout: Duration) {
+    let start = Instant::now();
+    let total = state.borrow().pairs.len();
+    let mine = || {
+        let s = state.borrow();
+        s.pairs
+            .iter()
+            .filter(|p| p.push.as_ref().is_some_and(|(_, c)| c.name == name))
+            .count()
+    };
+    while start.elapsed() < timeout && mine() < total {
+        Timer::after(Duration::from_millis(5)).await;
     }
 }
 

@@ -57,42 +57,13 @@ pub(super) fn define_tag(
                 let bits = next_word(body, k, "Missing tag flag name or bit index.")?;
                 let fname = next_word(body, k + 1, "Missing tag flag name or bit index.")?;
                 k += 2;
-                let mut mask = 0u32;
-                for b in bits.text.split(',').filter(|b| !b.is_empty()) {
-                    let b = b.to_lowercase();
-                    match t.flags.get(&b) {
-                        Some(m) => mask |= m,
-                        None => match num(&b) {
-                            n @ 0..=31 => mask |= 1 << n,
-                            _ => {
-                                return Err(err(
-                                    at(bits),
-                                    "Bit index invalid, out of range, or references an undefined flag name.",
-                                ));
-                            }
-                        },
-                    }
-                }
-                let f = fname.text.to_lowercase();
-                if !super::valid_name(&f) {
-                    return Err(err(at(fname), "Invalid or reserved flag name."));
-                }
-                if t.flags.insert(f, mask).is_some() {
-                    return Err(err(at(fname), "Duplicate flag name in tag definition."));
-                }
+                define_flag(&mut t, bits, fname)?;
             }
             "enum" => {
                 let value = next_word(body, k, "Missing tag enum name or value.")?;
                 let ename = next_word(body, k + 1, "Missing tag enum name or value.")?;
                 k += 2;
-                let v = u32_of(value, "Tag enum value invalid or out of range.")?;
-                let e = ename.text.to_lowercase();
-                if !super::valid_name(&e) {
-                    return Err(err(at(ename), "Invalid or reserved tag enum name."));
-                }
-                if t.enums.insert(e, v).is_some() {
-                    return Err(err(at(ename), "Duplicate enum name in tag definition."));
-                }
+                define_enum(&mut t, value, ename)?;
             }
             _ => return Err(err(at(kw), "Unrecognized keyword in tag definition.")),
         }
@@ -109,6 +80,48 @@ pub(super) fn define_tag(
             .unwrap_or_else(|| (num(d).max(0).unsigned_abs() & 0xffff_ffff) as u32)
     });
     Ok((tag_name, t))
+}
+
+/// `flag BITS NAME` of a tag: names the mask of `bits` (bit indexes 0-31 and flag names
+/// already defined, separated by commas).
+fn define_flag(t: &mut TagDef, bits: &Word, fname: &Word) -> Result<(), CompileError> {
+    let mut mask = 0u32;
+    for b in bits.text.split(',').filter(|b| !b.is_empty()) {
+        let b = b.to_lowercase();
+        match t.flags.get(&b) {
+            Some(m) => mask |= m,
+            None => match num(&b) {
+                n @ 0..=31 => mask |= 1 << n,
+                _ => {
+                    return Err(err(
+                        at(bits),
+                        "Bit index invalid, out of range, or references an undefined flag name.",
+                    ));
+                }
+            },
+        }
+    }
+    let f = fname.text.to_lowercase();
+    if !super::valid_name(&f) {
+        return Err(err(at(fname), "Invalid or reserved flag name."));
+    }
+    if t.flags.insert(f, mask).is_some() {
+        return Err(err(at(fname), "Duplicate flag name in tag definition."));
+    }
+    Ok(())
+}
+
+/// `enum VALUE NAME` of a tag: names a value.
+fn define_enum(t: &mut TagDef, value: &Word, ename: &Word) -> Result<(), CompileError> {
+    let v = u32_of(value, "Tag enum value invalid or out of range.")?;
+    let e = ename.text.to_lowercase();
+    if !super::valid_name(&e) {
+        return Err(err(at(ename), "Invalid or reserved tag enum name."));
+    }
+    if t.enums.insert(e, v).is_some() {
+        return Err(err(at(ename), "Duplicate enum name in tag definition."));
+    }
+    Ok(())
 }
 
 fn u32_of(w: &Word, message: &str) -> Result<u32, CompileError> {

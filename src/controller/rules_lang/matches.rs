@@ -194,6 +194,7 @@ fn range(arg: &Arg, max: i128, message: &str) -> Result<(i128, i128), CompileErr
     Ok((a, b))
 }
 
+/// The API rule object of match condition `keyword` (API type `api`) with its arguments.
 fn condition_rule(
     keyword: &str,
     api: &str,
@@ -215,25 +216,7 @@ fn condition_rule(
             json!({"type": api, "zt": zt})
         }
         "vlan" | "vlanpcp" | "vlandei" | "ethertype" | "ipprotocol" => {
-            let named = match keyword {
-                "ethertype" => ETHERTYPES.iter().find(|e| e.0 == a.text).map(|e| e.1),
-                "ipprotocol" => IP_PROTOCOLS.iter().find(|e| e.0 == a.text).map(|e| e.1),
-                _ => None,
-            };
-            let n = named.unwrap_or_else(|| num(&a.text));
-            if !(0..=0xffff_ffff).contains(&n) {
-                return Err(a.fail("Invalid numeric value."));
-            }
-            let field = match keyword {
-                "vlan" => "vlanId",
-                "vlanpcp" => "vlanPcp",
-                "vlandei" => "vlanDei",
-                "ethertype" => "etherType",
-                _ => "ipProtocol",
-            };
-            let mut r = json!({"type": api});
-            r[field] = json!(n as u64);
-            r
+            number_rule(keyword, api, a)?
         }
         "random" => {
             let p = float_prefix(&a.text).clamp(0.0, 1.0);
@@ -241,17 +224,7 @@ fn condition_rule(
         }
         "macsrc" | "macdest" => json!({"type": api, "mac": mac(a)?}),
         "ipsrc" | "ipdest" => ip_rule(keyword, a)?,
-        "icmp" => {
-            let t = num(&a.text);
-            if !(0..=0xff).contains(&t) {
-                return Err(a.fail("Missing or invalid ICMP type."));
-            }
-            let c = num(&args[1].text);
-            if c > 0xff {
-                return Err(args[1].fail("Invalid ICMP code (use -1 for none)."));
-            }
-            json!({"type": api, "icmpType": t as u64, "icmpCode": (c >= 0).then_some(c as u64)})
-        }
+        "icmp" => icmp_rule(api, args)?,
         "sport" | "dport" | "framesize" => {
             let (s, e) = range(a, 0xffff, "Invalid numeric range.")?;
             json!({"type": api, "start": s as u64, "end": e as u64})
@@ -264,22 +237,63 @@ fn condition_rule(
             let (s, e) = range(&args[1], 0xff, "Invalid value range.")?;
             json!({"type": api, "mask": mask as u64, "start": s as u64, "end": e as u64})
         }
-        "chr" => {
-            let mut mask = 0u64;
-            for b in a.text.split(',').filter(|b| !b.is_empty()) {
-                let bit = CHARACTERISTICS
-                    .iter()
-                    .find(|c| c.0 == b)
-                    .map_or_else(|| num(b), |c| i128::from(c.1));
-                if !(0..=63).contains(&bit) {
-                    return Err(a.fail("Invalid bit index (range 0-63) or unrecognized name."));
-                }
-                mask |= 1 << bit;
-            }
-            json!({"type": api, "mask": format!("{mask:016x}")})
-        }
+        "chr" => characteristics_rule(api, a)?,
         _ => tag_rule(api, args, out)?,
     })
+}
+
+/// `vlan|vlanpcp|vlandei|ethertype|ipprotocol N`: one number (ethertypes and IP protocols
+/// may also be named).
+fn number_rule(keyword: &str, api: &str, a: &Arg) -> Result<Value, CompileError> {
+    let named = match keyword {
+        "ethertype" => ETHERTYPES.iter().find(|e| e.0 == a.text).map(|e| e.1),
+        "ipprotocol" => IP_PROTOCOLS.iter().find(|e| e.0 == a.text).map(|e| e.1),
+        _ => None,
+    };
+    let n = named.unwrap_or_else(|| num(&a.text));
+    if !(0..=0xffff_ffff).contains(&n) {
+        return Err(a.fail("Invalid numeric value."));
+    }
+    let field = match keyword {
+        "vlan" => "vlanId",
+        "vlanpcp" => "vlanPcp",
+        "vlandei" => "vlanDei",
+        "ethertype" => "etherType",
+        _ => "ipProtocol",
+    };
+    let mut r = json!({"type": api});
+    r[field] = json!(n as u64);
+    Ok(r)
+}
+
+/// `icmp TYPE CODE`: the type 0-255 and the code, -1 for none.
+fn icmp_rule(api: &str, args: &[Arg]) -> Result<Value, CompileError> {
+    let a = &args[0];
+    let t = num(&a.text);
+    if !(0..=0xff).contains(&t) {
+        return Err(a.fail("Missing or invalid ICMP type."));
+    }
+    let c = num(&args[1].text);
+    if c > 0xff {
+        return Err(args[1].fail("Invalid ICMP code (use -1 for none)."));
+    }
+    Ok(json!({"type": api, "icmpType": t as u64, "icmpCode": (c >= 0).then_some(c as u64)}))
+}
+
+/// `chr BITS`: characteristics bits, by name or index 0-63, separated by commas.
+fn characteristics_rule(api: &str, a: &Arg) -> Result<Value, CompileError> {
+    let mut mask = 0u64;
+    for b in a.text.split(',').filter(|b| !b.is_empty()) {
+        let bit = CHARACTERISTICS
+            .iter()
+            .find(|c| c.0 == b)
+            .map_or_else(|| num(b), |c| i128::from(c.1));
+        if !(0..=63).contains(&bit) {
+            return Err(a.fail("Invalid bit index (range 0-63) or unrecognized name."));
+        }
+        mask |= 1 << bit;
+    }
+    Ok(json!({"type": api, "mask": format!("{mask:016x}")}))
 }
 
 /// `tand|tor|txor|tdiff|teq|tseq|treq TAG VALUE`: a defined tag's name (its flags and enums
