@@ -44,14 +44,17 @@ pub fn import_zerotier(from: &Path, home: &Path, unix: u64) -> Result<ImportRepo
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
-    c.begin_batch().map_err(|e| e.to_string())?;
-    for file in files {
-        if let Some(id) = import_network(&mut c, unix, &file, &mut report) {
-            let members = dir.join(id.to_string()).join("member");
-            import_members(&mut c, unix, id, &members, &mut report);
+    // One transaction: the import lands whole or not at all.
+    c.atomically(|c| {
+        for file in files {
+            if let Some(id) = import_network(c, unix, &file, &mut report) {
+                let members = dir.join(id.to_string()).join("member");
+                import_members(c, unix, id, &members, &mut report);
+            }
         }
-    }
-    c.commit_batch().map_err(|e| e.to_string())?;
+        Ok(())
+    })
+    .map_err(|e| e.to_string())?;
     Ok(report)
 }
 

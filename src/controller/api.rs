@@ -400,23 +400,6 @@ impl Controller {
         Ok(())
     }
 
-    /// Starts a batch of API calls that [`Controller::commit_batch`] makes durable at once
-    /// (one fsync for many writes; answer none of them before the commit).
-    pub fn begin_batch(&mut self) -> ApiResult<()> {
-        self.store.begin()?;
-        Ok(())
-    }
-
-    /// Commits the batch. On failure nothing of it was written: the cache and queued pushes
-    /// are dropped and every call of the batch must be answered as failed.
-    pub fn commit_batch(&mut self) -> ApiResult<()> {
-        self.store.close(false).map_err(|e| {
-            self.cache.clear();
-            self.outbox.clear();
-            ApiError::Store(e)
-        })
-    }
-
     /// Networks with their member counts (not banned, authorized), for `/unstable` lists.
     pub fn api_networks_detailed(&self) -> ApiResult<Value> {
         let mut data = Vec::new();

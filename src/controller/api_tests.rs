@@ -198,7 +198,7 @@ fn networks_are_created_merged_and_deleted_like_zerotier_one() {
 }
 
 #[test]
-fn members_are_preauthorized_blocked_deleted_and_their_ips_stay_unique() {
+fn members_are_preauthorized_and_their_ips_stay_unique() {
     let (mut c, nwid) = setup(true);
     let [_, a, b] = ids();
     // Pre-authorization by address, before the member ever asked.
@@ -244,6 +244,23 @@ fn members_are_preauthorized_blocked_deleted_and_their_ips_stay_unique() {
             .len(),
         1
     );
+    // Unknown network or member: 404.
+    let other = NetworkId(nwid.0 + 1);
+    assert!(matches!(
+        c.api_post_member(0, UNIX, other, a.address(), &json!({})),
+        Err(ApiError::NotFound(_))
+    ));
+    assert!(parse_address("ff00000000").is_none());
+    assert!(parse_network_id("zz").is_none());
+}
+
+#[test]
+fn members_are_blocked_unblocked_and_deleted() {
+    let (mut c, nwid) = setup(true);
+    let [_, a, _] = ids();
+    c.api_post_member(0, UNIX, nwid, a.address(), &json!({"authorized": true}))
+        .unwrap();
+    assert!(matches!(ask(&mut c, 0, a, nwid), Reply::Config(_)));
     // Blocking (ztcd's extension): refused, its address released, still listed as blocked.
     let m = c
         .api_post_member(0, UNIX, nwid, a.address(), &json!({"banned": true}))
@@ -300,14 +317,6 @@ fn members_are_preauthorized_blocked_deleted_and_their_ips_stay_unique() {
         ),
         (json!(false), json!(false), json!([]), json!(""))
     );
-    // Unknown network or member: 404.
-    let other = NetworkId(nwid.0 + 1);
-    assert!(matches!(
-        c.api_post_member(0, UNIX, other, a.address(), &json!({})),
-        Err(ApiError::NotFound(_))
-    ));
-    assert!(parse_address("ff00000000").is_none());
-    assert!(parse_network_id("zz").is_none());
 }
 
 #[test]

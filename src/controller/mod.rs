@@ -512,4 +512,6 @@ pub fn cidr(text: &str) -> Option<(IpAddr, u8)> {
 #[cfg(test)]
 mod api_tests;
 #[cfg(test)]
+mod apply_tests;
+#[cfg(test)]
 mod tests;

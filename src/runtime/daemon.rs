@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use smol::channel::Sender;
+use smol::channel::{Receiver, Sender};
 use smol::{Async, LocalExecutor};
 
 use super::OsEntropy;
@@ -23,7 +23,7 @@ use crate::admin::msg::AdminRequest;
 use crate::controller::Controller;
 use crate::crypto::Entropy;
 use crate::home::Home;
-use crate::identity::Identity;
+use crate::identity::{Identity, IdentitySecret};
 use crate::node::{Event, LocalSocket, Node, NodeConfig, Transmit};
 use crate::wire::world::World;
 use crate::{info, warn};
@@ -78,20 +78,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     // First of all: a SIGHUP (a reload sent by a hotplug event while we start) must never
     // kill the daemon; it is acted on once the loop runs.
     let (signal_rx, signal_flags) = signal_pipe()?;
-    if cfg.require_mount {
-        super::startup::check_mounted(&cfg.home)?;
-    }
-    // A restore cut short is finished or undone first, never replaced by a fresh home.
-    crate::backup::restore::recover(&cfg.home).map_err(io::Error::other)?;
-    let home = Home::open(&cfg.home)?;
-    let mut lock = own_home(&home, &cfg)?;
-    info!("home {}", cfg.home.display());
-    let (identity, created) = home.load_or_create_identity(&mut OsEntropy)?;
-    info!(
-        "identity {} ({})",
-        identity.address(),
-        if created { "created" } else { "loaded" }
-    );
+    let (home, mut lock, identity) = open_home(&cfg)?;
     // The database is checked before anything is written or bound.
     let store = open_store(&home, identity.address())?;
     let key = home.load_or_create_planet_key(&mut OsEntropy)?;
@@ -109,13 +96,10 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     let loopback = listening.iter().copied().find(|a| a.ip().is_loopback());
     lock.announce(loopback.or_else(|| listening.first().copied()))?;
     let (planet, moon) = worlds(&cfg, &home, &identity, &key, &endpoints)?;
-    let identity_text = identity.identity().to_string();
-    let planet_file = (
-        planet.id,
-        planet.timestamp,
-        planet.to_bytes().unwrap_or_default(),
-    );
-    let moon_file = moon.as_ref().and_then(|m| m.to_bytes().ok());
+    for a in &listening {
+        info!("admin API on http://{a}/");
+    }
+    let status_info = status_info(&cfg, &identity, &planet, moon.as_ref(), listening);
     let limits = crate::limits::TableLimits::for_budget(cfg.memory_budget_mib);
     let controller = Controller::with_limits(identity.clone(), store, limits);
     let follow = Follow::new(
@@ -129,22 +113,8 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     );
     let (node, cache_path, cached_len) = build_node(&cfg, &home, identity, planet, moon, limits);
 
-    let mut socket_is_v6 = Vec::with_capacity(sockets.len());
-    for s in &sockets {
-        let local = s.get_ref().local_addr()?;
-        info!("listening on udp {local}");
-        socket_is_v6.push(local.is_ipv6());
-    }
-    let (validate_tx, validate_rx) = smol::channel::bounded::<Identity>(VALIDATION_QUEUE);
-    let (result_tx, result_rx) = smol::channel::bounded::<(Identity, bool)>(VALIDATION_QUEUE);
-    let validator = std::thread::Builder::new()
-        .name("ztcd-validate".into())
-        .spawn(move || validation_thread(validate_rx, result_tx))?;
-
-    for a in &listening {
-        info!("admin API on http://{a}/");
-    }
-    let status_info = status_info(&cfg, &identity_text, &planet_file, moon_file, listening);
+    let socket_is_v6 = socket_families(&sockets)?;
+    let (validate_tx, result_rx, validator) = start_validation()?;
 
     let started = Instant::now();
     let mut owner = Owner {
@@ -161,16 +131,7 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
         admin_requests: 0,
         admin_stats: None,
         metrics_store_errors: 0,
-        backup: cfg
-            .backup
-            .clone()
-            .map(|(to, keep)| crate::backup::BackupOptions {
-                home: cfg.home.clone(),
-                to,
-                keep,
-                key: None,
-                require_mount: false,
-            }),
+        backup: backup_options(&cfg),
     };
     owner.admin_stats = admin.as_ref().map(|h| h.stats.clone());
     crate::home::crash_point("started");
@@ -186,6 +147,65 @@ pub fn run(cfg: RunConfig) -> io::Result<()> {
     owner.finish();
     let _ = validator.join();
     Ok(())
+}
+
+/// Opens and owns the home (after finishing or undoing a restore cut short: never replaced by
+/// a fresh home) and loads its identity, creating one only in a new home.
+fn open_home(cfg: &RunConfig) -> io::Result<(Home, crate::home::lock::HomeLock, IdentitySecret)> {
+    if cfg.require_mount {
+        super::startup::check_mounted(&cfg.home)?;
+    }
+    crate::backup::restore::recover(&cfg.home).map_err(io::Error::other)?;
+    let home = Home::open(&cfg.home)?;
+    let lock = own_home(&home, cfg)?;
+    info!("home {}", cfg.home.display());
+    let (identity, created) = home.load_or_create_identity(&mut OsEntropy)?;
+    info!(
+        "identity {} ({})",
+        identity.address(),
+        if created { "created" } else { "loaded" }
+    );
+    Ok((home, lock, identity))
+}
+
+/// Whether each socket is IPv6 (logging where each listens).
+fn socket_families(sockets: &[Async<UdpSocket>]) -> io::Result<Vec<bool>> {
+    sockets
+        .iter()
+        .map(|s| {
+            let local = s.get_ref().local_addr()?;
+            info!("listening on udp {local}");
+            Ok(local.is_ipv6())
+        })
+        .collect()
+}
+
+/// Starts the thread that checks new identities' proof of work: the queue to it, the queue
+/// of its results, and its handle.
+fn start_validation() -> io::Result<(
+    Sender<Identity>,
+    Receiver<(Identity, bool)>,
+    std::thread::JoinHandle<()>,
+)> {
+    let (validate_tx, validate_rx) = smol::channel::bounded::<Identity>(VALIDATION_QUEUE);
+    let (result_tx, result_rx) = smol::channel::bounded::<(Identity, bool)>(VALIDATION_QUEUE);
+    let validator = std::thread::Builder::new()
+        .name("ztcd-validate".into())
+        .spawn(move || validation_thread(validate_rx, result_tx))?;
+    Ok((validate_tx, result_rx, validator))
+}
+
+/// Where `POST /ztcd/backup` writes (`--backup-to`), if anywhere.
+fn backup_options(cfg: &RunConfig) -> Option<crate::backup::BackupOptions> {
+    cfg.backup
+        .clone()
+        .map(|(to, keep)| crate::backup::BackupOptions {
+            home: cfg.home.clone(),
+            to,
+            keep,
+            key: None,
+            require_mount: false,
+        })
 }
 
 /// The node, its tables bounded by the memory budget, trusting the identities validated in
@@ -226,17 +246,17 @@ fn build_node(
 /// `/status`'s fixed part.
 fn status_info(
     cfg: &RunConfig,
-    identity: &str,
-    planet: &(u64, u64, Vec<u8>),
-    moon_file: Option<Vec<u8>>,
+    identity: &crate::identity::IdentitySecret,
+    planet: &World,
+    moon: Option<&World>,
     listening: Vec<SocketAddr>,
 ) -> StatusInfo {
     StatusInfo {
-        public_identity: identity.to_owned(),
+        public_identity: identity.identity().to_string(),
         port: cfg.port,
-        planet: (planet.0, planet.1),
-        planet_file: planet.2.clone(),
-        moon_file,
+        planet: (planet.id, planet.timestamp),
+        planet_file: planet.to_bytes().unwrap_or_default(),
+        moon_file: moon.and_then(|m| m.to_bytes().ok()),
         listening,
         allow: cfg
             .admin

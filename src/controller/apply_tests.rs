@@ -1,0 +1,204 @@
+//! The write side: typed changes in one transaction, savepoints, and the controller's timers.
+
+use serde_json::json;
+
+use super::api::ApiError;
+use super::api_tests::ApiCalls;
+use super::change::{Change, MemberPatch, NetworkPatch};
+use super::store::Store;
+use super::tests::{ask, ids, setup};
+use super::{Controller, Now, Reply};
+use crate::crypto::SeededEntropy;
+use crate::wire::NetworkId;
+
+const UNIX: u64 = 1_700_000_000_000;
+
+fn now(mono: u64) -> Now {
+    Now {
+        mono,
+        unix: UNIX + mono,
+    }
+}
+
+fn authorize(yes: bool) -> MemberPatch {
+    MemberPatch {
+        authorized: Some(yes),
+        ..MemberPatch::default()
+    }
+}
+
+#[test]
+fn a_batch_of_changes_lands_together_and_a_refused_one_leaves_nothing() {
+    let (mut c, nwid) = setup(true);
+    let [_, a, b] = ids();
+    let taken = "10.1.0.9".parse().unwrap();
+    let changes = [
+        Change::PutMember(nwid, a.address(), {
+            let mut p = authorize(true);
+            p.ip_assignments = Some(vec![taken]);
+            p
+        }),
+        // Refused: the address is a's by now (the earlier change of the batch counts).
+        Change::PutMember(nwid, b.address(), {
+            let mut p = authorize(true);
+            p.ip_assignments = Some(vec![taken]);
+            p
+        }),
+        Change::DeleteMember(NetworkId(nwid.0 + 1), a.address()),
+        Change::PutNetwork(
+            nwid,
+            NetworkPatch {
+                name: Some("office".into()),
+                ..NetworkPatch::default()
+            },
+        ),
+    ];
+    let results = c
+        .apply_all(now(0), &mut SeededEntropy::new(1), &changes)
+        .unwrap();
+    assert!(results[0].is_ok());
+    assert!(matches!(&results[1], Err(ApiError::BadRequest(e)) if e.contains("already assigned")));
+    assert!(matches!(results[2], Err(ApiError::NotFound(_))));
+    assert_eq!(results[3].as_ref().unwrap()["name"], "office");
+    assert!(matches!(
+        c.api_member(0, nwid, b.address()),
+        Err(ApiError::NotFound(_))
+    ));
+    assert_eq!(
+        c.api_member(0, nwid, a.address()).unwrap()["authorized"],
+        true
+    );
+}
+
+#[test]
+fn a_nested_transaction_that_fails_undoes_only_its_own_writes() {
+    let (mut c, nwid) = setup(true);
+    let [_, a, b] = ids();
+    let result = c.atomically(|c| {
+        c.api_post_member(0, UNIX, nwid, a.address(), &json!({"authorized": true}))?;
+        let inner = c.atomically(|c| {
+            c.api_post_member(0, UNIX, nwid, b.address(), &json!({"authorized": true}))?;
+            Err::<(), _>(ApiError::BadRequest("refused after writing".into()))
+        });
+        assert!(inner.is_err());
+        Ok(())
+    });
+    assert!(result.is_ok());
+    assert!(c.store().conn_is_autocommit(), "nothing left open");
+    assert_eq!(
+        c.api_member(0, nwid, a.address()).unwrap()["authorized"],
+        true
+    );
+    assert!(matches!(
+        c.api_member(0, nwid, b.address()),
+        Err(ApiError::NotFound(_))
+    ));
+}
+
+#[test]
+fn a_deauthorization_rolled_back_leaves_no_revocation_behind() {
+    let (mut c, nwid) = setup(true);
+    let [_, a, b] = ids();
+    for who in [a, b] {
+        c.api_post_member(0, UNIX, nwid, who.address(), &json!({"authorized": true}))
+            .unwrap();
+        assert!(matches!(ask(&mut c, 0, who, nwid), Reply::Config(_)));
+    }
+    let _ = c.take_pushes();
+    let r = c.atomically(|c| {
+        c.api_post_member(10, UNIX, nwid, a.address(), &json!({"authorized": false}))?;
+        assert!(!c.outbox.is_empty(), "the revocation was queued");
+        Err::<(), _>(ApiError::BadRequest("undone".into()))
+    });
+    assert!(r.is_err());
+    assert!(c.take_pushes().is_empty(), "nothing of it is sent");
+    assert!(c.revoked.is_empty(), "nor kept for members asking later");
+    assert_eq!(
+        c.api_member(0, nwid, a.address()).unwrap()["authorized"],
+        true
+    );
+}
+
+#[test]
+fn a_locked_database_fails_the_whole_batch_and_writes_nothing() {
+    let dir = std::env::temp_dir().join(format!("ztcd-apply-lock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("controller.db");
+    let [ctl, a, _] = ids();
+    let store = Store::open(&path).unwrap();
+    store
+        .set_busy_timeout(std::time::Duration::from_millis(10))
+        .unwrap();
+    let mut c = Controller::new(ctl.clone(), store);
+    let created = c
+        .apply_one(
+            now(0),
+            &mut SeededEntropy::new(2),
+            &Change::CreateNetwork(NetworkPatch::default()),
+        )
+        .unwrap();
+    let nwid = super::api::parse_network_id(created["id"].as_str().unwrap()).unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let change = Change::PutMember(nwid, a.address(), authorize(true));
+    let e = c
+        .apply_all(now(1), &mut SeededEntropy::new(3), &[change.clone()])
+        .unwrap_err();
+    assert_eq!(e.status(), 503, "{e}");
+    other.execute_batch("ROLLBACK").unwrap();
+    assert!(matches!(
+        c.api_member(0, nwid, a.address()),
+        Err(ApiError::NotFound(_))
+    ));
+    let done = c.apply_all(now(2), &mut SeededEntropy::new(4), &[change]);
+    assert!(
+        done.unwrap()[0].is_ok(),
+        "carried out once the lock is gone"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn timers_expire_members_and_push_the_cut_off() {
+    let (mut c, nwid) = setup(true);
+    let [_, a, b] = ids();
+    assert_eq!(c.poll_timeout(), 0, "due at once");
+    c.handle_timeout(now(0));
+    assert_eq!(c.poll_timeout(), super::apply::CHANGE_POLL_MS);
+    let ends = UNIX + 5_000;
+    c.api_post_member(
+        0,
+        UNIX,
+        nwid,
+        a.address(),
+        &json!({"authorized": true, "expiresAt": ends}),
+    )
+    .unwrap();
+    c.api_post_member(0, UNIX, nwid, b.address(), &json!({"authorized": true}))
+        .unwrap();
+    for who in [a, b] {
+        assert!(matches!(ask(&mut c, 0, who, nwid), Reply::Config(_)));
+    }
+    let _ = c.take_pushes();
+    c.handle_timeout(now(2_000));
+    assert!(c.take_pushes().is_empty(), "nothing due yet");
+    c.handle_timeout(now(6_000));
+    let pushes = c.take_pushes();
+    assert!(
+        pushes
+            .iter()
+            .any(|p| p.to == a.address() && matches!(p.reply, Reply::Error(_))),
+        "the expired member is cut off: {pushes:?}"
+    );
+    assert!(
+        pushes
+            .iter()
+            .any(|p| p.to == b.address() && matches!(p.reply, Reply::Credentials(_))),
+        "the others get its revocation: {pushes:?}"
+    );
+    assert_eq!(
+        c.api_member(6_000, nwid, a.address()).unwrap()["authorized"],
+        false
+    );
+}
