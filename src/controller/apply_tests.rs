@@ -143,7 +143,11 @@ fn a_locked_database_fails_the_whole_batch_and_writes_nothing() {
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
     let change = Change::PutMember(nwid, a.address(), authorize(true));
     let e = c
-        .apply_all(now(1), &mut SeededEntropy::new(3), &[change.clone()])
+        .apply_all(
+            now(1),
+            &mut SeededEntropy::new(3),
+            std::slice::from_ref(&change),
+        )
         .unwrap_err();
     assert_eq!(e.status(), 503, "{e}");
     other.execute_batch("ROLLBACK").unwrap();

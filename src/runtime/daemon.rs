@@ -180,13 +180,16 @@ fn socket_families(sockets: &[Async<UdpSocket>]) -> io::Result<Vec<bool>> {
         .collect()
 }
 
-/// Starts the thread that checks new identities' proof of work: the queue to it, the queue
-/// of its results, and its handle.
-fn start_validation() -> io::Result<(
+/// The validation thread: the queue to it, the queue of its results, and its handle.
+type Validation = (
     Sender<Identity>,
     Receiver<(Identity, bool)>,
     std::thread::JoinHandle<()>,
-)> {
+);
+
+/// Starts the thread that checks new identities' proof of work: the queue to it, the queue
+/// of its results, and its handle.
+fn start_validation() -> io::Result<Validation> {
     let (validate_tx, validate_rx) = smol::channel::bounded::<Identity>(VALIDATION_QUEUE);
     let (result_tx, result_rx) = smol::channel::bounded::<(Identity, bool)>(VALIDATION_QUEUE);
     let validator = std::thread::Builder::new()
