@@ -10,6 +10,8 @@
 //! - [`home`]: the home directory's files and its owner lock;
 //! - [`admin`]: the admin HTTP server on the owner's executor (framing, limits, routes);
 //! - [`backup`]: backups, restore and the zerotier-one import;
+//! - [`serve`]: the node and the controller joined without I/O (answers after one commit,
+//!   pushes delivered), used by the runtime and by the simulation tests alike;
 //! - [`runtime`]: `ztcd run` (sockets, signals, threads, the owner loop) and the management
 //!   commands, the only code that drives the others with real time, sockets and randomness.
 
@@ -25,5 +27,6 @@ pub mod identity;
 pub mod limits;
 pub mod node;
 pub mod runtime;
+pub mod serve;
 pub mod wire;
 pub mod world;

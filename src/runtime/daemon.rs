@@ -276,7 +276,7 @@ pub(super) struct Owner {
     pub(super) controller: Controller,
     pub(super) sockets: Vec<Async<UdpSocket>>,
     /// Per socket: IPv6 (IPv4 destinations are sent as mapped addresses). Read once at bind.
-    socket_is_v6: Vec<bool>,
+    pub(super) socket_is_v6: Vec<bool>,
     validate_tx: Sender<Identity>,
     cache_path: PathBuf,
     /// Lines in the cache file; it is rewritten from the node's bounded set when it doubles.
@@ -380,31 +380,37 @@ impl Owner {
     }
 
     pub(super) fn transmit(&self, t: &Transmit) {
-        let index = if t.local == LocalSocket::ANY {
-            // An IPv4 socket for an IPv4 destination if there is one, else an IPv6 socket
-            // (IPv4 goes out of it mapped).
-            let want_v6 = t.to.is_ipv6();
-            let found = self.socket_is_v6.iter().position(|v6| *v6 == want_v6);
-            match found.or_else(|| self.socket_is_v6.iter().position(|v6| *v6)) {
-                Some(i) => i,
-                None => return,
-            }
-        } else {
-            usize::from(t.local.0)
-        };
-        let Some(sock) = self.sockets.get(index) else {
-            return;
-        };
-        let v6 = self.socket_is_v6.get(index).copied().unwrap_or(false);
-        let to = match (v6, t.to) {
-            (true, SocketAddr::V4(v4)) => {
-                SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
-            }
-            _ => t.to,
-        };
-        if let Err(e) = sock.get_ref().send_to(&t.data, to) {
-            crate::debug!("send to {to} failed: {e}");
+        transmit_on(&self.sockets, &self.socket_is_v6, t);
+    }
+}
+
+/// Sends `t` from the socket it names, or for [`LocalSocket::ANY`] from one of the right
+/// family (an IPv6 socket sends IPv4 mapped).
+pub(super) fn transmit_on(sockets: &[Async<UdpSocket>], socket_is_v6: &[bool], t: &Transmit) {
+    let index = if t.local == LocalSocket::ANY {
+        // An IPv4 socket for an IPv4 destination if there is one, else an IPv6 socket
+        // (IPv4 goes out of it mapped).
+        let want_v6 = t.to.is_ipv6();
+        let found = socket_is_v6.iter().position(|v6| *v6 == want_v6);
+        match found.or_else(|| socket_is_v6.iter().position(|v6| *v6)) {
+            Some(i) => i,
+            None => return,
         }
+    } else {
+        usize::from(t.local.0)
+    };
+    let Some(sock) = sockets.get(index) else {
+        return;
+    };
+    let v6 = socket_is_v6.get(index).copied().unwrap_or(false);
+    let to = match (v6, t.to) {
+        (true, SocketAddr::V4(v4)) => {
+            SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+        }
+        _ => t.to,
+    };
+    if let Err(e) = sock.get_ref().send_to(&t.data, to) {
+        crate::debug!("send to {to} failed: {e}");
     }
 }
 

@@ -1,0 +1,115 @@
+//! The node and the controller joined, without I/O: configuration requests that arrived
+//! together are decided, committed once and only then answered; the pushes, refusals and
+//! revocations the controller queued are delivered through the node. The runtime calls these
+//! with real time and its sockets; the simulation tests call them with a virtual clock and
+//! simulated clients, so both run the same code.
+
+use crate::controller::store::StoreError;
+use crate::controller::{ConfigRequest, Controller, Now, Push, Reply};
+use crate::node::{ConfigRequestEvent, Node, Transmit};
+use crate::wire::verbs::ErrorCode;
+use crate::wire::{Address, NetworkId, Verb};
+
+/// Answers configuration requests that arrived together: what they write is committed in one
+/// transaction, and nothing is sent before it is durable. Each transmit the node makes is
+/// handed to `send` as it is made (the node's transmit queue is bounded). If the commit fails
+/// no answer is sent (the members ask again) and the error is returned.
+pub fn answer_requests(
+    node: &mut Node,
+    controller: &mut Controller,
+    now: Now,
+    requests: &[ConfigRequestEvent],
+    send: &mut dyn FnMut(&Transmit),
+) -> Result<(), StoreError> {
+    controller.begin_requests();
+    let replies: Vec<Reply> = requests
+        .iter()
+        .map(|req| {
+            let request = ConfigRequest {
+                from: req.from,
+                network_id: req.network_id,
+                metadata: &req.metadata,
+                physical: req.physical,
+            };
+            controller.handle_request(now.mono, now.unix, &request)
+        })
+        .collect();
+    controller.end_requests()?;
+    for (req, reply) in requests.iter().zip(replies) {
+        let to = req.from.address();
+        reply_to(
+            node,
+            now.mono,
+            to,
+            req.network_id,
+            Some(req.packet_id),
+            reply,
+        );
+        flush(node, send);
+    }
+    deliver_pushes(node, now.mono, controller.take_pushes(), send);
+    Ok(())
+}
+
+/// Sends configurations, refusals and revocations the controller queued (after changes, its
+/// timers, or answers that owed a revocation).
+pub fn deliver_pushes(
+    node: &mut Node,
+    now: u64,
+    pushes: Vec<Push>,
+    send: &mut dyn FnMut(&Transmit),
+) {
+    for push in pushes {
+        reply_to(node, now, push.to, push.network_id, None, push.reply);
+        // Send as we go: a change to a large network pushes to thousands of members at once.
+        flush(node, send);
+    }
+}
+
+/// Hands every queued transmit to `send`.
+fn flush(node: &mut Node, send: &mut dyn FnMut(&Transmit)) {
+    while let Some(t) = node.poll_transmit() {
+        send(&t);
+    }
+}
+
+/// Sends one reply to member `to` of `network_id`: in answer to request `in_re`, or pushed.
+/// A configuration admits the member to the network's multicast; a refusal removes it.
+fn reply_to(
+    node: &mut Node,
+    now: u64,
+    to: Address,
+    network_id: NetworkId,
+    in_re: Option<u64>,
+    reply: Reply,
+) {
+    match reply {
+        Reply::Config(dict) => {
+            node.admit_member(now, network_id, to);
+            node.send_config(now, to, in_re, network_id, &dict, false);
+        }
+        Reply::Error(code) => refuse(node, now, to, network_id, in_re, code),
+        Reply::Credentials(payload) => {
+            let sent = node.send(now, to, Verb::NetworkCredentials, &payload, None);
+            crate::debug!(
+                "revocation for network {network_id} {} {to}",
+                if sent { "sent to" } else { "could not reach" },
+            );
+        }
+        Reply::Ignore => {}
+    }
+}
+
+/// Refuses member `to` (not found, access denied) and stops relaying its multicast.
+fn refuse(
+    node: &mut Node,
+    now: u64,
+    to: Address,
+    network_id: NetworkId,
+    in_re: Option<u64>,
+    code: ErrorCode,
+) {
+    node.revoke_member(network_id, to);
+    let in_re = (Verb::NetworkConfigRequest, in_re.unwrap_or(0));
+    node.send_error(now, to, in_re, code, Some(network_id));
+}
