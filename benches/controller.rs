@@ -58,11 +58,11 @@ fn main() {
     n.private = true;
     n.v4_assign_zt = true;
     n.ip_assignment_pools.push(Pool {
-        ip_range_start: "10.0.0.1".into(),
-        ip_range_end: "10.0.255.254".into(),
+        ip_range_start: "10.0.0.1".parse().unwrap(),
+        ip_range_end: "10.0.255.254".parse().unwrap(),
     });
     n.routes.push(Route {
-        target: "10.0.0.0/16".into(),
+        target: ztcd::controller::cidr("10.0.0.0/16").unwrap(),
         via: None,
     });
     c.store().put_network(&n).unwrap();

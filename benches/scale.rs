@@ -161,12 +161,12 @@ fn main() {
                 net.name = format!("net {n}");
                 net.v4_assign_zt = true;
                 net.routes.push(Route {
-                    target: "10.0.0.0/16".into(),
+                    target: ztcd::controller::cidr("10.0.0.0/16").unwrap(),
                     via: None,
                 });
                 net.ip_assignment_pools.push(Pool {
-                    ip_range_start: "10.0.0.1".into(),
-                    ip_range_end: "10.0.255.254".into(),
+                    ip_range_start: "10.0.0.1".parse().unwrap(),
+                    ip_range_end: "10.0.255.254".parse().unwrap(),
                 });
                 s.put_network(&net)?;
                 for k in 0..10u64 {

@@ -98,11 +98,11 @@ impl Bed {
             name: Some("sim".into()),
             v4_assign_zt: Some(true),
             pools: Some(vec![Pool {
-                ip_range_start: "10.7.0.1".into(),
-                ip_range_end: "10.7.0.254".into(),
+                ip_range_start: "10.7.0.1".parse().unwrap(),
+                ip_range_end: "10.7.0.254".parse().unwrap(),
             }]),
             routes: Some(vec![Route {
-                target: "10.7.0.0/24".into(),
+                target: ztcd::controller::cidr("10.7.0.0/24").unwrap(),
                 via: None,
             }]),
             ..NetworkPatch::default()

@@ -60,7 +60,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     // The node and the controller joined: no I/O of its own (the controller's store is
     // reached only through the controller).
-    ("src/serve.rs", &["runtime", "cli", "admin", "backup", "home"]),
+    (
+        "src/serve.rs",
+        &["runtime", "cli", "admin", "backup", "home"],
+    ),
 ];
 
 /// (module path, crate modules it must not import): the I/O layers, which may touch files

@@ -125,10 +125,8 @@ pub fn routes_of(v: &Value) -> Result<Vec<Route>, FieldError> {
         };
         let via = r.get("via").and_then(|v| ip_of("via", v).ok());
         out.push(Route {
-            target: format!("{net}/{bits}"),
-            via: via
-                .filter(|v| v.is_ipv4() == net.is_ipv4())
-                .map(|v| v.to_string()),
+            target: (net, bits),
+            via: via.filter(|v| v.is_ipv4() == net.is_ipv4()),
         });
     }
     Ok(out)
@@ -156,8 +154,8 @@ pub fn pools_of(v: &Value) -> Result<Vec<Pool>, FieldError> {
             ));
         }
         out.push(Pool {
-            ip_range_start: start.to_string(),
-            ip_range_end: stop.to_string(),
+            ip_range_start: start,
+            ip_range_end: stop,
         });
     }
     Ok(out)
@@ -182,7 +180,7 @@ pub fn dns_of(v: &Value) -> Result<Option<Dns>, FieldError> {
                     .iter()
                     .enumerate()
                 {
-                    servers.push(ip_of(&format!("dns.servers[{i}]"), ip)?.to_string());
+                    servers.push(ip_of(&format!("dns.servers[{i}]"), ip)?);
                 }
             }
             Ok(Some(Dns { domain, servers }))
@@ -382,16 +380,16 @@ mod tests {
         let r = routes_of(&json!([{"target": "10.0.0.0/24", "via": null, "flags": 0},
                                   {"target": "fd00::/8", "via": "10.0.0.1"}]))
         .unwrap();
-        assert_eq!(r[0].target, "10.0.0.0/24");
+        assert_eq!(r[0].target, ("10.0.0.0".parse().unwrap(), 24));
         assert_eq!(r[1].via, None, "a via of the other family is dropped");
         let r = routes_of(&json!([{"target": "10.0.0.0/24", "via": "lan"},
                                   {"target": "10.1.0.0/24", "via": 5},
                                   {"target": "10.2.0.0/24", "via": "10.0.0.1"}]))
         .unwrap();
-        let via: Vec<_> = r.iter().map(|r| r.via.as_deref()).collect();
+        let via: Vec<_> = r.iter().map(|r| r.via.map(|v| v.to_string())).collect();
         assert_eq!(
             via,
-            [None, None, Some("10.0.0.1")],
+            [None, None, Some("10.0.0.1".to_owned())],
             "non-addresses become null"
         );
         let e = routes_of(&json!([{"target": "10.0.0.0/24"}, {"target": "10.0.0.0/33"}]));
@@ -402,7 +400,7 @@ mod tests {
         let e = pools_of(&json!([{"ipRangeStart": "10.0.0.9", "ipRangeEnd": "10.0.0.1"}]));
         assert!(e.unwrap_err().contains("before"));
         let p = pools_of(&json!([{"ipRangeStart": "fd00:0::1", "ipRangeEnd": "fd00::ff"}]));
-        assert_eq!(p.unwrap()[0].ip_range_start, "fd00::1");
+        assert_eq!(p.unwrap()[0].ip_range_start.to_string(), "fd00::1");
         let many: Vec<_> = (0..=MAX_ROUTES)
             .map(|i| json!({"target": format!("10.{i}.0.0/16")}))
             .collect();

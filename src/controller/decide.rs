@@ -272,7 +272,7 @@ fn net_part(
     let dns = network.dns.as_ref().filter(|d| !d.is_empty());
     let dns = dns.map(|d| DnsConfig {
         domain: d.domain.clone(),
-        servers: d.servers.iter().filter_map(|s| s.parse().ok()).collect(),
+        servers: d.servers.clone(),
     });
     NetPart {
         network_id: network.id,

@@ -145,12 +145,10 @@ impl super::Controller {
             let pools: Vec<Pool4> = network
                 .ip_assignment_pools
                 .iter()
-                .filter_map(
-                    |p| match (p.ip_range_start.parse(), p.ip_range_end.parse()) {
-                        (Ok(IpAddr::V4(start)), Ok(IpAddr::V4(end))) => Some(Pool4 { start, end }),
-                        _ => None,
-                    },
-                )
+                .filter_map(|p| match (p.ip_range_start, p.ip_range_end) {
+                    (IpAddr::V4(start), IpAddr::V4(end)) => Some(Pool4 { start, end }),
+                    _ => None,
+                })
                 .collect();
             // Another writer (`ztcd member set`) may have assigned addresses since the index
             // was loaded and before the change poll noticed: read them again then.

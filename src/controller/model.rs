@@ -1,5 +1,6 @@
 //! Networks and members as the controller stores them. Field names follow the zerotier-one
-//! controller objects; lists are kept as the JSON shapes the admin API uses.
+//! controller objects. Addresses, prefixes and pools are typed (checked once, when the API
+//! takes them); they are stored as the JSON shapes the admin API uses.
 
 use std::net::IpAddr;
 
@@ -9,24 +10,26 @@ use super::netconf::RouteEntry;
 use crate::identity::Identity;
 use crate::wire::{Address, NetworkId};
 
-/// A route as configured: `{"target": "10.0.0.0/24", "via": null}`.
+/// A route as configured: `{"target": "10.0.0.0/24", "via": null}` in the API and the store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Route {
-    /// Network in CIDR form.
-    pub target: String,
-    /// Gateway, if any.
-    #[serde(default)]
-    pub via: Option<String>,
+    /// Network address and prefix length (a valid length for the address's family).
+    #[serde(with = "prefix_text")]
+    pub target: (IpAddr, u8),
+    /// Gateway, if any (always of the target's family).
+    #[serde(default, deserialize_with = "lenient_ip")]
+    pub via: Option<IpAddr>,
 }
 
-/// An address pool: `{"ipRangeStart": "10.0.0.1", "ipRangeEnd": "10.0.0.254"}`.
+/// An address pool: `{"ipRangeStart": "10.0.0.1", "ipRangeEnd": "10.0.0.254"}`, both ends of
+/// one family, start ≤ end.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Pool {
     /// First address.
-    pub ip_range_start: String,
+    pub ip_range_start: IpAddr,
     /// Last address.
-    pub ip_range_end: String,
+    pub ip_range_end: IpAddr,
 }
 
 /// DNS settings: `{"domain": "...", "servers": ["..."]}`.
@@ -37,7 +40,31 @@ pub struct Dns {
     pub domain: String,
     /// Servers.
     #[serde(default)]
-    pub servers: Vec<String>,
+    pub servers: Vec<IpAddr>,
+}
+
+/// A prefix as its `ip/bits` text.
+mod prefix_text {
+    use std::net::IpAddr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(p: &(IpAddr, u8), s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{}/{}", p.0, p.1))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<(IpAddr, u8), D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_cidr(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not an address/prefix")))
+    }
+}
+
+/// A gateway as stored by older versions, which kept whatever text a UI sent (ztnet's
+/// `"lan"`): anything that is not an address is no gateway, as zerotier-one treats it.
+fn lenient_ip<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<IpAddr>, D::Error> {
+    let text: Option<String> = Option::deserialize(d)?;
+    Ok(text.and_then(|t| t.parse().ok()))
 }
 
 impl Dns {
@@ -120,17 +147,13 @@ impl Network {
         }
     }
 
-    /// The routes that parse, as (network, prefix length, gateway).
+    /// The routes as (network, prefix length, gateway).
     pub fn route_entries(&self) -> Vec<RouteEntry> {
         self.routes
             .iter()
-            .filter_map(|r| {
-                let target = parse_cidr(&r.target)?;
-                let via = r.via.as_deref().and_then(|v| v.parse::<IpAddr>().ok());
-                Some(RouteEntry {
-                    target,
-                    via: via.filter(|v| v.is_ipv4() == target.0.is_ipv4()),
-                })
+            .map(|r| RouteEntry {
+                target: r.target,
+                via: r.via.filter(|v| v.is_ipv4() == r.target.0.is_ipv4()),
             })
             .collect()
     }

@@ -29,11 +29,11 @@ pub(super) fn setup(private: bool) -> (Controller, NetworkId) {
     n.private = private;
     n.v4_assign_zt = true;
     n.ip_assignment_pools.push(Pool {
-        ip_range_start: "10.1.0.1".into(),
-        ip_range_end: "10.1.0.254".into(),
+        ip_range_start: "10.1.0.1".parse().unwrap(),
+        ip_range_end: "10.1.0.254".parse().unwrap(),
     });
     n.routes.push(Route {
-        target: "10.1.0.0/24".into(),
+        target: crate::controller::cidr("10.1.0.0/24").unwrap(),
         via: None,
     });
     c.store.put_network(&n).unwrap();

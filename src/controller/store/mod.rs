@@ -12,7 +12,7 @@ mod window;
 
 pub use window::{Admission, MAX_LISTED_ADMISSIONS, Window};
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, named_params, params};
 
 use super::model::{Member, Network};
 use crate::wire::{Address, NetworkId};
@@ -200,28 +200,28 @@ fn json_list<T: serde::de::DeserializeOwned>(
 }
 
 fn network_from_row(row: &Row<'_>) -> Result<Network, rusqlite::Error> {
-    let dns: Option<String> = row.get(15)?;
+    let dns: Option<String> = row.get("dns")?;
     Ok(Network {
-        id: NetworkId(row.get::<_, i64>(0)? as u64),
-        name: row.get(1)?,
-        private: row.get(2)?,
-        enable_broadcast: row.get(3)?,
-        mtu: row.get(4)?,
-        multicast_limit: row.get(5)?,
-        v4_assign_zt: row.get(6)?,
-        v6_assign_zt: row.get(7)?,
-        v6_assign_rfc4193: row.get(8)?,
-        v6_assign_6plane: row.get(9)?,
-        routes: json(&row.get::<_, String>(10)?, "routes")?,
-        ip_assignment_pools: json(&row.get::<_, String>(11)?, "pools")?,
-        rules: json(&row.get::<_, String>(12)?, "rules")?,
-        capabilities: json(&row.get::<_, String>(13)?, "capabilities")?,
-        tags: json(&row.get::<_, String>(14)?, "tags")?,
+        id: NetworkId(row.get::<_, i64>("id")? as u64),
+        name: row.get("name")?,
+        private: row.get("private")?,
+        enable_broadcast: row.get("enable_broadcast")?,
+        mtu: row.get("mtu")?,
+        multicast_limit: row.get("multicast_limit")?,
+        v4_assign_zt: row.get("v4_assign_zt")?,
+        v6_assign_zt: row.get("v6_assign_zt")?,
+        v6_assign_rfc4193: row.get("v6_assign_rfc4193")?,
+        v6_assign_6plane: row.get("v6_assign_6plane")?,
+        routes: json(&row.get::<_, String>("routes")?, "routes")?,
+        ip_assignment_pools: json(&row.get::<_, String>("pools")?, "pools")?,
+        rules: json(&row.get::<_, String>("rules")?, "rules")?,
+        capabilities: json(&row.get::<_, String>("capabilities")?, "capabilities")?,
+        tags: json(&row.get::<_, String>("tags")?, "tags")?,
         dns: dns.map(|d| json(&d, "dns")).transpose()?,
-        revision: row.get::<_, i64>(16)? as u64,
-        creation_time: row.get::<_, i64>(17)? as u64,
-        rules_source: row.get(18)?,
-        relays: json_list::<u64>(&row.get::<_, String>(19)?, "relays")?
+        revision: row.get::<_, i64>("revision")? as u64,
+        creation_time: row.get::<_, i64>("creation_time")? as u64,
+        rules_source: row.get("rules_source")?,
+        relays: json_list::<u64>(&row.get::<_, String>("relays")?, "relays")?
             .into_iter()
             .map(Address::new)
             .collect(),
@@ -229,31 +229,40 @@ fn network_from_row(row: &Row<'_>) -> Result<Network, rusqlite::Error> {
 }
 
 fn member_from_row(row: &Row<'_>) -> Result<Member, rusqlite::Error> {
-    let identity: Option<String> = row.get(2)?;
-    let ips: Vec<String> = json_list(&row.get::<_, String>(7)?, "ip_assignments")?;
-    let version: Option<String> = row.get(12)?;
+    let identity: Option<String> = row.get("identity")?;
+    let ips: Vec<String> = json_list(&row.get::<_, String>("ip_assignments")?, "ip_assignments")?;
+    let version: Option<String> = row.get("version")?;
     Ok(Member {
-        network_id: NetworkId(row.get::<_, i64>(0)? as u64),
-        address: Address::new(row.get::<_, i64>(1)? as u64),
+        network_id: NetworkId(row.get::<_, i64>("network_id")? as u64),
+        address: Address::new(row.get::<_, i64>("address")? as u64),
         identity: identity.and_then(|t| t.parse().ok()),
-        name: row.get(3)?,
-        authorized: row.get(4)?,
-        active_bridge: row.get(5)?,
-        no_auto_assign_ips: row.get(6)?,
+        name: row.get("name")?,
+        authorized: row.get("authorized")?,
+        active_bridge: row.get("active_bridge")?,
+        no_auto_assign_ips: row.get("no_auto_assign_ips")?,
         ip_assignments: ips.iter().filter_map(|s| s.parse().ok()).collect(),
-        revision: row.get::<_, i64>(8)? as u64,
-        creation_time: row.get::<_, i64>(9)? as u64,
-        last_authorized_time: row.get::<_, i64>(10)? as u64,
-        last_deauthorized_time: row.get::<_, i64>(11)? as u64,
+        revision: row.get::<_, i64>("revision")? as u64,
+        creation_time: row.get::<_, i64>("creation_time")? as u64,
+        last_authorized_time: row.get::<_, i64>("last_authorized_time")? as u64,
+        last_deauthorized_time: row.get::<_, i64>("last_deauthorized_time")? as u64,
         version: version.and_then(|v| serde_json::from_str(&v).ok()),
-        last_seen: row.get::<_, i64>(13)? as u64,
-        physical_address: row.get(14)?,
-        banned: row.get(15)?,
-        capabilities: json_list(&row.get::<_, String>(16)?, "capabilities")?,
-        tags: json_list(&row.get::<_, String>(17)?, "tags")?,
-        expires_at: row.get::<_, i64>(18)? as u64,
-        description: row.get(19)?,
+        last_seen: row.get::<_, i64>("last_seen")? as u64,
+        physical_address: row.get("physical_address")?,
+        banned: row.get("banned")?,
+        capabilities: json_list(&row.get::<_, String>("capabilities")?, "capabilities")?,
+        tags: json_list(&row.get::<_, String>("tags")?, "tags")?,
+        expires_at: row.get::<_, i64>("expires_at")? as u64,
+        description: row.get("description")?,
     })
+}
+
+/// `:a, :b, ...`: the named parameters of an insert of `columns`.
+fn named_list(columns: &str) -> String {
+    columns
+        .split(',')
+        .map(|c| format!(":{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `a = excluded.a, b = excluded.b, ...` for an upsert of `columns`.
@@ -333,32 +342,33 @@ impl Store {
     /// cascade to, its members).
     pub fn put_network(&self, n: &Network) -> Result<(), StoreError> {
         let sql = format!(
-            "INSERT INTO networks ({NETWORK_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20) \
+            "INSERT INTO networks ({NETWORK_COLUMNS}) VALUES ({}) \
              ON CONFLICT(id) DO UPDATE SET {}",
+            named_list(NETWORK_COLUMNS),
             update_list(NETWORK_COLUMNS)
         );
-        self.conn.prepare_cached(&sql)?.execute(params![
-            n.id.0 as i64,
-            n.name,
-            n.private,
-            n.enable_broadcast,
-            n.mtu,
-            n.multicast_limit,
-            n.v4_assign_zt,
-            n.v6_assign_zt,
-            n.v6_assign_rfc4193,
-            n.v6_assign_6plane,
-            to_json(&n.routes),
-            to_json(&n.ip_assignment_pools),
-            to_json(&n.rules),
-            to_json(&n.capabilities),
-            to_json(&n.tags),
-            n.dns.as_ref().map(to_json),
-            n.revision as i64,
-            n.creation_time as i64,
-            n.rules_source,
-            to_json(&n.relays.iter().map(|a| a.to_u64()).collect::<Vec<_>>()),
-        ])?;
+        self.conn.prepare_cached(&sql)?.execute(named_params! {
+            ":id": n.id.0 as i64,
+            ":name": n.name,
+            ":private": n.private,
+            ":enable_broadcast": n.enable_broadcast,
+            ":mtu": n.mtu,
+            ":multicast_limit": n.multicast_limit,
+            ":v4_assign_zt": n.v4_assign_zt,
+            ":v6_assign_zt": n.v6_assign_zt,
+            ":v6_assign_rfc4193": n.v6_assign_rfc4193,
+            ":v6_assign_6plane": n.v6_assign_6plane,
+            ":routes": to_json(&n.routes),
+            ":pools": to_json(&n.ip_assignment_pools),
+            ":rules": to_json(&n.rules),
+            ":capabilities": to_json(&n.capabilities),
+            ":tags": to_json(&n.tags),
+            ":dns": n.dns.as_ref().map(to_json),
+            ":revision": n.revision as i64,
+            ":creation_time": n.creation_time as i64,
+            ":rules_source": n.rules_source,
+            ":relays": to_json(&n.relays.iter().map(|a| a.to_u64()).collect::<Vec<_>>()),
+        })?;
         Ok(())
     }
 
@@ -405,33 +415,34 @@ impl Store {
     /// replace would reset columns a newer version added).
     pub fn put_member(&self, m: &Member) -> Result<(), StoreError> {
         let sql = format!(
-            "INSERT INTO members ({MEMBER_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20) \
+            "INSERT INTO members ({MEMBER_COLUMNS}) VALUES ({}) \
              ON CONFLICT(network_id, address) DO UPDATE SET {}",
+            named_list(MEMBER_COLUMNS),
             update_list(MEMBER_COLUMNS)
         );
         let ips: Vec<String> = m.ip_assignments.iter().map(ToString::to_string).collect();
-        self.conn.prepare_cached(&sql)?.execute(params![
-            m.network_id.0 as i64,
-            m.address.to_u64() as i64,
-            m.identity.map(|i| i.to_string()),
-            m.name,
-            m.authorized,
-            m.active_bridge,
-            m.no_auto_assign_ips,
-            to_json(&ips),
-            m.revision as i64,
-            m.creation_time as i64,
-            m.last_authorized_time as i64,
-            m.last_deauthorized_time as i64,
-            m.version.map(|v| to_json(&v)),
-            m.last_seen as i64,
-            m.physical_address,
-            m.banned,
-            to_json(&m.capabilities),
-            to_json(&m.tags),
-            i64::try_from(m.expires_at).unwrap_or(i64::MAX),
-            m.description,
-        ])?;
+        self.conn.prepare_cached(&sql)?.execute(named_params! {
+            ":network_id": m.network_id.0 as i64,
+            ":address": m.address.to_u64() as i64,
+            ":identity": m.identity.map(|i| i.to_string()),
+            ":name": m.name,
+            ":authorized": m.authorized,
+            ":active_bridge": m.active_bridge,
+            ":no_auto_assign_ips": m.no_auto_assign_ips,
+            ":ip_assignments": to_json(&ips),
+            ":revision": m.revision as i64,
+            ":creation_time": m.creation_time as i64,
+            ":last_authorized_time": m.last_authorized_time as i64,
+            ":last_deauthorized_time": m.last_deauthorized_time as i64,
+            ":version": m.version.map(|v| to_json(&v)),
+            ":last_seen": m.last_seen as i64,
+            ":physical_address": m.physical_address,
+            ":banned": m.banned,
+            ":capabilities": to_json(&m.capabilities),
+            ":tags": to_json(&m.tags),
+            ":expires_at": i64::try_from(m.expires_at).unwrap_or(i64::MAX),
+            ":description": m.description,
+        })?;
         Ok(())
     }
 
@@ -642,6 +653,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn typed_fields_keep_the_stored_text_and_read_older_rows() {
+        let s = Store::in_memory().unwrap();
+        let id = NetworkId(0x8e4d_f28b_7200_0002);
+        s.put_network(&Network::new(id, 1000)).unwrap();
+        // As an older version stored them: a gateway a UI sent as a word, DNS as text.
+        s.conn
+            .execute(
+                "UPDATE networks SET routes = ?1, pools = ?2, dns = ?3 WHERE id = ?4",
+                params![
+                    r#"[{"target":"10.0.0.0/24","via":"lan"},{"target":"fd00::/8","via":null}]"#,
+                    r#"[{"ipRangeStart":"10.0.0.1","ipRangeEnd":"10.0.0.9"}]"#,
+                    r#"{"domain":"lan","servers":["10.0.0.1"]}"#,
+                    id.0 as i64
+                ],
+            )
+            .unwrap();
+        let n = s.network(id).unwrap().unwrap();
+        assert_eq!(n.routes[0].target, ("10.0.0.0".parse().unwrap(), 24));
+        assert_eq!(n.routes[0].via, None, "not an address: no gateway");
+        assert_eq!(n.routes[1].target.1, 8);
+        assert_eq!(
+            n.ip_assignment_pools[0].ip_range_end.to_string(),
+            "10.0.0.9"
+        );
+        assert_eq!(n.dns.as_ref().unwrap().servers[0].to_string(), "10.0.0.1");
+        s.put_network(&n).unwrap();
+        let text: String = s
+            .conn
+            .query_row(
+                "SELECT routes FROM networks WHERE id = ?1",
+                [id.0 as i64],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            text,
+            r#"[{"target":"10.0.0.0/24","via":null},{"target":"fd00::/8","via":null}]"#
+        );
+    }
+
+    #[test]
     fn round_trips_and_cascades() {
         let mut s = Store::in_memory().unwrap();
         assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len());
@@ -649,7 +701,7 @@ mod tests {
         let mut n = Network::new(id, 1000);
         n.name = "office".into();
         n.routes.push(super::super::model::Route {
-            target: "10.0.0.0/24".into(),
+            target: crate::controller::cidr("10.0.0.0/24").unwrap(),
             via: None,
         });
         s.put_network(&n).unwrap();
