@@ -178,6 +178,47 @@ const MEMBER_COLUMNS: &str = "network_id, address, identity, name, authorized, a
      last_deauthorized_time, version, last_seen, physical_address, banned, capabilities, tags, \
      expires_at, description";
 
+/// The position of `name` in the comma-separated column list `list`, found at compile time
+/// through [`col!`] (a name missing from the list fails the build): rows are read by column
+/// name at no cost per row.
+const fn column(list: &str, name: &str) -> usize {
+    let (l, n) = (list.as_bytes(), name.as_bytes());
+    let (mut i, mut index) = (0, 0);
+    while i < l.len() {
+        while i < l.len() && l[i] == b' ' {
+            i += 1;
+        }
+        let start = i;
+        while i < l.len() && l[i] != b',' {
+            i += 1;
+        }
+        let mut end = i;
+        while end > start && l[end - 1] == b' ' {
+            end -= 1;
+        }
+        if end - start == n.len() {
+            let mut j = 0;
+            while j < n.len() && l[start + j] == n[j] {
+                j += 1;
+            }
+            if j == n.len() {
+                return index;
+            }
+        }
+        index += 1;
+        i += 1;
+    }
+    panic!("no such column")
+}
+
+/// The index of a named column of a list, as a constant.
+macro_rules! col {
+    ($list:expr, $name:literal) => {{
+        const I: usize = column($list, $name);
+        I
+    }};
+}
+
 fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, rusqlite::Error> {
     serde_json::from_str(text).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(
@@ -200,59 +241,85 @@ fn json_list<T: serde::de::DeserializeOwned>(
 }
 
 fn network_from_row(row: &Row<'_>) -> Result<Network, rusqlite::Error> {
-    let dns: Option<String> = row.get("dns")?;
+    let dns: Option<String> = row.get(col!(NETWORK_COLUMNS, "dns"))?;
     Ok(Network {
-        id: NetworkId(row.get::<_, i64>("id")? as u64),
-        name: row.get("name")?,
-        private: row.get("private")?,
-        enable_broadcast: row.get("enable_broadcast")?,
-        mtu: row.get("mtu")?,
-        multicast_limit: row.get("multicast_limit")?,
-        v4_assign_zt: row.get("v4_assign_zt")?,
-        v6_assign_zt: row.get("v6_assign_zt")?,
-        v6_assign_rfc4193: row.get("v6_assign_rfc4193")?,
-        v6_assign_6plane: row.get("v6_assign_6plane")?,
-        routes: json(&row.get::<_, String>("routes")?, "routes")?,
-        ip_assignment_pools: json(&row.get::<_, String>("pools")?, "pools")?,
-        rules: json(&row.get::<_, String>("rules")?, "rules")?,
-        capabilities: json(&row.get::<_, String>("capabilities")?, "capabilities")?,
-        tags: json(&row.get::<_, String>("tags")?, "tags")?,
+        id: NetworkId(row.get::<_, i64>(col!(NETWORK_COLUMNS, "id"))? as u64),
+        name: row.get(col!(NETWORK_COLUMNS, "name"))?,
+        private: row.get(col!(NETWORK_COLUMNS, "private"))?,
+        enable_broadcast: row.get(col!(NETWORK_COLUMNS, "enable_broadcast"))?,
+        mtu: row.get(col!(NETWORK_COLUMNS, "mtu"))?,
+        multicast_limit: row.get(col!(NETWORK_COLUMNS, "multicast_limit"))?,
+        v4_assign_zt: row.get(col!(NETWORK_COLUMNS, "v4_assign_zt"))?,
+        v6_assign_zt: row.get(col!(NETWORK_COLUMNS, "v6_assign_zt"))?,
+        v6_assign_rfc4193: row.get(col!(NETWORK_COLUMNS, "v6_assign_rfc4193"))?,
+        v6_assign_6plane: row.get(col!(NETWORK_COLUMNS, "v6_assign_6plane"))?,
+        routes: json(
+            &row.get::<_, String>(col!(NETWORK_COLUMNS, "routes"))?,
+            "routes",
+        )?,
+        ip_assignment_pools: json(
+            &row.get::<_, String>(col!(NETWORK_COLUMNS, "pools"))?,
+            "pools",
+        )?,
+        rules: json(
+            &row.get::<_, String>(col!(NETWORK_COLUMNS, "rules"))?,
+            "rules",
+        )?,
+        capabilities: json(
+            &row.get::<_, String>(col!(NETWORK_COLUMNS, "capabilities"))?,
+            "capabilities",
+        )?,
+        tags: json(
+            &row.get::<_, String>(col!(NETWORK_COLUMNS, "tags"))?,
+            "tags",
+        )?,
         dns: dns.map(|d| json(&d, "dns")).transpose()?,
-        revision: row.get::<_, i64>("revision")? as u64,
-        creation_time: row.get::<_, i64>("creation_time")? as u64,
-        rules_source: row.get("rules_source")?,
-        relays: json_list::<u64>(&row.get::<_, String>("relays")?, "relays")?
-            .into_iter()
-            .map(Address::new)
-            .collect(),
+        revision: row.get::<_, i64>(col!(NETWORK_COLUMNS, "revision"))? as u64,
+        creation_time: row.get::<_, i64>(col!(NETWORK_COLUMNS, "creation_time"))? as u64,
+        rules_source: row.get(col!(NETWORK_COLUMNS, "rules_source"))?,
+        relays: json_list::<u64>(
+            &row.get::<_, String>(col!(NETWORK_COLUMNS, "relays"))?,
+            "relays",
+        )?
+        .into_iter()
+        .map(Address::new)
+        .collect(),
     })
 }
 
 fn member_from_row(row: &Row<'_>) -> Result<Member, rusqlite::Error> {
-    let identity: Option<String> = row.get("identity")?;
-    let ips: Vec<String> = json_list(&row.get::<_, String>("ip_assignments")?, "ip_assignments")?;
-    let version: Option<String> = row.get("version")?;
+    let identity: Option<String> = row.get(col!(MEMBER_COLUMNS, "identity"))?;
+    let ips: Vec<String> = json_list(
+        &row.get::<_, String>(col!(MEMBER_COLUMNS, "ip_assignments"))?,
+        "ip_assignments",
+    )?;
+    let version: Option<String> = row.get(col!(MEMBER_COLUMNS, "version"))?;
     Ok(Member {
-        network_id: NetworkId(row.get::<_, i64>("network_id")? as u64),
-        address: Address::new(row.get::<_, i64>("address")? as u64),
+        network_id: NetworkId(row.get::<_, i64>(col!(MEMBER_COLUMNS, "network_id"))? as u64),
+        address: Address::new(row.get::<_, i64>(col!(MEMBER_COLUMNS, "address"))? as u64),
         identity: identity.and_then(|t| t.parse().ok()),
-        name: row.get("name")?,
-        authorized: row.get("authorized")?,
-        active_bridge: row.get("active_bridge")?,
-        no_auto_assign_ips: row.get("no_auto_assign_ips")?,
+        name: row.get(col!(MEMBER_COLUMNS, "name"))?,
+        authorized: row.get(col!(MEMBER_COLUMNS, "authorized"))?,
+        active_bridge: row.get(col!(MEMBER_COLUMNS, "active_bridge"))?,
+        no_auto_assign_ips: row.get(col!(MEMBER_COLUMNS, "no_auto_assign_ips"))?,
         ip_assignments: ips.iter().filter_map(|s| s.parse().ok()).collect(),
-        revision: row.get::<_, i64>("revision")? as u64,
-        creation_time: row.get::<_, i64>("creation_time")? as u64,
-        last_authorized_time: row.get::<_, i64>("last_authorized_time")? as u64,
-        last_deauthorized_time: row.get::<_, i64>("last_deauthorized_time")? as u64,
+        revision: row.get::<_, i64>(col!(MEMBER_COLUMNS, "revision"))? as u64,
+        creation_time: row.get::<_, i64>(col!(MEMBER_COLUMNS, "creation_time"))? as u64,
+        last_authorized_time: row.get::<_, i64>(col!(MEMBER_COLUMNS, "last_authorized_time"))?
+            as u64,
+        last_deauthorized_time: row.get::<_, i64>(col!(MEMBER_COLUMNS, "last_deauthorized_time"))?
+            as u64,
         version: version.and_then(|v| serde_json::from_str(&v).ok()),
-        last_seen: row.get::<_, i64>("last_seen")? as u64,
-        physical_address: row.get("physical_address")?,
-        banned: row.get("banned")?,
-        capabilities: json_list(&row.get::<_, String>("capabilities")?, "capabilities")?,
-        tags: json_list(&row.get::<_, String>("tags")?, "tags")?,
-        expires_at: row.get::<_, i64>("expires_at")? as u64,
-        description: row.get("description")?,
+        last_seen: row.get::<_, i64>(col!(MEMBER_COLUMNS, "last_seen"))? as u64,
+        physical_address: row.get(col!(MEMBER_COLUMNS, "physical_address"))?,
+        banned: row.get(col!(MEMBER_COLUMNS, "banned"))?,
+        capabilities: json_list(
+            &row.get::<_, String>(col!(MEMBER_COLUMNS, "capabilities"))?,
+            "capabilities",
+        )?,
+        tags: json_list(&row.get::<_, String>(col!(MEMBER_COLUMNS, "tags"))?, "tags")?,
+        expires_at: row.get::<_, i64>(col!(MEMBER_COLUMNS, "expires_at"))? as u64,
+        description: row.get(col!(MEMBER_COLUMNS, "description"))?,
     })
 }
 
@@ -651,6 +718,15 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn columns_are_found_by_name() {
+        assert_eq!(column(NETWORK_COLUMNS, "id"), 0);
+        assert_eq!(column(NETWORK_COLUMNS, "v4_assign_zt"), 6);
+        assert_eq!(column(NETWORK_COLUMNS, "relays"), 19);
+        assert_eq!(column(MEMBER_COLUMNS, "description"), 19);
+        assert_eq!(column("a, ab, b", "b"), 2);
+    }
 
     #[test]
     fn typed_fields_keep_the_stored_text_and_read_older_rows() {
