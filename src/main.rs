@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use ztcd::cli::{self, Command};
+use ztcd::cli::{self, Command, RunArgs};
 use ztcd::crypto::hashcash::Scratch;
 use ztcd::home::{self, Home, PlanetUpdate};
 use ztcd::identity::{Identity, IdentitySecret};
@@ -33,7 +33,7 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
     match cmd {
         Command::Help => print!("{}", cli::USAGE),
         Command::Version => println!("ztcd {}", env!("CARGO_PKG_VERSION")),
-        Command::Run { .. } => serve(cmd)?,
+        Command::Run(args) => serve(args)?,
         Command::IdentityNew { out } => identity_new(out)?,
         Command::IdentityValidate { input } => return Ok(validate(&input)),
         Command::NetworkCreate {
@@ -106,46 +106,27 @@ fn run(cmd: Command) -> Result<ExitCode, String> {
 }
 
 /// `ztcd run`: sets the log level and runs the daemon until it stops.
-fn serve(cmd: Command) -> Result<(), String> {
-    let Command::Run {
-        home,
-        port,
-        bind,
-        endpoints,
-        roots,
-        resolve_interval,
-        log_level,
-        admin_port,
-        admin_bind,
-        admin_allow,
-        admin_hosts,
-        memory_budget,
-        backup_to,
-        backup_keep,
-        require_mount,
-    } = cmd
-    else {
-        unreachable!("serve is only given Command::Run");
-    };
-    let level = log::parse_level(&log_level)
+fn serve(args: RunArgs) -> Result<(), String> {
+    let log_level = &args.log_level;
+    let level = log::parse_level(log_level)
         .ok_or_else(|| format!("--log-level {log_level:?}: expected error, warn, info or debug"))?;
     log::set_level(level);
     daemon::run(daemon::RunConfig {
-        home,
-        port,
-        bind,
-        endpoints,
-        roots,
-        resolve_interval,
+        home: args.home,
+        port: args.port,
+        bind: args.bind,
+        endpoints: args.endpoints,
+        roots: args.roots,
+        resolve_interval: args.resolve_interval,
         admin: daemon::AdminSettings {
-            port: admin_port,
-            bind: admin_bind,
-            allow: admin_allow,
-            hosts: admin_hosts,
+            port: args.admin_port,
+            bind: args.admin_bind,
+            allow: args.admin_allow,
+            hosts: args.admin_hosts,
         },
-        backup: backup_to.map(|to| (to, backup_keep)),
-        memory_budget_mib: memory_budget,
-        require_mount,
+        backup: args.backup_to.map(|to| (to, args.backup_keep)),
+        memory_budget_mib: args.memory_budget,
+        require_mount: args.require_mount,
     })
     .map_err(|e| e.to_string())
 }

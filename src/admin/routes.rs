@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::msg::{AdminCommand, AdminReply};
 use crate::controller::api::{parse_address, parse_network_id};
-use crate::controller::change::{Change, MemberPatch, NetworkPatch};
+use crate::controller::change::{Change, MemberPatch, NetworkPatch, Patch};
 use crate::controller::window::WindowSpec;
 use crate::wire::{Address, NetworkId};
 

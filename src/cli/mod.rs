@@ -117,6 +117,41 @@ OPTIONS:
                     the newest --backup-keep N (default 7); key: HOME/backup.key
 ";
 
+/// The options of `ztcd run`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunArgs {
+    /// Home directory.
+    pub home: PathBuf,
+    /// UDP port.
+    pub port: u16,
+    /// Addresses to bind.
+    pub bind: Vec<std::net::IpAddr>,
+    /// Public endpoints as given (host names and devices are resolved by the daemon).
+    pub endpoints: Vec<EndpointSpec>,
+    /// Other roots the planet must list.
+    pub roots: Vec<RootEntry>,
+    /// Time between two resolutions of the endpoints.
+    pub resolve_interval: std::time::Duration,
+    /// Log level name.
+    pub log_level: String,
+    /// Admin API TCP port (None = the UDP port, 0 = off).
+    pub admin_port: Option<u16>,
+    /// Admin API addresses besides loopback.
+    pub admin_bind: Vec<std::net::IpAddr>,
+    /// Admin API source networks besides loopback.
+    pub admin_allow: Vec<(std::net::IpAddr, u8)>,
+    /// Host names the admin API answers to besides IP literals and `localhost`.
+    pub admin_hosts: Vec<String>,
+    /// Memory budget, MiB.
+    pub memory_budget: u32,
+    /// Refuse unless the home is on a mounted file system of its own (a USB stick).
+    pub require_mount: bool,
+    /// Backup directory for the admin API's backup button, and how many to keep.
+    pub backup_to: Option<PathBuf>,
+    /// Backups to keep there.
+    pub backup_keep: usize,
+}
+
 /// A parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -135,38 +170,7 @@ pub enum Command {
         input: String,
     },
     /// Run the daemon.
-    Run {
-        /// Home directory.
-        home: PathBuf,
-        /// UDP port.
-        port: u16,
-        /// Addresses to bind.
-        bind: Vec<std::net::IpAddr>,
-        /// Public endpoints as given (host names and devices are resolved by the daemon).
-        endpoints: Vec<EndpointSpec>,
-        /// Other roots the planet must list.
-        roots: Vec<RootEntry>,
-        /// Time between two resolutions of the endpoints.
-        resolve_interval: std::time::Duration,
-        /// Log level name.
-        log_level: String,
-        /// Admin API TCP port (None = the UDP port, 0 = off).
-        admin_port: Option<u16>,
-        /// Admin API addresses besides loopback.
-        admin_bind: Vec<std::net::IpAddr>,
-        /// Admin API source networks besides loopback.
-        admin_allow: Vec<(std::net::IpAddr, u8)>,
-        /// Host names the admin API answers to besides IP literals and `localhost`.
-        admin_hosts: Vec<String>,
-        /// Memory budget, MiB.
-        memory_budget: u32,
-        /// Refuse unless the home is on a mounted file system of its own (a USB stick).
-        require_mount: bool,
-        /// Backup directory for the admin API's backup button, and how many to keep.
-        backup_to: Option<PathBuf>,
-        /// Backups to keep there.
-        backup_keep: usize,
-    },
+    Run(RunArgs),
     /// Open or close a network's approval window.
     NetworkWindow {
         /// Home directory.
@@ -670,12 +674,12 @@ mod tests {
             "run --port 9994 --bind 10.0.0.1 --endpoint 10.0.0.1/9994",
         ))
         .unwrap();
-        let Command::Run {
+        let Command::Run(RunArgs {
             port,
             bind,
             endpoints,
             ..
-        } = cmd
+        }) = cmd
         else {
             panic!()
         };
@@ -696,7 +700,7 @@ mod tests {
             let e = parse(args(&format!("run --endpoint {bad}"))).unwrap_err();
             assert!(e.contains("not an address clients can reach"), "{bad}: {e}");
         }
-        let Ok(Command::Run { endpoints, .. }) = parse(args(
+        let Ok(Command::Run(RunArgs { endpoints, .. })) = parse(args(
             "run --endpoint 10.0.0.1/9993 --endpoint 10.0.0.1:9993",
         )) else {
             panic!("run");
@@ -713,20 +717,20 @@ mod tests {
         }
         assert!(matches!(
             parse(args("run --require-mount")),
-            Ok(Command::Run {
+            Ok(Command::Run(RunArgs {
                 require_mount: true,
                 ..
-            })
+            }))
         ));
     }
 
     #[test]
     fn names_and_devices_are_kept_for_the_daemon_to_resolve() {
-        let Ok(Command::Run {
+        let Ok(Command::Run(RunArgs {
             endpoints,
             resolve_interval,
             ..
-        }) = parse(args(
+        })) = parse(args(
             "run --port 9995 --endpoint home.example.net/9993 --endpoint-from-interface eth1 \
              --resolve-interval 30",
         ))

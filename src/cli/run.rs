@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use lexopt::prelude::*;
 
-use super::{Command, DEFAULT_HOME, value};
+use super::{Command, DEFAULT_HOME, RunArgs, value};
 use crate::home::RootEntry;
 use crate::runtime::follow::{DEFAULT_RESOLVE_INTERVAL, EndpointSpec};
 
@@ -65,7 +65,7 @@ pub(super) fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
             .into_iter()
             .map(|d| EndpointSpec::Interface(d, port)),
     );
-    Ok(Command::Run {
+    Ok(Command::Run(RunArgs {
         require_mount,
         home,
         port,
@@ -81,7 +81,7 @@ pub(super) fn parse_run(p: &mut lexopt::Parser) -> Result<Command, String> {
         memory_budget,
         backup_to,
         backup_keep,
-    })
+    }))
 }
 
 /// The value `v` of `--option` parsed as `T`, or an error saying what was `expected`.

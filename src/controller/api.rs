@@ -20,7 +20,7 @@ use std::net::IpAddr;
 use serde_json::{Map, Value};
 
 use super::api_json::{FieldError, MemberJson, network_json, object_of};
-use super::change::{MemberPatch, NetworkPatch};
+use super::change::{MemberPatch, NetworkPatch, Patch};
 use super::model::{Member, Network};
 use super::netconf::revoke_com;
 use super::store::StoreError;

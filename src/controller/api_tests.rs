@@ -100,7 +100,7 @@ impl ApiCalls for Controller {
 use serde_json::Value;
 
 use super::api::{ApiError, ApiResult, parse_address, parse_network_id};
-use super::change::{Change, MemberPatch, NetworkPatch};
+use super::change::{Change, MemberPatch, NetworkPatch, Patch};
 use super::tests::{ask, ids, setup};
 use super::window::WindowSpec;
 use super::{Controller, Now, Reply};

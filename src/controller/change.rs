@@ -39,6 +39,17 @@ pub enum Change {
     CloseWindow(NetworkId),
 }
 
+/// A patch parsed from the fields of a JSON object (a shallow merge: only the fields named).
+pub trait Patch: Sized {
+    /// Parses the fields of an object; errors name the field.
+    fn from_map(body: &Map<String, Value>) -> Result<Self, FieldError>;
+
+    /// Parses a body, which must be a JSON object; errors name the field.
+    fn from_json(body: &Value) -> Result<Self, FieldError> {
+        Self::from_map(object_of(body)?)
+    }
+}
+
 /// The writable network fields a body named (`None`: left as it is).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NetworkPatch {
@@ -172,14 +183,9 @@ fn tags_of(v: &Value) -> Result<Value, FieldError> {
     Ok(v.clone())
 }
 
-impl NetworkPatch {
-    /// Parses a network body (a JSON object); errors name the field.
-    pub fn from_json(body: &Value) -> Result<Self, FieldError> {
-        Self::from_map(object_of(body)?)
-    }
-
+impl Patch for NetworkPatch {
     /// Parses the fields of a network object.
-    pub fn from_map(body: &Map<String, Value>) -> Result<Self, FieldError> {
+    fn from_map(body: &Map<String, Value>) -> Result<Self, FieldError> {
         let mut p = Self::default();
         for (key, v) in body {
             let k = key.as_str();
@@ -213,7 +219,9 @@ impl NetworkPatch {
         }
         Ok(p)
     }
+}
 
+impl NetworkPatch {
     /// Applies the patch to `n`.
     pub fn apply(&self, n: &mut Network) {
         set(&mut n.name, &self.name);
@@ -236,14 +244,9 @@ impl NetworkPatch {
     }
 }
 
-impl MemberPatch {
-    /// Parses a member body (a JSON object); errors name the field.
-    pub fn from_json(body: &Value) -> Result<Self, FieldError> {
-        Self::from_map(object_of(body)?)
-    }
-
+impl Patch for MemberPatch {
     /// Parses the fields of a member object.
-    pub fn from_map(body: &Map<String, Value>) -> Result<Self, FieldError> {
+    fn from_map(body: &Map<String, Value>) -> Result<Self, FieldError> {
         let mut p = Self::default();
         for (key, v) in body {
             let k = key.as_str();
@@ -277,7 +280,9 @@ impl MemberPatch {
         }
         Ok(p)
     }
+}
 
+impl MemberPatch {
     /// Applies the patch to `m` at `unix`. `banned` wins over `authorized`; an authorization
     /// without it lifts a ban. Authorizing a member whose time ran out starts it afresh,
     /// unless a new end is given. A blocked member is refused, cut off and its addresses are
