@@ -6,7 +6,9 @@
 //! - [`identity`], [`world`]: ZeroTier identities and signed planet and moon files;
 //! - [`node`]: the sans-IO root node (peers, paths, relaying, multicast), time passed in;
 //! - [`controller`]: the network controller over its SQLite [`controller::store`] (policy,
-//!   configuration rendering, the zerotier-one API), time passed in;
+//!   configuration rendering, the zerotier-one API), time passed in; every write is a typed
+//!   [`controller::change::Change`] carried out in one transaction, and the controller runs
+//!   its own timers behind `poll_timeout`/`handle_timeout`;
 //! - [`home`]: the home directory's files and its owner lock;
 //! - [`admin`]: the admin HTTP server on the owner's executor (framing, limits, routes);
 //! - [`backup`]: backups, restore and the zerotier-one import;
