@@ -1,65 +1,54 @@
-//! The node and the controller joined, without I/O: configuration requests that arrived
-//! together are decided, committed once and only then answered; the pushes, refusals and
-//! revocations the controller queued are delivered through the node. The runtime calls these
+//! The node and the controller joined, without I/O: configuration requests are decided and
+//! answered only once what they wrote is committed (new members close together share one
+//! commit); the pushes, refusals and revocations the controller queued are delivered through
+//! the node. The runtime calls these
 //! with real time and its sockets; the simulation tests call them with a virtual clock and
 //! simulated clients, so both run the same code.
 
-use crate::controller::store::StoreError;
-use crate::controller::{ConfigRequest, Controller, Now, Push, Reply};
+use crate::controller::{ConfigRequest, Controller, Now, Reply};
 use crate::node::{ConfigRequestEvent, Node, Transmit};
 use crate::wire::verbs::ErrorCode;
 use crate::wire::{Address, NetworkId, Verb};
 
-/// Answers configuration requests that arrived together: what they write is committed in one
-/// transaction, and nothing is sent before it is durable. Each transmit the node makes is
-/// handed to `send` as it is made (the node's transmit queue is bounded). If the commit fails
-/// no answer is sent (the members ask again) and the error is returned.
+/// Decides configuration requests that arrived together and sends the answers that are
+/// ready: answers whose decision wrote to the store wait for the group transaction's commit
+/// (at most [`crate::controller::GROUP_COMMIT_MS`] later, through
+/// [`Controller::handle_timeout`], then [`deliver`]). Each transmit the node makes is handed
+/// to `send` as it is made (the node's transmit queue is bounded).
 pub fn answer_requests(
     node: &mut Node,
     controller: &mut Controller,
     now: Now,
     requests: &[ConfigRequestEvent],
     send: &mut dyn FnMut(&Transmit),
-) -> Result<(), StoreError> {
+) {
     controller.begin_requests();
-    let replies: Vec<Reply> = requests
-        .iter()
-        .map(|req| {
-            let request = ConfigRequest {
-                from: req.from,
-                network_id: req.network_id,
-                metadata: &req.metadata,
-                physical: req.physical,
-            };
-            controller.handle_request(now.mono, now.unix, &request)
-        })
-        .collect();
-    controller.end_requests()?;
-    for (req, reply) in requests.iter().zip(replies) {
-        let to = req.from.address();
-        reply_to(
-            node,
-            now.mono,
-            to,
-            req.network_id,
-            Some(req.packet_id),
-            reply,
-        );
-        flush(node, send);
+    for req in requests {
+        let request = ConfigRequest {
+            from: req.from,
+            network_id: req.network_id,
+            metadata: &req.metadata,
+            physical: req.physical,
+        };
+        controller.request(now, &request, req.packet_id);
     }
-    deliver_pushes(node, now.mono, controller.take_pushes(), send);
-    Ok(())
+    deliver(node, controller, now.mono, send);
 }
 
-/// Sends configurations, refusals and revocations the controller queued (after changes, its
-/// timers, or answers that owed a revocation).
-pub fn deliver_pushes(
+/// Sends what the controller has ready: answers whose writes are durable, then the
+/// configurations, refusals and revocations it pushes (after changes, its timers, or answers
+/// that owed a revocation).
+pub fn deliver(
     node: &mut Node,
+    controller: &mut Controller,
     now: u64,
-    pushes: Vec<Push>,
     send: &mut dyn FnMut(&Transmit),
 ) {
-    for push in pushes {
+    for a in controller.take_answers() {
+        reply_to(node, now, a.to, a.network_id, Some(a.packet_id), a.reply);
+        flush(node, send);
+    }
+    for push in controller.take_pushes() {
         reply_to(node, now, push.to, push.network_id, None, push.reply);
         // Send as we go: a change to a large network pushes to thousands of members at once.
         flush(node, send);

@@ -13,7 +13,7 @@ use ztcd::client::{ConfigSummary, check_config, request_metadata};
 use ztcd::controller::change::{Change, MemberPatch, NetworkPatch};
 use ztcd::controller::model::{Pool, Route};
 use ztcd::controller::store::Store;
-use ztcd::controller::{Controller, Now};
+use ztcd::controller::{Controller, GROUP_COMMIT_MS, Now};
 use ztcd::crypto::c25519::KeyPair;
 use ztcd::crypto::hashcash::Scratch;
 use ztcd::crypto::{Entropy, SeededEntropy};
@@ -208,16 +208,20 @@ impl Bed {
             now,
             &requests,
             &mut |t| sent.push(t.clone()),
-        )
-        .expect("committed");
+        );
+        // Answers that wrote wait for the group commit: let its few ms pass.
+        let deadline = self.controller.poll_timeout();
+        if deadline <= self.mono + GROUP_COMMIT_MS {
+            self.mono = self.mono.max(deadline);
+            self.controller.handle_timeout(self.now());
+        }
         self.push(&mut sent);
         sent
     }
 
-    /// Delivers the pushes the controller queued.
+    /// Delivers what the controller has ready.
     fn push(&mut self, sent: &mut Vec<Transmit>) {
-        let pushes = self.controller.take_pushes();
-        ztcd::serve::deliver_pushes(&mut self.node, self.mono, pushes, &mut |t| {
+        ztcd::serve::deliver(&mut self.node, &mut self.controller, self.mono, &mut |t| {
             sent.push(t.clone())
         });
     }

@@ -76,6 +76,11 @@ impl Controller {
     /// none of them. On failure what it queued or cached goes too: the configurations it
     /// rendered and the pushes and revocations it queued describe writes that did not land.
     pub fn atomically<T>(&mut self, f: impl FnOnce(&mut Self) -> ApiResult<T>) -> ApiResult<T> {
+        // Requests' writes are committed apart (their answers are released): a change is
+        // answered when its own transaction commits, not the group's.
+        if matches!(self.batch, super::Batch::Open(_)) {
+            let _ = self.end_requests();
+        }
         let queued = self.outbox.len();
         let revoked = self.revoked.clone();
         let (clock, nested) = (self.com_clock, self.store.begin()?);
@@ -100,15 +105,21 @@ impl Controller {
 
     /// When (monotonic ms) [`Controller::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> u64 {
-        self.timers.change_poll.min(self.timers.seen_flush)
+        let timers = self.timers.change_poll.min(self.timers.seen_flush);
+        self.group_deadline().map_or(timers, |t| t.min(timers))
     }
 
-    /// Runs the timers that are due at `now`: every [`CHANGE_POLL_MS`], members whose
+    /// Runs the timers that are due at `now`: the group transaction of requests commits
+    /// [`super::GROUP_COMMIT_MS`] after it opened (releasing its answers); every
+    /// [`CHANGE_POLL_MS`], members whose
     /// authorization ran out are deauthorized and, if another writer changed the database,
     /// members that asked recently are re-decided (pushes queued for
     /// [`Controller::take_pushes`]); every [`SEEN_FLUSH_MS`], last-seen times are written.
     /// A store failure is logged and retried at the next due time.
     pub fn handle_timeout(&mut self, now: Now) {
+        if self.group_deadline().is_some_and(|t| now.mono >= t) {
+            let _ = self.end_requests();
+        }
         if now.mono >= self.timers.change_poll {
             self.timers.change_poll = now.mono + CHANGE_POLL_MS;
             match self.atomically(|c| Ok(c.expire_members(now)?)) {

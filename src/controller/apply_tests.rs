@@ -206,3 +206,101 @@ fn timers_expire_members_and_push_the_cut_off() {
         false
     );
 }
+
+/// Member `who` asks through the group-commit path.
+fn request(c: &mut Controller, mono: u64, who: &crate::identity::IdentitySecret, nwid: NetworkId) {
+    let req = super::ConfigRequest {
+        from: *who.identity(),
+        network_id: nwid,
+        metadata: b"v=7\nrevr=1",
+        physical: None,
+    };
+    c.begin_requests();
+    c.request(now(mono), &req, 0x77);
+}
+
+#[test]
+fn answers_that_wrote_are_released_by_the_group_commit_and_no_sooner() {
+    let (mut c, nwid) = setup(false);
+    let [_, a, b] = ids();
+    c.handle_timeout(now(0));
+    request(&mut c, 10, a, nwid);
+    assert!(
+        c.take_answers().is_empty(),
+        "a new member waits for the commit"
+    );
+    assert!(
+        !c.store().conn_is_autocommit(),
+        "the group transaction is open"
+    );
+    assert_eq!(c.poll_timeout(), 10 + super::GROUP_COMMIT_MS);
+    // A second new member a moment later shares the transaction.
+    request(&mut c, 12, b, nwid);
+    assert!(c.take_answers().is_empty());
+    c.handle_timeout(now(13));
+    assert!(c.take_answers().is_empty(), "not yet due");
+    c.handle_timeout(now(14));
+    let answers = c.take_answers();
+    assert_eq!(answers.len(), 2, "both released by one commit");
+    assert!(
+        answers
+            .iter()
+            .all(|x| matches!(x.reply, Reply::Config(_)) && x.packet_id == 0x77)
+    );
+    assert!(c.store().conn_is_autocommit());
+    assert!(
+        c.store().member(nwid, a.address()).unwrap().is_some(),
+        "durable"
+    );
+    // Asked again later: answered from the cache, at once.
+    request(&mut c, 2_000, a, nwid);
+    assert_eq!(c.take_answers().len(), 1, "nothing written: no wait");
+}
+
+#[test]
+fn a_change_commits_the_open_group_first_and_a_full_group_commits_at_once() {
+    let (mut c, nwid) = setup(false);
+    let [_, a, b] = ids();
+    request(&mut c, 10, a, nwid);
+    assert!(c.take_answers().is_empty());
+    let rename = Change::PutNetwork(
+        nwid,
+        NetworkPatch {
+            name: Some("x".into()),
+            ..NetworkPatch::default()
+        },
+    );
+    c.apply_one(now(11), &mut SeededEntropy::new(1), &rename)
+        .unwrap();
+    assert_eq!(
+        c.take_answers().len(),
+        1,
+        "released by the group's own commit"
+    );
+    // A full group does not wait for its timer: one member joining many networks.
+    let public = NetworkPatch {
+        private: Some(false),
+        ..NetworkPatch::default()
+    };
+    let nets: Vec<NetworkId> = (0..super::GROUP_COMMIT_MAX as u32)
+        .map(|i| {
+            let id = c.network_id(100 + i);
+            let change = Change::PutNetwork(id, public.clone());
+            c.apply_one(now(20), &mut SeededEntropy::new(1), &change)
+                .unwrap();
+            id
+        })
+        .collect();
+    c.begin_requests();
+    for (i, id) in nets.iter().enumerate() {
+        let req = super::ConfigRequest {
+            from: *b.identity(),
+            network_id: *id,
+            metadata: b"v=7\nrevr=1",
+            physical: None,
+        };
+        c.request(now(2_000), &req, i as u64);
+    }
+    assert_eq!(c.take_answers().len(), super::GROUP_COMMIT_MAX);
+    assert!(c.store().conn_is_autocommit());
+}

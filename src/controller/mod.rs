@@ -14,6 +14,7 @@ pub mod cache;
 pub mod change;
 pub mod credentials;
 mod decide;
+mod group;
 pub mod ip_assign;
 pub mod model;
 pub mod netconf;
@@ -28,6 +29,7 @@ use std::sync::Arc;
 
 use self::cache::{COM_REUSE_MS, CacheStats, ConfigCache};
 use self::decide::Origin;
+pub use self::group::{Answer, GROUP_COMMIT_MAX, GROUP_COMMIT_MS};
 use self::model::{Member, parse_cidr};
 use self::netconf::DEFAULT_CREDENTIAL_WINDOW_MS;
 use self::store::{Store, StoreError};
@@ -92,16 +94,17 @@ pub struct Now {
     pub unix: u64,
 }
 
-/// Where a batch of requests stands ([`Controller::begin_requests`]).
+/// Where a group of requests stands ([`Controller::begin_requests`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Batch {
-    /// No batch: writes commit one by one.
+    /// No group: writes commit one by one.
     Off,
-    /// A batch without writes so far: the first write opens its transaction.
+    /// A group without writes so far: the first write opens its transaction.
     Armed,
-    /// The batch's transaction is open (or a savepoint, if `true`).
+    /// The group's transaction is open (or a savepoint, if `true`): its answers are held
+    /// until it commits.
     Open(bool),
-    /// Opening the transaction failed: the batch's writes fail at once.
+    /// Opening the transaction failed: the writes of this wake-up's requests fail at once.
     Unavailable,
 }
 
@@ -173,6 +176,12 @@ pub struct Controller {
     com_clock_stored: u64,
     /// When (monotonic ms) the controller's timers are next due.
     timers: apply::Timers,
+    /// Answers decided in the open group transaction, sent once it commits.
+    held: Vec<Answer>,
+    /// When (monotonic ms) the open group transaction was opened.
+    group_opened: Option<u64>,
+    /// Answers ready to send ([`Controller::take_answers`]).
+    ready: Vec<Answer>,
 }
 
 /// The store setting that keeps [`Controller::com_stamp`]'s clock across restarts.
@@ -213,28 +222,10 @@ impl Controller {
             metadata: HashSet::new(),
             max_recent: limits.recent_requests.max(1),
             timers: apply::Timers::default(),
+            held: Vec::new(),
+            group_opened: None,
+            ready: Vec::new(),
         }
-    }
-
-    /// Starts a batch of requests: the first one that writes (a new member, an address
-    /// assigned) opens a transaction that [`Controller::end_requests`] commits, so requests
-    /// arriving together share one fsync and requests answered from the cache touch no SQLite.
-    /// Their answers must not be sent before that commit.
-    pub fn begin_requests(&mut self) {
-        self.batch = Batch::Armed;
-    }
-
-    /// Ends the batch [`Controller::begin_requests`] started, committing what it wrote. On
-    /// failure nothing of it was kept: the cache is emptied and the answers must be dropped
-    /// (the clients ask again).
-    pub fn end_requests(&mut self) -> Result<(), StoreError> {
-        let Batch::Open(nested) = std::mem::replace(&mut self.batch, Batch::Off) else {
-            return Ok(());
-        };
-        self.store.close(nested).inspect_err(|_| {
-            self.cache.clear();
-            self.outbox.clear();
-        })
     }
 
     fn intern_metadata(&mut self, bytes: &[u8]) -> Arc<[u8]> {

@@ -304,6 +304,9 @@ impl Owner {
     /// After the loop: writes what is pending and logs the counters.
     fn finish(mut self) {
         info!("stopping; stats: {}", self.node.stats());
+        // New members decided in the last few ms are recorded (their answers are not sent:
+        // the clients ask again and are answered from the record).
+        let _ = self.controller.end_requests();
         if let Err(e) = self.controller.flush_seen() {
             warn!("cannot record last-seen times: {e}");
         }
