@@ -13,6 +13,7 @@ use ztcd::client::{ConfigSummary, check_config, request_metadata};
 use ztcd::controller::change::{Change, MemberPatch, NetworkPatch};
 use ztcd::controller::model::{Pool, Route};
 use ztcd::controller::store::Store;
+use ztcd::controller::window::WindowSpec;
 use ztcd::controller::{Controller, GROUP_COMMIT_MS, Now};
 use ztcd::crypto::c25519::KeyPair;
 use ztcd::crypto::hashcash::Scratch;
@@ -269,7 +270,7 @@ impl Bed {
         let me = *self.members[m].id.identity();
         let summary = check_config(
             &dict,
-            self.network,
+            c.network_id,
             &me,
             &self.root,
             &mut self.verified_com[m],
@@ -294,9 +295,14 @@ impl Bed {
 
     /// Member `m` asks for the network's configuration once.
     fn ask(&mut self, m: usize) {
+        self.ask_in(m, self.network);
+    }
+
+    /// Member `m` asks for `network`'s configuration once.
+    fn ask_in(&mut self, m: usize, network: NetworkId) {
         let metadata = request_metadata();
         let req = ConfigRequest {
-            network_id: self.network,
+            network_id: network,
             metadata: &metadata,
             revision: None,
             timestamp: None,
@@ -311,9 +317,14 @@ impl Bed {
 
     /// Member `m` asks until it gets an answer (requests may be dropped); returns it.
     fn ask_until_answered(&mut self, m: usize) -> Got {
+        self.ask_until_answered_in(m, self.network)
+    }
+
+    /// Member `m` asks `network` until it gets an answer; returns it.
+    fn ask_until_answered_in(&mut self, m: usize, network: NetworkId) -> Got {
         for _ in 0..20 {
             let before = self.got[m].len();
-            self.ask(m);
+            self.ask_in(m, network);
             if let Some(g) = self.got[m][before..].last() {
                 return g.clone();
             }
@@ -331,6 +342,20 @@ impl Bed {
         let sent = self.act(now);
         self.receive(&sent);
         self.settle();
+    }
+
+    /// Makes one change as the admin API does; returns the object it answers with.
+    fn change_one(&mut self, change: Change) -> serde_json::Value {
+        let now = self.now();
+        let v = self
+            .controller
+            .apply_one(now, &mut SeededEntropy::new(now.mono), &change)
+            .unwrap();
+        let mut sent = Vec::new();
+        self.push(&mut sent);
+        self.receive(&sent);
+        self.settle();
+        v
     }
 
     /// Makes changes as the admin API does (one transaction), then delivers the pushes.
@@ -503,4 +528,72 @@ fn a_change_by_another_writer_is_pushed_at_the_next_change_poll() {
     let got = bed.drain_got(0);
     assert_eq!(config(got.last().expect("pushed at the poll")).ips.len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn every_kind_of_change_and_decision_reaches_the_members() {
+    let mut bed = Bed::new(Faults::default(), Store::in_memory().unwrap());
+    for m in 0..3 {
+        bed.hello(m);
+    }
+    let (a, nwid) = (bed.member(0), bed.network);
+    let unknown = bed.controller.network_id(0xabc);
+    assert_eq!(
+        bed.ask_until_answered_in(0, unknown),
+        Got::Refused(ErrorCode::ObjNotFound)
+    );
+    // A public network created through the API: members join without authorization.
+    let created = bed.change_one(Change::CreateNetwork(NetworkPatch {
+        name: Some("open".into()),
+        private: Some(false),
+        ..NetworkPatch::default()
+    }));
+    let public = ztcd::controller::api::parse_network_id(created["id"].as_str().unwrap()).unwrap();
+    let c = config(&bed.ask_until_answered_in(0, public)).clone();
+    assert_eq!((c.name.as_str(), c.private), ("open", false));
+    // An approval window lets the first new device of the private network in, and no more
+    // once it is closed.
+    let spec = WindowSpec {
+        minutes: 10,
+        max_devices: 5,
+    };
+    bed.change(&[Change::OpenWindow(nwid, spec)]);
+    assert!(
+        matches!(bed.ask_until_answered(0), Got::Config(_)),
+        "let in"
+    );
+    bed.change(&[Change::CloseWindow(nwid)]);
+    assert_eq!(
+        bed.ask_until_answered(1),
+        Got::Refused(ErrorCode::NetworkAccessDenied)
+    );
+    // Blocked: refused at once; authorized again: its configuration at once.
+    bed.advance(1100);
+    bed.drain_got(0);
+    let block = MemberPatch {
+        banned: Some(true),
+        ..MemberPatch::default()
+    };
+    bed.change(&[Change::PutMember(nwid, a, block)]);
+    assert_eq!(
+        bed.drain_got(0).last(),
+        Some(&Got::Refused(ErrorCode::NetworkAccessDenied))
+    );
+    bed.change(&[Change::PutMember(nwid, a, authorize(true))]);
+    assert!(matches!(bed.drain_got(0).last(), Some(Got::Config(_))));
+    // Deleted: cut off at once, and its next request is a new join request.
+    bed.change(&[Change::DeleteMember(nwid, a)]);
+    assert!(matches!(bed.drain_got(0).last(), Some(Got::Refused(_))));
+    bed.advance(1100);
+    assert_eq!(
+        bed.ask_until_answered(0),
+        Got::Refused(ErrorCode::NetworkAccessDenied)
+    );
+    // A deleted network: its members are told it no longer exists.
+    bed.drain_got(0);
+    bed.change(&[Change::DeleteNetwork(public)]);
+    assert_eq!(
+        bed.drain_got(0).last(),
+        Some(&Got::Refused(ErrorCode::ObjNotFound))
+    );
 }
