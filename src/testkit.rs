@@ -1,7 +1,9 @@
 //! Shared machinery of the integration tests, the benchmarks and the load generator (not
-//! used by the daemon): CPU time and memory of a process from `/proc`, and the wait for a
-//! started `ztcd run` to be ready. It lives in the library because that is the one crate all
-//! three reach; it reads files and sockets only when called.
+//! used by the daemon): CPU time and memory of a process from `/proc`, the wait for a started
+//! `ztcd run` to be ready, and admin requests and `ip` commands for daemons in network
+//! namespaces. It lives in the library because that is the one crate all three reach (a
+//! module of the load generator's or of `tests/common` is not); it reads files, runs commands
+//! and opens sockets only when called.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -131,31 +133,61 @@ pub fn answers_here(ready: &Ready) -> bool {
 }
 
 /// Whether the admin API at `ready.admin` answers `GET /status` with 200 from inside network
-/// namespace `ns` (where the daemon runs: its loopback is not this process's), asked with
-/// `ip netns exec NS curl`.
+/// namespace `ns` (where the daemon runs: its loopback is not this process's).
 pub fn answers_in(ns: &str, ready: &Ready) -> bool {
-    std::process::Command::new("ip")
-        .args(["netns", "exec", ns, "curl", "-s", "-o", "/dev/null"])
-        .args(["-m", "5", "-w", "%{http_code}", "-H"])
-        .arg(format!("X-ZT1-Auth: {}", ready.token))
-        .arg(format!("http://{}/status", ready.admin))
-        .output()
-        .is_ok_and(|o| o.stdout == b"200")
+    let url = format!("http://{}/status", ready.admin);
+    curl_in(ns, "GET", &url, &ready.token, None, None).is_ok_and(|(status, _)| status == 200)
+}
+
+/// An admin API request from inside network namespace `ns` with `ip netns exec NS curl`: `url`
+/// with `token`, an optional JSON `body`, from source address `from` if given; returns the
+/// status and the body, or curl's error when no answer came.
+pub fn curl_in(
+    ns: &str,
+    method: &str,
+    url: &str,
+    token: &str,
+    body: Option<&str>,
+    from: Option<&str>,
+) -> Result<(u16, Vec<u8>), String> {
+    let mut cmd = std::process::Command::new("ip");
+    cmd.args(["netns", "exec", ns, "curl", "-sS", "-m", "20"])
+        .args(["-w", "\n%{http_code}", "-X", method, "-H"])
+        .arg(format!("X-ZT1-Auth: {}", token.trim()));
+    if let Some(ip) = from {
+        cmd.args(["--interface", ip]);
+    }
+    if let Some(b) = body {
+        cmd.args(["-H", "Content-Type: application/json", "--data", b]);
+    }
+    let out = cmd.arg(url).output().map_err(|e| format!("curl: {e}"))?;
+    let mut text = out.stdout;
+    let split = text.iter().rposition(|&b| b == b'\n').unwrap_or(0);
+    let status = std::str::from_utf8(&text[split..]).ok();
+    match status.and_then(|s| s.trim().parse::<u16>().ok()) {
+        Some(code) if code != 0 => {
+            text.truncate(split);
+            Ok((code, text))
+        }
+        _ => Err(format!(
+            "curl {url}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+    }
 }
 
 /// Runs `ip ARGS` (iproute2: the tests' network namespaces, links and addresses), panicking
 /// with its error output when it fails.
 pub fn ip(args: &[&str]) {
-    let out = std::process::Command::new("ip")
-        .args(args)
-        .output()
-        .expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    match std::process::Command::new("ip").args(args).output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => panic!("run ip: {e}"),
+    }
 }
 
 /// `Ok` while `child` (a started daemon) runs; its exit status once it has ended (the

@@ -338,27 +338,9 @@ impl Bed {
         body: Option<&str>,
     ) -> Option<serde_json::Value> {
         let token = std::fs::read_to_string(self.home.join("authtoken.secret")).ok()?;
-        let mut cmd = Command::new("ip");
-        cmd.args([
-            "netns",
-            "exec",
-            &self.clients,
-            "curl",
-            "-s",
-            "-m",
-            "10",
-            "-X",
-            method,
-        ])
-        .args(["-H", &format!("X-ZT1-Auth: {}", token.trim())]);
-        if let Some(b) = body {
-            cmd.args(["-H", "Content-Type: application/json", "-d", b]);
-        }
-        let out = cmd
-            .arg(format!("http://{SERVER_IP}:9993{path}"))
-            .output()
-            .ok()?;
-        serde_json::from_slice(&out.stdout).ok()
+        let url = format!("http://{SERVER_IP}:9993{path}");
+        let (_, answer) = testkit::curl_in(&self.clients, method, &url, &token, body, None).ok()?;
+        serde_json::from_slice(&answer).ok()
     }
 
     /// ztcd's log so far.

@@ -545,43 +545,10 @@ pub(crate) fn admin(
 ) -> (u16, Value) {
     let token = std::fs::read_to_string(home.join("authtoken.secret")).expect("token");
     let url = format!("http://{host}:9993{path}");
-    let mut cmd = Command::new("ip");
-    cmd.args([
-        "netns",
-        "exec",
-        ns,
-        "curl",
-        "-sS",
-        "-m",
-        "20",
-        "-w",
-        "\n%{http_code}",
-    ])
-    .args(["-X", method, "-H", &format!("X-ZT1-Auth: {token}")]);
-    if let Some(ip) = from {
-        cmd.args(["--interface", ip]);
-    }
-    if let Some(b) = body {
-        cmd.args([
-            "-H",
-            "Content-Type: application/json",
-            "--data",
-            &b.to_string(),
-        ]);
-    }
-    let out = cmd.arg(&url).output().expect("run curl");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let (body, code) = text
-        .trim_end()
-        .rsplit_once('\n')
-        .unwrap_or_else(|| ("", text.trim()));
-    let code: u16 = code.parse().unwrap_or_else(|_| {
-        panic!(
-            "curl {url}: {text} {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (code, serde_json::from_str(body).unwrap_or(Value::Null))
+    let body = body.map(|b| b.to_string());
+    let (code, body) = testkit::curl_in(ns, method, &url, &token, body.as_deref(), from)
+        .unwrap_or_else(|e| panic!("{e}"));
+    (code, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
 /// An admin API request from the daemon's namespace over loopback that must answer 200.
