@@ -4,88 +4,42 @@
 //!
 //! `cargo bench --bench admin` (optional env: `MEMBERS`, `THREADS`).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// One keep-alive HTTP/1.1 connection.
+use ztcd::admin::client::{self, Request};
+use ztcd::testkit;
+
+/// One keep-alive connection of the library's client with the token.
 struct Conn {
-    addr: SocketAddr,
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    conn: client::Conn,
     token: String,
 }
 
 impl Conn {
-    fn new(addr: SocketAddr, token: &str) -> Self {
-        let s = TcpStream::connect(addr).expect("connect");
-        s.set_nodelay(true).unwrap();
+    fn new(addr: std::net::SocketAddr, token: &str) -> Self {
         Self {
-            addr,
-            reader: BufReader::new(s.try_clone().unwrap()),
-            writer: s,
+            conn: client::Conn::open(addr, client::TIMEOUT).expect("connect"),
             token: token.to_owned(),
         }
     }
 
     fn call(&mut self, method: &str, path: &str, body: &str) -> (u16, Vec<u8>) {
-        write!(
-            self.writer,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-ZT1-Auth: {}\r\nContent-Length: {}\r\n\r\n{body}",
-            self.token,
-            body.len()
-        )
-        .unwrap();
-        let mut line = String::new();
-        self.reader.read_line(&mut line).unwrap();
-        let status: u16 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let mut len = 0;
-        let mut close = false;
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line).unwrap();
-            if line == "\r\n" {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse().unwrap();
-            }
-            if let Some((k, v)) = line.split_once(':')
-                && k.eq_ignore_ascii_case("connection")
-            {
-                close = v.trim().eq_ignore_ascii_case("close");
-            }
-        }
-        let mut body = vec![0; len];
-        self.reader.read_exact(&mut body).unwrap();
-        if close {
-            // The server closes after a bounded number of requests per connection.
-            *self = Self::new(self.addr, &self.token);
-        }
-        (status, body)
+        let req = Request {
+            method,
+            path,
+            headers: &[("X-ZT1-Auth", &self.token)],
+            body: body.as_bytes(),
+        };
+        let a = self.conn.send(&req).expect("admin answer");
+        (a.status, a.body)
     }
 }
 
+/// User + system CPU seconds of `pid`.
 fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<f64> = after
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0.0))
-        .collect();
-    (f[11] + f[12]) / 100.0
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+    testkit::cpu_ticks_seconds(&pid.to_string()).unwrap_or(f64::NAN)
 }
 
 fn main() {
@@ -118,17 +72,11 @@ fn main() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start ztcd");
-    let token_path = home.join("authtoken.secret");
-    let start = Instant::now();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    while TcpStream::connect(addr).is_err() || !token_path.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "ztcd did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let token = std::fs::read_to_string(&token_path).unwrap();
+    let ready = testkit::wait_ready(&home, testkit::answers_here, || {
+        testkit::running(&mut child)
+    })
+    .expect("ztcd ready");
+    let (addr, token) = (ready.admin, ready.token);
     let mut c = Conn::new(addr, &token);
     let (_, status) = c.call("GET", "/status", "");
     let status: serde_json::Value = serde_json::from_slice(&status).unwrap();
@@ -180,7 +128,7 @@ fn main() {
         rounds[1].0,
         shown.join(", "),
         rounds[1].1,
-        rss_kib(pid)
+        testkit::status_field(&pid.to_string(), "VmRSS").unwrap_or(0)
     );
 
     let mut times = Vec::new();

@@ -61,13 +61,9 @@ fn args<'a>(first: &'a str, members: &'a str, count: &'a str, nets: &'a [String]
     a
 }
 
+/// Field `field` of `/proc/PID/status` in KiB (0 when gone).
 fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+    ztcd::testkit::status_field(&pid.to_string(), field).unwrap_or(0)
 }
 
 fn main() {
@@ -84,8 +80,8 @@ fn main() {
     let pid = bed.pid();
     println!(
         "idle: VmRSS {} KiB, RssAnon {} KiB",
-        status_kib(pid, "VmRSS:"),
-        status_kib(pid, "RssAnon:")
+        status_kib(pid, "VmRSS"),
+        status_kib(pid, "RssAnon")
     );
     let count = n.to_string();
     let steady_members = (n / 2).min(4000);
@@ -163,7 +159,7 @@ fn main() {
     // with 10,000 members), asking at a rate the machine sustains; RSS over the idle daemon.
     let bed = Bed::new("s", n, 0, NETWORKS, &validated);
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let anon0 = status_kib(bed.pid(), "RssAnon:");
+    let anon0 = status_kib(bed.pid(), "RssAnon");
     let nets = bed.private.clone();
     let mut a = args("0", &count, &count, &nets);
     a.extend(["--scenario", "steady", "--authorize", "--seconds", "5"]);

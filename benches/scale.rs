@@ -4,38 +4,34 @@
 //!
 //! `cargo bench --bench scale`
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
 
+use ztcd::admin::client;
 use ztcd::controller::model::{Member, Network, Pool, Route};
 use ztcd::controller::store::Store;
+use ztcd::testkit::{self, Ready};
 use ztcd::wire::{Address, NetworkId};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ztcd");
 
+/// `GET path` with the token: the status and the body's size.
 fn get(addr: SocketAddr, token: &str, path: &str) -> Option<(u16, usize)> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-ZT1-Auth: {token}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).ok()?;
-    let text = String::from_utf8_lossy(&out[..out.len().min(20)]).to_string();
-    Some((text.split_whitespace().nth(1)?.parse().ok()?, out.len()))
+    let a = client::call(addr, token, "GET", path, None).ok()?;
+    Some((a.status, a.body.len()))
 }
 
+/// VmRSS of `pid` in KiB.
 fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+    testkit::status_field(&pid.to_string(), "VmRSS").unwrap_or(0)
+}
+
+/// Waits until `child`, the daemon of `home`, is ready.
+fn ready(home: &Path, child: &mut Child) -> Ready {
+    testkit::wait_ready(home, testkit::answers_here, || testkit::running(child))
+        .expect("ztcd ready")
 }
 
 fn run(args: &[&str]) -> (f64, String) {
@@ -60,10 +56,11 @@ fn member(nwid: NetworkId, i: u64, ip: String) -> Member {
     m
 }
 
-/// Starts the daemon on `home`; returns it, the admin address, start-up seconds and RSS.
-fn start(home: &Path, port: u16, token: &str) -> (std::process::Child, SocketAddr, f64, u64) {
+/// Starts the daemon on `home`; returns it, the admin address and token, start-up seconds
+/// (to its first admin answer) and RSS.
+fn start(home: &Path, port: u16) -> (Child, Ready, f64, u64) {
     let t = Instant::now();
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args([
             "run",
             "--home",
@@ -80,18 +77,15 @@ fn start(home: &Path, port: u16, token: &str) -> (std::process::Child, SocketAdd
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start ztcd");
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    while get(addr, token, "/controller").is_none_or(|(c, _)| c != 200) {
-        assert!(t.elapsed() < Duration::from_secs(60), "ztcd did not start");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let ready = ready(home, &mut child);
     let secs = t.elapsed().as_secs_f64();
-    std::thread::sleep(Duration::from_millis(300));
+    // RSS once start-up's transient allocations have settled.
+    std::thread::sleep(std::time::Duration::from_millis(300));
     let rss = rss_kib(child.id());
-    (child, addr, secs, rss)
+    (child, ready, secs, rss)
 }
 
-fn stop(mut child: std::process::Child) {
+fn stop(mut child: Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -126,30 +120,20 @@ fn main() {
         .local_addr()
         .unwrap()
         .port();
-    let token_path = home.join("authtoken.secret");
-    let (child, _, empty_start, empty_rss) = {
-        // The token is created at the first start; wait for it before asking.
-        let c = Command::new(BIN)
-            .args([
-                "run",
-                "--home",
-                h,
-                "--port",
-                &port.to_string(),
-                "--log-level",
-                "warn",
-            ])
+    let (child, empty, empty_start, empty_rss) = {
+        // The identity and the token are created at the first start: the figures are those
+        // of a second start.
+        let mut c = Command::new(BIN)
+            .args(["run", "--home", h, "--port", &port.to_string()])
+            .args(["--log-level", "warn"])
             .spawn()
             .unwrap();
-        while !token_path.exists() {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        ready(&home, &mut c);
         stop(c);
-        let token = std::fs::read_to_string(&token_path).unwrap();
-        start(&home, port, &token)
+        start(&home, port)
     };
     stop(child);
-    let token = std::fs::read_to_string(&token_path).unwrap();
+    let token = empty.token;
 
     let t = Instant::now();
     let mut store = Store::open(&home.join("controller.db")).unwrap();
@@ -184,7 +168,8 @@ fn main() {
         db_size as f64 / 1048576.0
     );
 
-    let (child, addr, secs, rss) = start(&home, port, &token);
+    let (child, ready, secs, rss) = start(&home, port);
+    let addr = ready.admin;
     println!(
         "scale: start-up to first admin answer: empty {:.0} ms (RSS {empty_rss} KiB), 100k members {:.0} ms; RSS at 100k members {rss} KiB ({:+.2} KiB per member over empty)",
         empty_start * 1e3,
@@ -250,7 +235,8 @@ fn main() {
         })
         .unwrap();
     drop(store);
-    let (child, addr, secs, rss) = start(&home, port, &token);
+    let (child, ready, secs, rss) = start(&home, port);
+    let addr = ready.admin;
     println!(
         "scale: with 200k members (one network of 100k): start-up {:.0} ms, RSS {rss} KiB",
         secs * 1e3

@@ -182,19 +182,10 @@ const IDLE_WINDOW: std::time::Duration = std::time::Duration::from_secs(5);
 /// The target's CPU over [`IDLE_WINDOW`] without traffic, in ms per second (its timers and
 /// housekeeping).
 fn idle_cpu_ms_per_second(pid: u32) -> f64 {
-    let cpu = || -> f64 {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-            return f64::NAN;
-        };
-        tasks
-            .flatten()
-            .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-            .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
-            .sum()
-    };
+    let cpu = || ztcd::testkit::cpu_seconds(&pid.to_string()).unwrap_or(f64::NAN);
     let (before, start) = (cpu(), std::time::Instant::now());
     std::thread::sleep(IDLE_WINDOW);
-    (cpu() - before) / (start.elapsed().as_secs_f64() * 1e6)
+    (cpu() - before) * 1e3 / start.elapsed().as_secs_f64()
 }
 
 fn main() {

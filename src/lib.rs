@@ -30,5 +30,7 @@ pub mod limits;
 pub mod node;
 pub mod runtime;
 pub mod serve;
+#[doc(hidden)]
+pub mod testkit;
 pub mod wire;
 pub mod world;

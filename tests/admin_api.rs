@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
@@ -31,15 +30,7 @@ fn start(tag: &str) -> Local {
         &home,
         &["--port", &port.to_string(), "--endpoint", &endpoint],
     );
-    daemon.wait_for_log(
-        "admin API on http://127.0.0.1",
-        std::time::Duration::from_secs(10),
-    );
-    let token = std::fs::read_to_string(home.join("authtoken.secret")).expect("token file");
-    let api = Api {
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        token,
-    };
+    let api = daemon.api();
     let address = api.ok("GET", "/status", None)["address"]
         .as_str()
         .expect("address")
@@ -622,8 +613,8 @@ fn out_of_file_descriptors_the_admin_listener_recovers() {
         ],
         NOFILE,
     );
-    daemon.wait_for_log("admin API on http://127.0.0.1", Duration::from_secs(10));
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let api = daemon.api();
+    let addr = api.addr;
     let open_fds =
         || std::fs::read_dir(format!("/proc/{}/fd", daemon.pid())).map_or(0, |d| d.count());
     // Idle connections until the daemon has no descriptor left (the kernel queues the rest).
@@ -644,8 +635,6 @@ fn out_of_file_descriptors_the_admin_listener_recovers() {
     }
     daemon.wait_for_log("admin accept:", Duration::from_secs(10));
     drop(held);
-    let token = std::fs::read_to_string(home.join("authtoken.secret")).expect("token");
-    let api = Api { addr, token };
     let deadline = Instant::now() + Duration::from_secs(30);
     let metrics = loop {
         if let Some(r) = api.try_call("GET", "/metrics", None)
@@ -1037,17 +1026,10 @@ fn a_large_member_list_is_streamed_without_holding_the_owner() {
         })
         .unwrap();
     drop(store);
-    let hwm = |what: &str| -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", l._daemon.pid())).unwrap();
-        status
-            .lines()
-            .find(|x| x.starts_with(what))
-            .and_then(|x| x.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap()
-    };
+    let pid = l._daemon.pid().to_string();
+    let hwm = |what: &str| ztcd::testkit::status_field(&pid, what).expect("a /proc status field");
     api.ok("GET", "/status", None);
-    let before = hwm("VmHWM:");
+    let before = hwm("VmHWM");
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let prober = {
         let (api, done) = (api.clone(), done.clone());
@@ -1078,7 +1060,7 @@ fn a_large_member_list_is_streamed_without_holding_the_owner() {
         list[list.len() - 1]["name"],
         format!("device {}", MEMBERS - 1)
     );
-    let grown = hwm("VmHWM:").saturating_sub(before);
+    let grown = hwm("VmHWM").saturating_sub(before);
     eprintln!(
         "50,000 members with details in {took:?}: peak RSS +{grown} KiB, /status at worst {worst:?}"
     );

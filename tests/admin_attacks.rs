@@ -144,7 +144,7 @@ fn admin_api_serves_its_owner_under_hostile_lan_clients() {
     let home = dir.path("home");
     let daemon = start_daemon(&net, &home, &sources);
     let pid = daemon.pid();
-    let token = std::fs::read_to_string(home.join("authtoken.secret")).expect("token");
+    let token = daemon.ready().token.clone();
     let server = net.server_ip();
     let loopback = ProbeTarget {
         ns: &net.server,
@@ -396,12 +396,7 @@ fn probe(t: &ProbeTarget<'_>, start: Instant) -> Probe {
 
 /// The daemon's thread count (`Threads:` in /proc/PID/status; 0 when it is gone).
 fn threads(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    ztcd::testkit::status_field(&pid.to_string(), "Threads").unwrap_or(0)
 }
 
 /// The thread count once it has come down to the limit, or after 5 s.

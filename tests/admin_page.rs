@@ -59,8 +59,7 @@ fn the_page_creates_a_network_and_authorizes_a_member_in_chromium() {
         backup_to,
     ];
     let daemon = Daemon::start_local(&home, &args);
-    daemon.wait_for_log("admin API on", std::time::Duration::from_secs(10));
-    let token = std::fs::read_to_string(home.join("authtoken.secret")).unwrap();
+    let token = daemon.ready().token.clone();
     let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     let shot = artifacts.join("admin-page.png");
@@ -178,12 +177,7 @@ fn the_page_works_on_a_phone_and_passes_an_accessibility_check() {
         &home,
         &["--port", &port.to_string(), "--endpoint", &endpoint],
     );
-    daemon.wait_for_log("admin API on", std::time::Duration::from_secs(10));
-    let token = std::fs::read_to_string(home.join("authtoken.secret")).unwrap();
-    let client = common::http::Api {
-        addr: ([127, 0, 0, 1], port).into(),
-        token: token.trim().to_owned(),
-    };
+    let client = daemon.api();
     let api =
         |method: &str, path: &str, body: serde_json::Value| client.ok(method, path, Some(body));
     let ours = api("GET", "/status", serde_json::json!({}))["address"]
@@ -218,7 +212,12 @@ fn the_page_works_on_a_phone_and_passes_an_accessibility_check() {
             env!("CARGO_MANIFEST_DIR"),
             "/tests/browser/phone.cjs"
         ))
-        .args([&format!("http://127.0.0.1:{port}"), &token, &nwid, "3"])
+        .args([
+            &format!("http://127.0.0.1:{port}"),
+            &client.token,
+            &nwid,
+            "3",
+        ])
         .arg(&artifacts)
         .env("NODE_PATH", &modules)
         .output()

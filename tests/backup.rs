@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -207,11 +206,7 @@ fn backups_during_a_write_storm_restore_every_acknowledged_write() {
             &format!("127.0.0.1/{port}"),
         ],
     );
-    daemon.wait_for_log("admin API on", Duration::from_secs(10));
-    let api = Api {
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        token: std::fs::read_to_string(home.join("authtoken.secret")).unwrap(),
-    };
+    let api = daemon.api();
     let ours = api.ok("GET", "/status", None)["address"]
         .as_str()
         .unwrap()
@@ -419,11 +414,7 @@ fn concurrent_backups_all_succeed_and_rotate_in_the_order_taken() {
         .chain(["--backup-to", s(&usb), "--backup-keep", "4"])
         .collect::<Vec<_>>(),
     );
-    daemon.wait_for_log("admin API on", Duration::from_secs(10));
-    let api = Api {
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        token: std::fs::read_to_string(home.join("authtoken.secret")).unwrap(),
-    };
+    let api = daemon.api();
     let posts: Vec<_> = (0..4)
         .map(|_| {
             let api = api.clone();

@@ -1,17 +1,22 @@
-//! A minimal HTTP/1.1 client for the admin API tests (one request per connection).
+//! The admin API tests' requests, through the library's client (`ztcd::admin::client`), and a
+//! free port. Hostile requests keep their own raw sockets in the tests that send them.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::time::Duration;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::ops::Deref;
 
 use serde_json::Value;
+use ztcd::admin::client::{self, Answer, Request};
 
-/// An answer.
+/// An answer of the library's admin client, with the tests' JSON accessor.
 #[derive(Debug)]
-pub(crate) struct Resp {
-    pub(crate) status: u16,
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) body: Vec<u8>,
+pub(crate) struct Resp(pub(crate) Answer);
+
+impl Deref for Resp {
+    type Target = Answer;
+
+    fn deref(&self) -> &Answer {
+        &self.0
+    }
 }
 
 impl Resp {
@@ -21,17 +26,9 @@ impl Resp {
             panic!(
                 "status {} body is not JSON ({e}): {}",
                 self.status,
-                String::from_utf8_lossy(&self.body)
+                self.text()
             )
         })
-    }
-
-    /// A header's value.
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -55,43 +52,13 @@ pub(crate) fn try_request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Result<Resp, String> {
-    let mut s =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(|e| e.to_string())?;
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
-    // A server may refuse before reading a large body; the answer still counts.
-    let _ = s.write_all(body);
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| format!("incomplete answer: {}", String::from_utf8_lossy(&raw)))?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .ok_or("no status line")?;
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    Ok(Resp {
-        status,
+    let req = Request {
+        method,
+        path,
         headers,
-        body: raw[split + 4..].to_vec(),
-    })
+        body,
+    };
+    client::request(addr, &req, client::TIMEOUT).map(Resp)
 }
 
 /// A client of one ztcd admin API with its token.
@@ -110,12 +77,10 @@ impl Api {
 
     /// Like [`Api::call`], `None` when the server gave no complete answer.
     pub(crate) fn try_call(&self, method: &str, path: &str, body: Option<Value>) -> Option<Resp> {
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let auth = [
-            ("X-ZT1-Auth", self.token.as_str()),
-            ("Content-Type", "application/json"),
-        ];
-        try_request(self.addr, method, path, &auth, body.as_bytes()).ok()
+        let body = body.map(|b| b.to_string());
+        client::call(self.addr, &self.token, method, path, body.as_deref())
+            .ok()
+            .map(Resp)
     }
 
     /// A request that must answer 200 with JSON.

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ztcd::testkit::{self, ip};
+
 /// The ztcd binary.
 pub(crate) const ZTCD: &str = env!("CARGO_BIN_EXE_ztcd");
 /// The load generator binary.
@@ -35,15 +37,6 @@ pub(crate) fn available() -> bool {
         eprintln!("SKIPPED: the load generator bed needs root and iproute2 (network namespaces)");
     }
     ok
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn ztcd(args: &[&str]) -> String {
@@ -244,7 +237,7 @@ impl Bed {
             "10.101.0.0/16",
         ]);
         let daemon = start_ztcd(&server, &home, validated);
-        let bed = Self {
+        let mut bed = Self {
             server,
             clients,
             home,
@@ -252,16 +245,19 @@ impl Bed {
             private,
             public,
         };
-        let start = Instant::now();
-        while !bed.home.join("authtoken.secret").exists() || bed.log().is_empty() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "ztcd did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        std::thread::sleep(Duration::from_millis(300));
+        bed.wait_ready();
         bed
+    }
+
+    /// Waits until ztcd is ready: its files written and its admin API answering in its
+    /// namespace ([`testkit::wait_ready`]); fails with its log if it exits or is late.
+    fn wait_ready(&mut self) {
+        let daemon = &mut self.daemon;
+        let alive = || testkit::running(daemon);
+        let answers = |r: &testkit::Ready| testkit::answers_in(&self.server, r);
+        if let Err(e) = testkit::wait_ready(&self.home, answers, alive) {
+            panic!("{e}: {}", self.log());
+        }
     }
 
     /// A bed for a side-by-side run: `target` with `networks` private networks and one public
@@ -293,6 +289,9 @@ impl Bed {
             private: Vec::new(),
             public: String::new(),
         };
+        if let Target::Ztcd = target {
+            bed.wait_ready();
+        }
         let start = Instant::now();
         let me = loop {
             if let Some(st) = bed.api("GET", "/status", None)
@@ -339,27 +338,9 @@ impl Bed {
         body: Option<&str>,
     ) -> Option<serde_json::Value> {
         let token = std::fs::read_to_string(self.home.join("authtoken.secret")).ok()?;
-        let mut cmd = Command::new("ip");
-        cmd.args([
-            "netns",
-            "exec",
-            &self.clients,
-            "curl",
-            "-s",
-            "-m",
-            "10",
-            "-X",
-            method,
-        ])
-        .args(["-H", &format!("X-ZT1-Auth: {}", token.trim())]);
-        if let Some(b) = body {
-            cmd.args(["-H", "Content-Type: application/json", "-d", b]);
-        }
-        let out = cmd
-            .arg(format!("http://{SERVER_IP}:9993{path}"))
-            .output()
-            .ok()?;
-        serde_json::from_slice(&out.stdout).ok()
+        let url = format!("http://{SERVER_IP}:9993{path}");
+        let (_, answer) = testkit::curl_in(&self.clients, method, &url, &token, body, None).ok()?;
+        serde_json::from_slice(&answer).ok()
     }
 
     /// ztcd's log so far.

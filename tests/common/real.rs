@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+pub(crate) use ztcd::testkit::ip;
+use ztcd::testkit::{self, Ready};
 
 /// Where the libzt harness lives in the repository.
 fn harness_dir() -> PathBuf {
@@ -228,16 +230,6 @@ pub(crate) struct NetPair {
     pub(crate) subnet: u8,
 }
 
-pub(crate) fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 impl NetPair {
     pub(crate) fn new(subnet: u8) -> Self {
         let tag = format!("zt{}x{subnet}", std::process::id() % 100_000);
@@ -398,18 +390,20 @@ impl Drop for Isolated {
 pub(crate) struct Daemon {
     child: Option<Child>,
     log: PathBuf,
+    ready: Ready,
 }
 
 impl Daemon {
+    /// `ztcd run` in namespace `ns`; returns once it is ready ([`testkit::wait_ready`]).
     pub(crate) fn start(ns: &str, home: &Path, args: &[&str]) -> Self {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", ns, ztcd_bin()]);
-        Self::spawn(cmd, home, args)
+        Self::spawn(cmd, home, args, |r| testkit::answers_in(ns, r))
     }
 
     /// `ztcd run` in this host's own network namespace (loopback-only tests).
     pub(crate) fn start_local(home: &Path, args: &[&str]) -> Self {
-        Self::spawn(Command::new(ztcd_bin()), home, args)
+        Self::spawn(Command::new(ztcd_bin()), home, args, testkit::answers_here)
     }
 
     /// `ztcd run` on this host with at most `nofile` open file descriptors (`prlimit`).
@@ -417,10 +411,17 @@ impl Daemon {
         let mut cmd = Command::new("prlimit");
         cmd.arg(format!("--nofile={nofile}:{nofile}"))
             .arg(ztcd_bin());
-        Self::spawn(cmd, home, args)
+        Self::spawn(cmd, home, args, testkit::answers_here)
     }
 
-    fn spawn(mut cmd: Command, home: &Path, args: &[&str]) -> Self {
+    /// Starts `cmd run --home HOME ARGS` and waits until it is ready, its admin API answering
+    /// `answers`; fails the test with the log if it exits or is not ready in time.
+    fn spawn(
+        mut cmd: Command,
+        home: &Path,
+        args: &[&str],
+        answers: impl FnMut(&Ready) -> bool,
+    ) -> Self {
         let log = home.with_extension("log");
         let file = std::fs::File::create(&log).expect("daemon log");
         let child = cmd
@@ -432,12 +433,26 @@ impl Daemon {
             .stderr(file)
             .spawn()
             .expect("start ztcd");
-        let d = Self {
-            child: Some(child),
-            log,
-        };
-        d.wait_for_log("listening on udp", Duration::from_secs(30));
-        d
+        let mut child = Some(child);
+        let alive = || child.as_mut().map_or(Ok(()), testkit::running);
+        let ready = testkit::wait_ready(home, answers, alive).unwrap_or_else(|e| {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("{e}:\n{text}")
+        });
+        Self { child, log, ready }
+    }
+
+    /// The admin address and token the daemon announced once ready.
+    pub(crate) fn ready(&self) -> &Ready {
+        &self.ready
+    }
+
+    /// A client of the daemon's admin API (for daemons in this host's namespace).
+    pub(crate) fn api(&self) -> super::http::Api {
+        super::http::Api {
+            addr: self.ready.admin,
+            token: self.ready.token.clone(),
+        }
     }
 
     /// The daemon's process ID (`ip netns exec` execs the command in place).
@@ -506,28 +521,15 @@ pub(crate) fn stat(log: &str, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("counter {name} not in {line}"))
 }
 
-/// Resident set size of a process in KiB.
+/// Resident set size of a process in KiB (0 when it is gone).
 pub(crate) fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+    testkit::status_field(&pid.to_string(), "VmRSS").unwrap_or(0)
 }
 
-/// User + system CPU time of a process in seconds.
+/// User + system CPU time of a process in seconds, exited threads included (0 when it is
+/// gone).
 pub(crate) fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
+    testkit::cpu_ticks_seconds(&pid.to_string()).unwrap_or(0.0)
 }
 
 /// An admin API request from inside namespace `ns` (curl) to `http://HOST:9993PATH` with the
@@ -543,43 +545,10 @@ pub(crate) fn admin(
 ) -> (u16, Value) {
     let token = std::fs::read_to_string(home.join("authtoken.secret")).expect("token");
     let url = format!("http://{host}:9993{path}");
-    let mut cmd = Command::new("ip");
-    cmd.args([
-        "netns",
-        "exec",
-        ns,
-        "curl",
-        "-sS",
-        "-m",
-        "20",
-        "-w",
-        "\n%{http_code}",
-    ])
-    .args(["-X", method, "-H", &format!("X-ZT1-Auth: {token}")]);
-    if let Some(ip) = from {
-        cmd.args(["--interface", ip]);
-    }
-    if let Some(b) = body {
-        cmd.args([
-            "-H",
-            "Content-Type: application/json",
-            "--data",
-            &b.to_string(),
-        ]);
-    }
-    let out = cmd.arg(&url).output().expect("run curl");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let (body, code) = text
-        .trim_end()
-        .rsplit_once('\n')
-        .unwrap_or_else(|| ("", text.trim()));
-    let code: u16 = code.parse().unwrap_or_else(|_| {
-        panic!(
-            "curl {url}: {text} {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (code, serde_json::from_str(body).unwrap_or(Value::Null))
+    let body = body.map(|b| b.to_string());
+    let (code, body) = testkit::curl_in(ns, method, &url, &token, body.as_deref(), from)
+        .unwrap_or_else(|e| panic!("{e}"));
+    (code, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
 /// An admin API request from the daemon's namespace over loopback that must answer 200.

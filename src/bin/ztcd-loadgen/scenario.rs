@@ -25,9 +25,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use ztcd::client::ClientSession;
 use ztcd::identity::Identity;
+use ztcd::testkit::{cpu_seconds, rss_kib};
 use ztcd::wire::NetworkId;
 
-use crate::probe::{Api, cpu_seconds, rss_kib};
+use crate::probe::Api;
 use crate::sim::{MIN_REPEAT, Phase, Tally, Worker};
 use crate::{Args, identities};
 
