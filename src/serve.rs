@@ -32,6 +32,7 @@ pub fn answer_requests(
         };
         controller.request(now, &request, req.packet_id);
     }
+    controller.end_wake();
     deliver(node, controller, now.mono, send);
 }
 

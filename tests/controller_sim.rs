@@ -452,6 +452,7 @@ fn join_authorize_change_and_revoke(faults: Faults) -> u64 {
         bed.ask_until_answered(1),
         Got::Refused(ErrorCode::NetworkAccessDenied)
     );
+    assert_eq!(bed.controller.stats().store_errors, 0, "no write failed");
     bed.dropped
 }
 
@@ -596,4 +597,5 @@ fn every_kind_of_change_and_decision_reaches_the_members() {
         bed.drain_got(0).last(),
         Some(&Got::Refused(ErrorCode::ObjNotFound))
     );
+    assert_eq!(bed.controller.stats().store_errors, 0, "no write failed");
 }

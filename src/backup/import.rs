@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::controller::Controller;
-use crate::controller::api::{parse_address, parse_network_id};
+use crate::controller::api::{ApiError, ApiResult, parse_address, parse_network_id};
 use crate::controller::store::Store;
 use crate::identity::IdentitySecret;
 use crate::wire::NetworkId;
@@ -47,9 +47,9 @@ pub fn import_zerotier(from: &Path, home: &Path, unix: u64) -> Result<ImportRepo
     // One transaction: the import lands whole or not at all.
     c.atomically(|c| {
         for file in files {
-            if let Some(id) = import_network(c, unix, &file, &mut report) {
+            if let Some(id) = import_network(c, unix, &file, &mut report)? {
                 let members = dir.join(id.to_string()).join("member");
-                import_members(c, unix, id, &members, &mut report);
+                import_members(c, unix, id, &members, &mut report)?;
             }
         }
         Ok(())
@@ -107,19 +107,19 @@ fn copy_auth_token(from: &Path, home: &Path) -> Result<(), String> {
 }
 
 /// Imports one network file; its ID when it was imported, else `None` with the reason noted
-/// in `report`.
+/// in `report`. A database failure ends the whole import (nothing of it is kept).
 fn import_network(
     c: &mut Controller,
     unix: u64,
     file: &Path,
     report: &mut ImportReport,
-) -> Option<NetworkId> {
+) -> ApiResult<Option<NetworkId>> {
     let shown = file.display().to_string();
     let net = match read_json(file) {
         Ok(v) => v,
         Err(e) => {
             report.skipped.push(format!("{shown}: {e}"));
-            return None;
+            return Ok(None);
         }
     };
     let stem = file
@@ -128,25 +128,30 @@ fn import_network(
         .unwrap_or_default();
     let Some(id) = parse_network_id(net["id"].as_str().unwrap_or(stem)) else {
         report.skipped.push(format!("{shown}: no network ID"));
-        return None;
+        return Ok(None);
     };
-    if let Err(e) = c.api_import_network(unix, id, &net) {
-        report.skipped.push(format!("{shown}: {e}"));
-        return None;
+    match c.api_import_network(unix, id, &net) {
+        Err(e @ ApiError::Store(_)) => return Err(e),
+        Err(e) => {
+            report.skipped.push(format!("{shown}: {e}"));
+            return Ok(None);
+        }
+        Ok(()) => {}
     }
     report.networks += 1;
-    Some(id)
+    Ok(Some(id))
 }
 
 /// Imports the member files in `members` (a network's `member` directory, which may be
-/// missing) into network `id`, noting each one left out in `report`.
+/// missing) into network `id`, noting each one left out in `report`. A database failure ends
+/// the whole import.
 fn import_members(
     c: &mut Controller,
     unix: u64,
     id: NetworkId,
     members: &Path,
     report: &mut ImportReport,
-) {
+) -> ApiResult<()> {
     let mut mfiles: Vec<_> = fs::read_dir(members)
         .into_iter()
         .flatten()
@@ -178,7 +183,9 @@ fn import_members(
         };
         match c.api_import_member(unix, id, address, &m) {
             Ok(()) => report.members += 1,
+            Err(e @ ApiError::Store(_)) => return Err(e),
             Err(e) => report.skipped.push(format!("{shown}: {e}")),
         }
     }
+    Ok(())
 }

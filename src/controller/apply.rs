@@ -81,10 +81,12 @@ impl Controller {
         if matches!(self.batch, super::Batch::Open(_)) {
             let _ = self.end_requests();
         }
-        let queued = self.outbox.len();
-        let revoked = self.revoked.clone();
-        let (clock, nested) = (self.com_clock, self.store.begin()?);
+        let (queued, clock, nested) = (self.outbox.len(), self.com_clock, self.store.begin()?);
+        // The revocations are copied only if this transaction makes one (see `revoke`).
+        let outer_undo = self.revoked_undo.take();
+        self.atomic_depth += 1;
         let result = f(self);
+        self.atomic_depth -= 1;
         let ended = match &result {
             Ok(_) => self.store.close(nested),
             Err(_) => {
@@ -92,11 +94,18 @@ impl Controller {
                 Ok(())
             }
         };
+        let undo = self.revoked_undo.take();
         if result.is_err() || ended.is_err() {
             self.cache.clear();
             self.outbox.truncate(queued);
-            self.revoked = revoked;
+            if let Some(before) = undo {
+                self.revoked = before;
+            }
             self.com_clock = clock;
+            self.revoked_undo = outer_undo;
+        } else {
+            // Kept: an enclosing transaction that fails must still undo these.
+            self.revoked_undo = outer_undo.or(undo);
         }
         let value = result?;
         ended?;

@@ -44,6 +44,11 @@ impl Controller {
     /// [`GROUP_COMMIT_MAX`] answers.
     pub fn request(&mut self, now: Now, req: &ConfigRequest<'_>, packet_id: u64) {
         let reply = self.handle_request(now.mono, now.unix, req);
+        if matches!(self.batch, Batch::Open(_)) {
+            // Even when the request that opened it is not answered: the deadline bounds how
+            // long the write lock is held.
+            self.group_opened.get_or_insert(now.mono);
+        }
         if reply == Reply::Ignore {
             return;
         }
@@ -56,10 +61,18 @@ impl Controller {
         if !matches!(self.batch, Batch::Open(_)) {
             return self.ready.push(answer);
         }
-        self.group_opened.get_or_insert(now.mono);
         self.held.push(answer);
         if self.held.len() >= GROUP_COMMIT_MAX {
             let _ = self.end_requests();
+        }
+    }
+
+    /// Ends taking the requests of one wake-up: unless their writes opened the group
+    /// transaction (which commits at its deadline), later writes (pushes, timers) are not
+    /// part of a group and commit on their own.
+    pub fn end_wake(&mut self) {
+        if !matches!(self.batch, Batch::Open(_)) {
+            self.batch = Batch::Off;
         }
     }
 
@@ -77,6 +90,7 @@ impl Controller {
                 Ok(())
             }
             Err(e) => {
+                self.stats.store_errors += 1;
                 crate::warn!(
                     "cannot record members: {e}; {} answers withheld",
                     self.held.len()

@@ -182,6 +182,10 @@ pub struct Controller {
     group_opened: Option<u64>,
     /// Answers ready to send ([`Controller::take_answers`]).
     ready: Vec<Answer>,
+    /// How many [`Controller::atomically`] sections are running.
+    atomic_depth: u32,
+    /// The revocations as they were before the running sections' first revocation.
+    revoked_undo: Option<Vec<Revoked>>,
 }
 
 /// The store setting that keeps [`Controller::com_stamp`]'s clock across restarts.
@@ -225,6 +229,8 @@ impl Controller {
             held: Vec::new(),
             group_opened: None,
             ready: Vec::new(),
+            atomic_depth: 0,
+            revoked_undo: None,
         }
     }
 
@@ -297,6 +303,11 @@ impl Controller {
     /// On failure (the database locked by another process, a full disk) they stay pending for
     /// the next call.
     pub fn flush_seen(&mut self) -> Result<usize, StoreError> {
+        // Written in a transaction of their own: inside an open group they would count as
+        // written before the group commits.
+        if matches!(self.batch, Batch::Open(_)) {
+            let _ = self.end_requests();
+        }
         let batch: Vec<_> = self
             .recent
             .iter()
@@ -415,6 +426,11 @@ impl Controller {
     /// Records a revocation of `target`'s COMs and queues it for the network's members that
     /// asked recently; members that ask later get it with their configuration.
     fn revoke(&mut self, mono: u64, network_id: NetworkId, target: Address, payload: Vec<u8>) {
+        if self.atomic_depth > 0 && self.revoked_undo.is_none() {
+            // The list as it was before this transaction's first revocation, restored if it
+            // fails ([`Controller::atomically`]).
+            self.revoked_undo = Some(self.revoked.clone());
+        }
         self.revoked
             .retain(|r| r.until_mono > mono && !(r.network_id == network_id && r.target == target));
         if self.revoked.len() >= MAX_REVOCATIONS {
