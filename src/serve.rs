@@ -1,5 +1,5 @@
 //! The node and the controller joined, without I/O: configuration requests are decided and
-//! answered only once what they wrote is committed (new members close together share one
+//! answered only once what they wrote is committed (requests that arrive together share one
 //! commit); the pushes, refusals and revocations the controller queued are delivered through
 //! the node. The runtime calls these
 //! with real time and its sockets; the simulation tests call them with a virtual clock and
@@ -10,10 +10,8 @@ use crate::node::{ConfigRequestEvent, Node, Transmit};
 use crate::wire::verbs::ErrorCode;
 use crate::wire::{Address, NetworkId, Verb};
 
-/// Decides configuration requests that arrived together and sends the answers that are
-/// ready: answers whose decision wrote to the store wait for the group transaction's commit
-/// (at most [`crate::controller::GROUP_COMMIT_MS`] later, through
-/// [`Controller::handle_timeout`], then [`deliver`]). Each transmit the node makes is handed
+/// Decides configuration requests that arrived together, commits what they wrote in one
+/// transaction, and only then sends their answers. Each transmit the node makes is handed
 /// to `send` as it is made (the node's transmit queue is bounded).
 pub fn answer_requests(
     node: &mut Node,
@@ -32,7 +30,8 @@ pub fn answer_requests(
         };
         controller.request(now, &request, req.packet_id);
     }
-    controller.end_wake();
+    // Committed before any answer that depends on it is sent; a failure withholds them.
+    let _ = controller.end_requests();
     deliver(node, controller, now.mono, send);
 }
 

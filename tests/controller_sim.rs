@@ -14,7 +14,7 @@ use ztcd::controller::change::{Change, MemberPatch, NetworkPatch};
 use ztcd::controller::model::{Pool, Route};
 use ztcd::controller::store::Store;
 use ztcd::controller::window::WindowSpec;
-use ztcd::controller::{Controller, GROUP_COMMIT_MS, Now};
+use ztcd::controller::{Controller, Now};
 use ztcd::crypto::c25519::KeyPair;
 use ztcd::crypto::hashcash::Scratch;
 use ztcd::crypto::{Entropy, SeededEntropy};
@@ -210,12 +210,6 @@ impl Bed {
             &requests,
             &mut |t| sent.push(t.clone()),
         );
-        // Answers that wrote wait for the group commit: let its few ms pass.
-        let deadline = self.controller.poll_timeout();
-        if deadline <= self.mono + GROUP_COMMIT_MS {
-            self.mono = self.mono.max(deadline);
-            self.controller.handle_timeout(self.now());
-        }
         self.push(&mut sent);
         sent
     }

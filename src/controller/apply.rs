@@ -114,21 +114,15 @@ impl Controller {
 
     /// When (monotonic ms) [`Controller::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> u64 {
-        let timers = self.timers.change_poll.min(self.timers.seen_flush);
-        self.group_deadline().map_or(timers, |t| t.min(timers))
+        self.timers.change_poll.min(self.timers.seen_flush)
     }
 
-    /// Runs the timers that are due at `now`: the group transaction of requests commits
-    /// [`super::GROUP_COMMIT_MS`] after it opened (releasing its answers); every
-    /// [`CHANGE_POLL_MS`], members whose
+    /// Runs the timers that are due at `now`: every [`CHANGE_POLL_MS`], members whose
     /// authorization ran out are deauthorized and, if another writer changed the database,
     /// members that asked recently are re-decided (pushes queued for
     /// [`Controller::take_pushes`]); every [`SEEN_FLUSH_MS`], last-seen times are written.
     /// A store failure is logged and retried at the next due time.
     pub fn handle_timeout(&mut self, now: Now) {
-        if self.group_deadline().is_some_and(|t| now.mono >= t) {
-            let _ = self.end_requests();
-        }
         if now.mono >= self.timers.change_poll {
             self.timers.change_poll = now.mono + CHANGE_POLL_MS;
             match self.atomically(|c| Ok(c.expire_members(now)?)) {

@@ -220,26 +220,19 @@ fn request(c: &mut Controller, mono: u64, who: &crate::identity::IdentitySecret,
 }
 
 #[test]
-fn answers_that_wrote_are_released_by_the_group_commit_and_no_sooner() {
+fn answers_that_wrote_are_released_by_the_commit_and_no_sooner() {
     let (mut c, nwid) = setup(false);
     let [_, a, b] = ids();
-    c.handle_timeout(now(0));
     request(&mut c, 10, a, nwid);
     assert!(
         c.take_answers().is_empty(),
         "a new member waits for the commit"
     );
-    assert!(
-        !c.store().conn_is_autocommit(),
-        "the group transaction is open"
-    );
-    assert_eq!(c.poll_timeout(), 10 + super::GROUP_COMMIT_MS);
-    // A second new member a moment later shares the transaction.
-    request(&mut c, 12, b, nwid);
+    assert!(!c.store().conn_is_autocommit(), "the transaction is open");
+    // A second new member of the same wake-up shares the transaction.
+    request(&mut c, 10, b, nwid);
     assert!(c.take_answers().is_empty());
-    c.handle_timeout(now(13));
-    assert!(c.take_answers().is_empty(), "not yet due");
-    c.handle_timeout(now(14));
+    c.end_requests().unwrap();
     let answers = c.take_answers();
     assert_eq!(answers.len(), 2, "both released by one commit");
     assert!(
@@ -282,7 +275,7 @@ fn a_change_commits_the_open_group_first_and_a_full_group_commits_at_once() {
         private: Some(false),
         ..NetworkPatch::default()
     };
-    let nets: Vec<NetworkId> = (0..super::GROUP_COMMIT_MAX as u32)
+    let nets: Vec<NetworkId> = (0..=super::GROUP_COMMIT_MAX as u32)
         .map(|i| {
             let id = c.network_id(100 + i);
             let change = Change::PutNetwork(id, public.clone());
@@ -302,5 +295,13 @@ fn a_change_commits_the_open_group_first_and_a_full_group_commits_at_once() {
         c.request(now(2_000), &req, i as u64);
     }
     assert_eq!(c.take_answers().len(), super::GROUP_COMMIT_MAX);
+    // The next write of the same wake-up starts the next group rather than committing
+    // on its own.
+    assert!(
+        !c.store().conn_is_autocommit(),
+        "a new transaction holds the last one"
+    );
+    c.end_requests().unwrap();
+    assert_eq!(c.take_answers().len(), 1);
     assert!(c.store().conn_is_autocommit());
 }

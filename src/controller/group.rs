@@ -1,18 +1,15 @@
-//! Group commit of configuration requests: the first request that writes (a new member, an
-//! address assigned) opens a transaction that stays open for up to [`GROUP_COMMIT_MS`] or
-//! [`GROUP_COMMIT_MAX`] answers, across wake-ups, so new members arriving close together
-//! share one fsync. No answer decided inside it is released before it commits: nothing is
-//! acknowledged that is not durable. Requests answered while no transaction is open (cache
-//! hits, refusals) are released at once.
+//! Requests that arrive together share one commit: the first request of a wake-up that
+//! writes (a new member, an address assigned) opens a transaction that
+//! [`Controller::end_requests`] commits at the end of the wake-up, or earlier once it holds
+//! [`GROUP_COMMIT_MAX`] answers. No answer decided inside it is released before it commits:
+//! nothing is acknowledged that is not durable. Requests answered while no transaction is
+//! open (cache hits, refusals that wrote nothing) are released at once.
 
 use super::store::StoreError;
 use super::{Batch, ConfigRequest, Controller, Now, Reply};
 use crate::wire::{Address, NetworkId};
 
-/// Longest time (ms) a group transaction stays open: the most a new member's first answer
-/// waits for the commit it shares.
-pub const GROUP_COMMIT_MS: u64 = 4;
-/// Most answers held in one group transaction: it commits once this many wait.
+/// Most answers held in one transaction: it commits once this many wait.
 pub const GROUP_COMMIT_MAX: usize = 128;
 
 /// An answer to a configuration request, for the runtime to send.
@@ -29,26 +26,20 @@ pub struct Answer {
 }
 
 impl Controller {
-    /// Starts taking the requests of one wake-up: their first write opens the group
-    /// transaction unless one is open already. Opening it is tried once per wake-up: while
-    /// another process holds the database, the other requests fail at once instead of each
-    /// waiting for the lock.
+    /// Starts taking the requests of one wake-up: their first write opens the transaction.
+    /// Opening it is tried once per wake-up: while another process holds the database, the
+    /// other requests fail at once instead of each waiting for the lock.
     pub fn begin_requests(&mut self) {
         if !matches!(self.batch, Batch::Open(_)) {
             self.batch = Batch::Armed;
         }
     }
 
-    /// Decides one request and queues its answer: held if the group transaction is open,
-    /// ready otherwise ([`Controller::take_answers`]). Commits the group once it holds
-    /// [`GROUP_COMMIT_MAX`] answers.
+    /// Decides one request and queues its answer: held if the transaction is open, ready
+    /// otherwise ([`Controller::take_answers`]). Commits once [`GROUP_COMMIT_MAX`] answers
+    /// are held.
     pub fn request(&mut self, now: Now, req: &ConfigRequest<'_>, packet_id: u64) {
         let reply = self.handle_request(now.mono, now.unix, req);
-        if matches!(self.batch, Batch::Open(_)) {
-            // Even when the request that opened it is not answered: the deadline bounds how
-            // long the write lock is held.
-            self.group_opened.get_or_insert(now.mono);
-        }
         if reply == Reply::Ignore {
             return;
         }
@@ -64,23 +55,16 @@ impl Controller {
         self.held.push(answer);
         if self.held.len() >= GROUP_COMMIT_MAX {
             let _ = self.end_requests();
+            // The rest of this wake-up's requests share the next transaction: without it
+            // each of their writes would commit (and fsync) on its own.
+            self.batch = Batch::Armed;
         }
     }
 
-    /// Ends taking the requests of one wake-up: unless their writes opened the group
-    /// transaction (which commits at its deadline), later writes (pushes, timers) are not
-    /// part of a group and commit on their own.
-    pub fn end_wake(&mut self) {
-        if !matches!(self.batch, Batch::Open(_)) {
-            self.batch = Batch::Off;
-        }
-    }
-
-    /// Commits the group transaction, if one is open, and releases its answers. On failure
-    /// nothing of it was kept: the cache is emptied and its answers are dropped (the clients
-    /// ask again).
+    /// Ends the wake-up's requests: commits the transaction, if one is open, and releases
+    /// its answers. Later writes (pushes, timers) commit on their own. On failure nothing of
+    /// it was kept: the cache is emptied and its answers are dropped (the clients ask again).
     pub fn end_requests(&mut self) -> Result<(), StoreError> {
-        self.group_opened = None;
         let Batch::Open(nested) = std::mem::replace(&mut self.batch, Batch::Off) else {
             return Ok(());
         };
@@ -100,11 +84,6 @@ impl Controller {
                 Err(e)
             }
         }
-    }
-
-    /// When (monotonic ms) the open group transaction must commit, if one is open.
-    pub(super) fn group_deadline(&self) -> Option<u64> {
-        self.group_opened.map(|t| t + GROUP_COMMIT_MS)
     }
 
     /// Answers ready to send, in the order they were decided.

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use self::cache::{COM_REUSE_MS, CacheStats, ConfigCache};
 use self::decide::Origin;
-pub use self::group::{Answer, GROUP_COMMIT_MAX, GROUP_COMMIT_MS};
+pub use self::group::{Answer, GROUP_COMMIT_MAX};
 use self::model::{Member, parse_cidr};
 use self::netconf::DEFAULT_CREDENTIAL_WINDOW_MS;
 use self::store::{Store, StoreError};
@@ -176,10 +176,8 @@ pub struct Controller {
     com_clock_stored: u64,
     /// When (monotonic ms) the controller's timers are next due.
     timers: apply::Timers,
-    /// Answers decided in the open group transaction, sent once it commits.
+    /// Answers decided in the open request transaction, sent once it commits.
     held: Vec<Answer>,
-    /// When (monotonic ms) the open group transaction was opened.
-    group_opened: Option<u64>,
     /// Answers ready to send ([`Controller::take_answers`]).
     ready: Vec<Answer>,
     /// How many [`Controller::atomically`] sections are running.
@@ -227,7 +225,6 @@ impl Controller {
             max_recent: limits.recent_requests.max(1),
             timers: apply::Timers::default(),
             held: Vec::new(),
-            group_opened: None,
             ready: Vec::new(),
             atomic_depth: 0,
             revoked_undo: None,
@@ -370,9 +367,15 @@ impl Controller {
             return Reply::Ignore;
         }
         if self.recent.len() >= self.max_recent {
-            // Entries about to go may hold last-seen times not yet written.
+            // Entries about to go may hold last-seen times not yet written. Writing them
+            // commits an open group; the requests that follow start the next one (and do not
+            // each commit on their own).
+            let grouping = self.batch != Batch::Off;
             if self.flush_seen().is_err() {
                 self.stats.store_errors += 1;
+            }
+            if grouping && self.batch == Batch::Off {
+                self.batch = Batch::Armed;
             }
             self.recent
                 .retain(|_, r| mono.saturating_sub(r.mono) < PUSH_WINDOW_MS);
