@@ -223,6 +223,23 @@ pub fn request_metadata() -> Vec<u8> {
     d.into_bytes()
 }
 
+/// The payload of a NETWORK_CONFIG_REQUEST for `network_id` as a client first sends it:
+/// [`request_metadata`], no revision known yet.
+pub fn config_request(network_id: crate::wire::NetworkId) -> Vec<u8> {
+    let metadata = request_metadata();
+    let req = crate::wire::verbs::ConfigRequest {
+        network_id,
+        metadata: &metadata,
+        revision: None,
+        timestamp: None,
+    };
+    let mut payload = vec![0u8; req.buffer_len()];
+    // unwrap safety: the buffer is sized by the request itself.
+    req.emit(&mut crate::wire::Writer::new(&mut payload))
+        .expect("sized by the request");
+    payload
+}
+
 /// What a client checks and keeps from a configuration dictionary.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigSummary {

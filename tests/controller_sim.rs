@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use common::client::{SimPeer, packets_to};
-use ztcd::client::{ConfigSummary, check_config, request_metadata};
+use ztcd::client::{ConfigSummary, check_config, config_request};
 use ztcd::controller::change::{Change, MemberPatch, NetworkPatch};
 use ztcd::controller::model::{Pool, Route};
 use ztcd::controller::store::Store;
@@ -20,9 +20,9 @@ use ztcd::crypto::hashcash::Scratch;
 use ztcd::crypto::{Entropy, SeededEntropy};
 use ztcd::identity::{Identity, IdentitySecret};
 use ztcd::node::{Event, Node, NodeConfig, Transmit};
-use ztcd::wire::verbs::{ConfigChunk, ConfigRequest, ErrorCode, ErrorRepr, OkHeader};
+use ztcd::wire::verbs::{ConfigChunk, ErrorCode, ErrorRepr, OkHeader};
 use ztcd::wire::world::WorldKind;
-use ztcd::wire::{InetAddress, NetworkId, Verb, Writer};
+use ztcd::wire::{InetAddress, NetworkId, Verb};
 
 const UNIX: u64 = 1_700_000_000_000;
 
@@ -294,15 +294,7 @@ impl Bed {
 
     /// Member `m` asks for `network`'s configuration once.
     fn ask_in(&mut self, m: usize, network: NetworkId) {
-        let metadata = request_metadata();
-        let req = ConfigRequest {
-            network_id: network,
-            metadata: &metadata,
-            revision: None,
-            timestamp: None,
-        };
-        let mut payload = vec![0u8; req.buffer_len()];
-        req.emit(&mut Writer::new(&mut payload)).unwrap();
+        let payload = config_request(network);
         let root = self.root;
         let (_, d) = self.members[m].packet(&root, Verb::NetworkConfigRequest, &payload);
         self.send(m, d);

@@ -5,15 +5,15 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use ztcd::client::{ClientSession, request_metadata};
+use ztcd::client::{ClientSession, config_request};
 use ztcd::crypto::SeededEntropy;
 use ztcd::crypto::hashcash::Scratch;
 use ztcd::identity::{Identity, IdentitySecret};
 use ztcd::node::reassembly::Reassembler;
 use ztcd::wire::fragment::{self, Fragment};
 use ztcd::wire::packet::{FLAG_FRAGMENTED, FLAGS_OFFSET};
-use ztcd::wire::verbs::{ConfigRequest, ErrorCode, ErrorRepr, OkHeader};
-use ztcd::wire::{Address, Header, InetAddress, NetworkId, Verb, Writer};
+use ztcd::wire::verbs::{ErrorCode, ErrorRepr, OkHeader};
+use ztcd::wire::{Address, Header, InetAddress, NetworkId, Verb};
 
 /// How long one exchange may take on a loaded machine (the first HELLO of a new identity
 /// waits for its proof of work to be checked).
@@ -87,15 +87,7 @@ impl UdpMember {
 
     /// Asks once for `network`'s configuration; the answer if it comes within `wait`.
     pub(crate) fn try_request(&mut self, network: NetworkId, wait: Duration) -> Option<Answer> {
-        let metadata = request_metadata();
-        let req = ConfigRequest {
-            network_id: network,
-            metadata: &metadata,
-            revision: None,
-            timestamp: None,
-        };
-        let mut payload = vec![0u8; req.buffer_len()];
-        req.emit(&mut Writer::new(&mut payload)).unwrap();
+        let payload = config_request(network);
         let (id, datagrams) = self
             .session
             .packet(Verb::NetworkConfigRequest, &payload, true)
