@@ -6,6 +6,7 @@
 //! hand from its public source; BENCHMARKS.md says how). Without `ZT_ONE` only ztcd runs.
 //! `SIDE_MEMBERS` (default 1,000) members, each from its own /24; identities come from
 //! `target/loadgen/identities.txt` (made by `ztcd-loadgen identities` when missing).
+//! `SIDE_PERF=/folder` records each target's steady phases with `perf record -g`.
 
 #[path = "../tests/common/loadbed.rs"]
 mod loadbed;
@@ -72,6 +73,40 @@ fn run(bed: &Bed, mut a: Vec<String>, extra: &[&str]) -> Value {
     r
 }
 
+/// [`run`] under `perf record -g` of the target when `SIDE_PERF` names a folder: the profile
+/// is written there as `<tag>-<phase>.data` (read it with `perf report -i FILE --no-children`).
+fn run_profiled(bed: &Bed, tag: &str, phase: &str, a: Vec<String>, extra: &[&str]) -> Value {
+    let Some(dir) = std::env::var_os("SIDE_PERF").map(PathBuf::from) else {
+        return run(bed, a, extra);
+    };
+    std::fs::create_dir_all(&dir).expect("SIDE_PERF folder");
+    let out = dir.join(format!("{tag}-{phase}.data"));
+    let perf = Command::new("perf")
+        .args([
+            "record",
+            "-q",
+            "-g",
+            "-F",
+            "4000",
+            "-p",
+            &bed.pid().to_string(),
+            "-o",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .spawn();
+    let r = run(bed, a, extra);
+    if let Ok(mut perf) = perf {
+        // perf writes its file on SIGINT.
+        let _ = Command::new("kill")
+            .args(["-INT", &perf.id().to_string()])
+            .status();
+        let _ = perf.wait();
+        eprintln!("profile: {}", out.display());
+    }
+    r
+}
+
 fn num(v: &Value) -> f64 {
     v.as_f64().unwrap_or(f64::NAN)
 }
@@ -83,8 +118,10 @@ fn measure(tag: &str, target: &Target, n: usize, validated: &[String]) -> Figure
     let half = n / 2;
     let nets = bed.private.clone();
     // Steady: half the members in every private network, as fast as the target answers.
-    let r = run(
+    let r = run_profiled(
         &bed,
+        tag,
+        "steady",
         args(n, 0, half, &nets),
         &["--scenario", "steady", "--authorize", "--seconds", "10"],
     );
@@ -101,8 +138,10 @@ fn measure(tag: &str, target: &Target, n: usize, validated: &[String]) -> Figure
         grown * 1024.0 / (half * NETWORKS) as f64,
     );
     // The same members at a router's rate.
-    let r = run(
+    let r = run_profiled(
         &bed,
+        tag,
+        "steady1000",
         args(n, 0, half, &nets),
         &["--scenario", "steady", "--seconds", "10", "--rate", "1000"],
     );

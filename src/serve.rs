@@ -32,25 +32,39 @@ pub fn answer_requests(
     }
     // Committed before any answer that depends on it is sent; a failure withholds them.
     let _ = controller.end_requests();
-    deliver(node, controller, now.mono, send);
+    deliver(node, controller, now, send);
 }
+
+/// Most queued pushes rendered per [`deliver`]: about 2 ms of work, so the requests and
+/// admin connections that arrive during a change to a large network wait at most that long
+/// between chunks.
+pub const PUSH_CHUNK: usize = 64;
 
 /// Sends what the controller has ready: answers whose writes are durable, then the
 /// configurations, refusals and revocations it pushes (after changes, its timers, or answers
-/// that owed a revocation).
+/// that owed a revocation), including up to [`PUSH_CHUNK`] of those a network change queued
+/// (call again while [`Controller::pending_pushes`] is not zero).
 pub fn deliver(
     node: &mut Node,
     controller: &mut Controller,
-    now: u64,
+    now: Now,
     send: &mut dyn FnMut(&Transmit),
 ) {
     for a in controller.take_answers() {
-        reply_to(node, now, a.to, a.network_id, Some(a.packet_id), a.reply);
+        reply_to(
+            node,
+            now.mono,
+            a.to,
+            a.network_id,
+            Some(a.packet_id),
+            a.reply,
+        );
         flush(node, send);
     }
-    for push in controller.take_pushes() {
-        reply_to(node, now, push.to, push.network_id, None, push.reply);
-        // Send as we go: a change to a large network pushes to thousands of members at once.
+    controller.render_pushes(now, PUSH_CHUNK);
+    for push in controller.take_rendered_pushes() {
+        reply_to(node, now.mono, push.to, push.network_id, None, push.reply);
+        // Send as we go: the node's transmit queue is bounded.
         flush(node, send);
     }
 }

@@ -216,7 +216,8 @@ impl Bed {
 
     /// Delivers what the controller has ready.
     fn push(&mut self, sent: &mut Vec<Transmit>) {
-        ztcd::serve::deliver(&mut self.node, &mut self.controller, self.mono, &mut |t| {
+        let now = self.now();
+        ztcd::serve::deliver(&mut self.node, &mut self.controller, now, &mut |t| {
             sent.push(t.clone())
         });
     }

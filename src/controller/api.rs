@@ -24,7 +24,7 @@ use super::change::{MemberPatch, NetworkPatch, Patch};
 use super::model::{Member, Network};
 use super::netconf::revoke_com;
 use super::store::StoreError;
-use super::{Controller, Now, PUSH_WINDOW_MS, Push};
+use super::{Controller, Now, PUSH_WINDOW_MS};
 use crate::crypto::Entropy;
 use crate::wire::{Address, NetworkId};
 
@@ -161,7 +161,13 @@ impl Controller {
                 n.revision += 1;
             }
             self.store.put_network(&n)?;
-            self.changed_network(now.mono, now.unix, id);
+            match &old {
+                Some(old) if super::decide::shared_change_only(old, &n) => {
+                    self.restyle_network(&n);
+                    self.queue_pushes(now, Some(id));
+                }
+                _ => self.changed_network(now.mono, now.unix, id),
+            }
         }
         Ok(network_json(&n))
     }
@@ -422,17 +428,11 @@ impl Controller {
             .fold((0, 0, 0), |(n, m, a), (_, t, au)| (n + 1, m + t, a + au)))
     }
 
-    /// Pushes queued by API writes: new configurations, refusals and revocations.
-    pub fn take_pushes(&mut self) -> Vec<Push> {
-        std::mem::take(&mut self.outbox)
-    }
-
-    /// After a network changed: drop its cached configurations and re-decide for its members
-    /// that asked recently.
+    /// After a network changed: drop its cached configurations and queue a push to its
+    /// members that asked recently (rendered after the change commits).
     fn changed_network(&mut self, mono: u64, unix: u64, id: NetworkId) {
         self.cache.invalidate_network(id);
-        let pushes = self.push_where(mono, unix, |k| k.0 == id);
-        self.outbox.extend(pushes);
+        self.queue_pushes(Now { mono, unix }, Some(id));
     }
 
     /// After a member changed: re-decide for it (for its whole network if it is or was an
@@ -451,7 +451,7 @@ impl Controller {
         }
         let key = (m.network_id, m.address);
         self.cache.invalidate(key);
-        let pushes = self.push_where(mono, unix, |k| *k == key);
+        let pushes = self.decide_pushes(Now { mono, unix }, &[key]);
         self.outbox.extend(pushes);
         if old.is_some_and(|o| o.authorized) && !m.authorized {
             let threshold = self.revocation_threshold(unix);

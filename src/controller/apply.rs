@@ -82,6 +82,7 @@ impl Controller {
             let _ = self.end_requests();
         }
         let (queued, clock, nested) = (self.outbox.len(), self.com_clock, self.store.begin()?);
+        let pending = self.pending.len();
         // The revocations are copied only if this transaction makes one (see `revoke`).
         let outer_undo = self.revoked_undo.take();
         self.atomic_depth += 1;
@@ -98,6 +99,7 @@ impl Controller {
         if result.is_err() || ended.is_err() {
             self.cache.clear();
             self.outbox.truncate(queued);
+            self.pending.truncate(pending);
             if let Some(before) = undo {
                 self.revoked = before;
             }
@@ -132,8 +134,7 @@ impl Controller {
                 Err(ApiError::Store(e)) if e.is_locked() => {}
                 Err(e) => crate::warn!("cannot deauthorize expired members: {e}"),
             }
-            let pushes = self.pushes_after_change(now.mono, now.unix);
-            self.outbox.extend(pushes);
+            self.pushes_after_change(now);
         }
         if now.mono >= self.timers.seen_flush {
             self.timers.seen_flush = now.mono + SEEN_FLUSH_MS;

@@ -305,3 +305,113 @@ fn a_change_commits_the_open_group_first_and_a_full_group_commits_at_once() {
     assert_eq!(c.take_answers().len(), 1);
     assert!(c.store().conn_is_autocommit());
 }
+
+#[test]
+fn a_network_change_is_pushed_a_chunk_at_a_time_from_the_state_when_rendered() {
+    let (mut c, nwid) = setup(false);
+    let [_, a, b] = ids();
+    for m in [a, b] {
+        assert!(matches!(ask(&mut c, 0, m, nwid), Reply::Config(_)));
+    }
+    let _ = c.take_pushes();
+    let rename = |name: &str| {
+        Change::PutNetwork(
+            nwid,
+            NetworkPatch {
+                name: Some(name.into()),
+                ..NetworkPatch::default()
+            },
+        )
+    };
+    let mut rng = SeededEntropy::new(3);
+    c.apply_one(now(10), &mut rng, &rename("first")).unwrap();
+    c.apply_one(now(20), &mut rng, &rename("second")).unwrap();
+    assert_eq!(c.pending_pushes(), 2, "each member is queued once");
+    assert!(
+        c.take_rendered_pushes().is_empty(),
+        "rendered only when asked"
+    );
+    let name = |p: &super::Push| match &p.reply {
+        Reply::Config(d) => crate::wire::dictionary::Dictionary::new(d, 1 << 20)
+            .unwrap()
+            .string("n"),
+        other => panic!("{other:?}"),
+    };
+    c.render_pushes(now(30), 1);
+    let first = c.take_rendered_pushes();
+    assert_eq!(first.len(), 1);
+    assert_eq!(c.pending_pushes(), 1);
+    assert_eq!(
+        name(&first[0]).as_deref(),
+        Some("second"),
+        "the newest state"
+    );
+    c.render_pushes(now(40), 64);
+    let rest = c.take_rendered_pushes();
+    assert_eq!(rest.len(), 1);
+    assert_ne!(rest[0].to, first[0].to);
+    assert_eq!(c.pending_pushes(), 0);
+    // A change that does not land queues nothing.
+    let failed = c.atomically(|c| {
+        c.apply_one(now(50), &mut SeededEntropy::new(4), &rename("third"))?;
+        Err::<(), _>(ApiError::BadRequest("refused later".into()))
+    });
+    assert!(failed.is_err());
+    assert_eq!(c.pending_pushes(), 0);
+    assert!(c.take_pushes().is_empty());
+    // Without a runtime to render them, `take_pushes` renders what is queued.
+    c.apply_one(now(60), &mut rng, &rename("fourth")).unwrap();
+    let all = c.take_pushes();
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().all(|p| name(p).as_deref() == Some("fourth")));
+}
+
+#[test]
+fn a_rename_is_pushed_from_the_cache_and_a_change_of_addressing_is_not() {
+    let (mut c, nwid) = setup(false);
+    let [_, a, b] = ids();
+    let com = |r: &Reply| match r {
+        Reply::Config(d) => {
+            let d = crate::wire::dictionary::Dictionary::new(d, 1 << 20).unwrap();
+            (d.bytes("C"), d.string("n"))
+        }
+        other => panic!("{other:?}"),
+    };
+    let first = com(&ask(&mut c, 0, a, nwid));
+    assert!(matches!(ask(&mut c, 0, b, nwid), Reply::Config(_)));
+    let before = c.cache_stats();
+    let patch = |p: NetworkPatch| Change::PutNetwork(nwid, p);
+    let mut rng = SeededEntropy::new(5);
+    let rename = patch(NetworkPatch {
+        name: Some("renamed".into()),
+        mtu: Some(1400),
+        ..NetworkPatch::default()
+    });
+    c.apply_one(now(10), &mut rng, &rename).unwrap();
+    let pushes = c.take_pushes();
+    assert_eq!(pushes.len(), 2);
+    let after = c.cache_stats();
+    assert_eq!(after.misses, before.misses, "no configuration made anew");
+    assert_eq!(after.hits, before.hits + 2);
+    let to_a = pushes.iter().find(|p| p.to == a.address()).unwrap();
+    let pushed = com(&to_a.reply);
+    assert_eq!(pushed.1.as_deref(), Some("renamed"));
+    assert_eq!(
+        pushed.0, first.0,
+        "the member's COM is still valid and reused"
+    );
+    // A member asking now gets the new name too (the cache holds no stale part).
+    assert_eq!(
+        com(&ask(&mut c, 5_000, b, nwid)).1.as_deref(),
+        Some("renamed")
+    );
+    // Addressing decides each member's addresses: its members' entries are made anew.
+    let pools = patch(NetworkPatch {
+        pools: Some(Vec::new()),
+        ..NetworkPatch::default()
+    });
+    let misses = c.cache_stats().misses;
+    c.apply_one(now(20), &mut rng, &pools).unwrap();
+    assert_eq!(c.take_pushes().len(), 2);
+    assert_eq!(c.cache_stats().misses, misses + 2);
+}

@@ -297,7 +297,38 @@ fn net_part(
         } else {
             Vec::new()
         },
+        rules_engine,
+        auto_assign,
         common: Vec::new(),
+    }
+}
+
+/// Whether `new` differs from `old` only in what every member's configuration shares (name,
+/// rules, DNS, MTU, broadcast, multicast limit): each member's addresses, credentials and
+/// COM stay valid, and only the shared part of their configurations is made again.
+pub(super) fn shared_change_only(old: &Network, new: &Network) -> bool {
+    let mut same = old.clone();
+    same.name.clone_from(&new.name);
+    same.rules.clone_from(&new.rules);
+    same.rules_source.clone_from(&new.rules_source);
+    same.dns.clone_from(&new.dns);
+    same.mtu = new.mtu;
+    same.enable_broadcast = new.enable_broadcast;
+    same.multicast_limit = new.multicast_limit;
+    same.revision = new.revision;
+    same == *new
+}
+
+impl Controller {
+    /// After a change of `network` that [`shared_change_only`] accepts: the cached
+    /// configurations of its members get the network's new shared part.
+    pub(super) fn restyle_network(&mut self, network: &Network) {
+        self.cache.restyle_network(network.clone(), |old| {
+            let specialists = old.specialists.clone();
+            net_part(network, specialists, old.auto_assign, old.rules_engine)
+                .render()
+                .ok()
+        });
     }
 }
 

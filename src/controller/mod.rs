@@ -18,6 +18,7 @@ mod group;
 pub mod ip_assign;
 pub mod model;
 pub mod netconf;
+mod pushes;
 pub mod rules_json;
 pub mod rules_lang;
 pub mod store;
@@ -184,6 +185,8 @@ pub struct Controller {
     atomic_depth: u32,
     /// The revocations as they were before the running sections' first revocation.
     revoked_undo: Option<Vec<Revoked>>,
+    /// Members a network change is still to be pushed to.
+    pending: pushes::PendingPushes,
 }
 
 /// The store setting that keeps [`Controller::com_stamp`]'s clock across restarts.
@@ -228,6 +231,7 @@ impl Controller {
             ready: Vec::new(),
             atomic_depth: 0,
             revoked_undo: None,
+            pending: pushes::PendingPushes::default(),
         }
     }
 
@@ -415,15 +419,15 @@ impl Controller {
     }
 
     /// If the database was changed by another writer (a `ztcd` command applying a change
-    /// while no daemon ran, a restored file) since the last call, re-decides for every member
-    /// that asked within [`PUSH_WINDOW_MS`] and returns what to push to them.
-    pub(crate) fn pushes_after_change(&mut self, mono: u64, unix: u64) -> Vec<Push> {
+    /// while no daemon ran, a restored file) since the last call, queues a push to every
+    /// member that asked within [`PUSH_WINDOW_MS`].
+    pub(crate) fn pushes_after_change(&mut self, now: Now) {
         match self.store.data_version() {
             Ok(v) if v != self.data_version => self.data_version = v,
-            _ => return Vec::new(),
+            _ => return,
         }
         self.cache.clear();
-        self.push_all(mono, unix)
+        self.queue_pushes(now, None);
     }
 
     /// Records a revocation of `target`'s COMs and queues it for the network's members that
@@ -472,45 +476,6 @@ impl Controller {
                 });
             }
         }
-    }
-
-    /// Re-decides for every member that asked within [`PUSH_WINDOW_MS`].
-    pub fn push_all(&mut self, mono: u64, unix: u64) -> Vec<Push> {
-        self.push_where(mono, unix, |_| true)
-    }
-
-    /// Re-decides for the members that asked within [`PUSH_WINDOW_MS`] and match `which`.
-    fn push_where(
-        &mut self,
-        mono: u64,
-        unix: u64,
-        which: impl Fn(&(NetworkId, Address)) -> bool,
-    ) -> Vec<Push> {
-        let targets: Vec<((NetworkId, Address), Recent)> = self
-            .recent
-            .iter()
-            .filter(|(k, r)| which(k) && mono.saturating_sub(r.mono) < PUSH_WINDOW_MS)
-            .map(|(k, r)| (*k, r.clone()))
-            .collect();
-        let mut out = Vec::new();
-        for ((network_id, to), r) in targets {
-            let req = ConfigRequest {
-                from: r.identity,
-                network_id,
-                metadata: &r.metadata,
-                physical: r.physical,
-            };
-            match self.decide(unix, &req, Origin::Push) {
-                Ok(reply @ (Reply::Config(_) | Reply::Error(_))) => out.push(Push {
-                    to,
-                    network_id,
-                    reply,
-                }),
-                Ok(_) => {}
-                Err(_) => self.stats.store_errors += 1,
-            }
-        }
-        out
     }
 }
 

@@ -25,9 +25,13 @@ impl Owner {
 
     /// Sends what the controller has ready: answers released by a commit, and the
     /// configurations, refusals and revocations it queued (after admin changes and its own
-    /// timers).
+    /// timers), with one chunk of the pushes a network change queued.
     pub(super) fn send_controller_pushes(&mut self, now: u64) {
         let (sockets, v6) = (&self.sockets, &self.socket_is_v6);
+        let now = Now {
+            mono: now,
+            unix: unix_millis(),
+        };
         crate::serve::deliver(&mut self.node, &mut self.controller, now, &mut |t| {
             transmit_on(sockets, v6, t)
         });

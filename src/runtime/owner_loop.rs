@@ -46,6 +46,8 @@ enum Wake {
     Timer,
     Signal,
     Resolved(Vec<InetAddress>, Vec<String>),
+    /// Nothing else to do while queued pushes wait.
+    Pushes,
 }
 
 /// What the loop reads from besides the sockets.
@@ -118,6 +120,9 @@ impl Owner {
             st.timer.set_at(wake_at);
             st.timer_at = Some(wake_at);
         }
+        // Pushes a network change queued are rendered a chunk per wake-up: while some wait,
+        // the poll below does not block, and datagrams and admin requests still come first.
+        let pushing = self.controller.pending_pushes() > 0;
         let (sockets, follow) = (&self.sockets, &mut self.follow);
         let (buf, timer, timer_at) = (&mut st.buf, &mut st.timer, &mut st.timer_at);
         let mut result = std::pin::pin!(inputs.results.recv());
@@ -161,6 +166,9 @@ impl Owner {
                     }
                 }
             }
+            if pushing {
+                return Poll::Ready(Wake::Pushes);
+            }
             Poll::Pending
         })
         .await
@@ -186,6 +194,9 @@ impl Owner {
                 self.send_controller_pushes(now);
             }
             Wake::Timer => self.node.handle_timeout(now),
+            // Rendered by `after_wake`, as after any wake-up; the executor runs the admin
+            // connections between chunks.
+            Wake::Pushes => st.busy = true,
             Wake::Resolved(found, problems) => {
                 if let Some((planet, moon)) = self.follow.resolved(found, problems) {
                     self.serve_worlds(now, planet, moon);
@@ -228,6 +239,9 @@ impl Owner {
                 mono: now,
                 unix: unix_millis(),
             });
+            self.send_controller_pushes(now);
+        }
+        if self.controller.pending_pushes() > 0 {
             self.send_controller_pushes(now);
         }
         if Instant::now() >= st.next_stats {
