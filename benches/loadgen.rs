@@ -125,6 +125,10 @@ fn main() {
     a.extend(["--scenario", "storm", "--authorize", "--seconds", "30"]);
     let r = bed.loadgen(&a);
     line(&format!("storm ({n} members online, one edit)"), &r);
+    println!(
+        "storm: first push {} µs, edit answered {} µs after the edit was sent",
+        r["measured"]["first_push_us"], r["measured"]["edit_answered_us"]
+    );
     println!("storm JSON: {r}");
 
     // Identity flood: 2,000 fresh-identity HELLOs per second from 1,000 addresses while 2,000

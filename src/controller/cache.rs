@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::credentials::MemberCredentials;
 use super::model::Network;
 use super::netconf::{ConfigInput, DnsConfig, RouteEntry};
 use crate::identity::Identity;
@@ -90,21 +91,69 @@ impl NetPart {
     }
 }
 
+/// A member's addresses, kept inline when it has one (most members): no allocation per
+/// cached entry then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaticIps {
+    /// One address.
+    One((IpAddr, u8)),
+    /// None, or more than one.
+    Many(Box<[(IpAddr, u8)]>),
+}
+
+impl StaticIps {
+    /// The addresses `ips`.
+    pub fn new(ips: Vec<(IpAddr, u8)>) -> Self {
+        match ips[..] {
+            [one] => Self::One(one),
+            _ => Self::Many(ips.into_boxed_slice()),
+        }
+    }
+
+    /// As a slice.
+    pub fn as_slice(&self) -> &[(IpAddr, u8)] {
+        match self {
+            Self::One(one) => std::slice::from_ref(one),
+            Self::Many(many) => many,
+        }
+    }
+}
+
 /// The owned inputs of a member's [`ConfigInput`]: the network's shared part and the
 /// member's addresses.
 #[derive(Debug, Clone)]
 pub struct OwnedInput {
     pub(super) net: Arc<NetPart>,
-    pub(super) static_ips: Vec<(IpAddr, u8)>,
-    /// The member's capabilities and tags, signed with the cached COM's timestamp.
-    pub(super) credentials: super::credentials::MemberCredentials,
+    pub(super) static_ips: StaticIps,
+    /// The member's capabilities and tags, signed with the cached COM's timestamp; `None`
+    /// when it has none (most members: 8 bytes instead of four empty lists).
+    pub(super) credentials: Option<Box<MemberCredentials>>,
 }
 
 impl OwnedInput {
     /// Borrowed view for the dictionary builder.
     pub fn as_input(&self) -> ConfigInput<'_> {
-        self.net.as_input(&self.static_ips)
+        self.net.as_input(self.static_ips.as_slice())
     }
+
+    /// The member's credentials (none issued if it has none).
+    pub fn credentials(&self) -> &MemberCredentials {
+        self.credentials.as_deref().unwrap_or(&NO_CREDENTIALS)
+    }
+}
+
+/// What [`OwnedInput::credentials`] lends when a member has none.
+static NO_CREDENTIALS: MemberCredentials = MemberCredentials::NONE;
+
+/// Enough of a member's public key to tell its cached configuration from another
+/// identity's at the same address (which would also need the address's proof of work).
+pub type KeyPrefix = [u8; 16];
+
+/// The [`KeyPrefix`] of `identity`.
+pub fn key_prefix(identity: &Identity) -> KeyPrefix {
+    let mut p = [0; 16];
+    p.copy_from_slice(&identity.public_key()[..16]);
+    p
 }
 
 /// A cached COM: when it was issued and its signature (the rest follows from the member, the
@@ -120,8 +169,8 @@ pub struct CachedCom {
 /// One cached member configuration.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// The identity the configuration was made for.
-    pub identity: Identity,
+    /// Whose the configuration is: the first bytes of its public key.
+    pub key: KeyPrefix,
     /// Whether it was made for a client with a rules engine.
     pub rules_engine: bool,
     /// The inputs.
@@ -198,7 +247,7 @@ impl ConfigCache {
         now: u64,
     ) -> Option<&mut Entry> {
         match self.entries.get_mut(&key) {
-            Some(e) if e.identity == *identity && e.rules_engine == rules_engine => {
+            Some(e) if e.key == key_prefix(identity) && e.rules_engine == rules_engine => {
                 e.last_used = now;
                 self.stats.hits += 1;
                 Some(e)
@@ -233,7 +282,7 @@ impl ConfigCache {
         self.entries.insert(
             key,
             Entry {
-                identity,
+                key: key_prefix(&identity),
                 rules_engine,
                 input,
                 com,
@@ -439,7 +488,28 @@ impl ConfigCache {
 /// What one entry is estimated to take (its shared network part is counted by the network).
 fn entry_size(input: &OwnedInput) -> usize {
     std::mem::size_of::<Entry>()
-        + input.static_ips.len() * 24
-        + input.credentials.bytes()
+        + input.credentials.as_ref().map_or(0, |c| 96 + c.bytes())
         + ENTRY_OVERHEAD
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cache's share of a membership's memory: the entry, its key and its slot. Most
+    /// members' entries allocate nothing more (one address inline, no credentials).
+    #[test]
+    fn an_entry_stays_small() {
+        let (entry, ips) = (
+            std::mem::size_of::<Entry>(),
+            std::mem::size_of::<StaticIps>(),
+        );
+        eprintln!("entry {entry} bytes, addresses {ips} bytes");
+        assert!(entry <= 176, "{entry}");
+        assert!(ips <= 24, "{ips}");
+        let one = ("10.0.0.1".parse().unwrap(), 24);
+        assert_eq!(StaticIps::new(vec![one]).as_slice(), &[one]);
+        assert!(StaticIps::new(Vec::new()).as_slice().is_empty());
+        assert_eq!(StaticIps::new(vec![one, one]).as_slice().len(), 2);
+    }
 }

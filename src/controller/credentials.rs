@@ -75,6 +75,14 @@ pub struct MemberCredentials {
 }
 
 impl MemberCredentials {
+    /// Nothing to issue.
+    pub const NONE: Self = Self {
+        caps: Vec::new(),
+        tags: Vec::new(),
+        cap_blob: Vec::new(),
+        tag_blob: Vec::new(),
+    };
+
     /// What a member holding `caps` and `tags` gets on a network that defines `defined`
     /// capabilities and `defaults` tag values (unsigned until [`MemberCredentials::sign`]).
     pub fn new(

@@ -9,7 +9,7 @@
 
 use std::net::IpAddr;
 
-use super::cache::{COM_REUSE_MS, CachedCom, NetPart, OwnedInput};
+use super::cache::{COM_REUSE_MS, CachedCom, NetPart, OwnedInput, StaticIps};
 use super::credentials::{self, MemberCredentials};
 use super::model::{Member, Network};
 use super::netconf::{
@@ -102,7 +102,9 @@ impl Controller {
             entry.com = cached_com(&com, stamp);
             // Capabilities and tags carry the COM's timestamp: signed again with it.
             let member = req.from.address();
-            entry.input.credentials.sign(key.0, member, stamp, identity);
+            if let Some(c) = entry.input.credentials.as_mut() {
+                c.sign(key.0, member, stamp, identity);
+            }
             com
         } else {
             let t = entry.com.timestamp;
@@ -111,8 +113,8 @@ impl Controller {
             com
         };
         let input = &entry.input;
-        let (common, ips) = (&input.net.common, &input.static_ips);
-        let dict = member_dictionary(common, &req.from, unix, &com, ips, &input.credentials);
+        let (common, ips) = (&input.net.common, input.static_ips.as_slice());
+        let dict = member_dictionary(common, &req.from, unix, &com, ips, input.credentials());
         let dict = dict.ok();
         if refresh {
             self.cache.stats.com_refreshes += 1;
@@ -230,12 +232,12 @@ impl Controller {
         creds.sign(network.id, req.from.address(), stamp, &self.identity);
         let input = OwnedInput {
             net,
-            static_ips: grant.static_ips,
-            credentials: creds,
+            static_ips: StaticIps::new(grant.static_ips),
+            credentials: (!creds.is_empty()).then(|| Box::new(creds)),
         };
         let com = issue_com(network.id, &req.from, stamp, window, &self.identity);
-        let (common, ips) = (&input.net.common, &input.static_ips);
-        let dict = member_dictionary(common, &req.from, unix, &com, ips, &input.credentials);
+        let (common, ips) = (&input.net.common, input.static_ips.as_slice());
+        let dict = member_dictionary(common, &req.from, unix, &com, ips, input.credentials());
         let Ok(dict) = dict else {
             return Ok(Reply::Error(ErrorCode::ObjNotFound));
         };

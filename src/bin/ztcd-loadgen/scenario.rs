@@ -435,6 +435,7 @@ fn storm(s: &Setup, workers: &mut [Worker], pairs: f64, out: &mut Value) -> Resu
         timeout: Duration::from_secs_f64(s.seconds.max(5.0)),
     };
     let mut edited = None;
+    let mut answered = None;
     let mut edit_error = None;
     let mut m = measure(s, workers, &phase, || {
         edited = Some(Instant::now());
@@ -444,6 +445,7 @@ fn storm(s: &Setup, workers: &mut [Worker], pairs: f64, out: &mut Value) -> Resu
                 edit_error = Some(e);
             }
         }
+        answered = edited.map(|t| t.elapsed());
     });
     if let Some(e) = edit_error {
         return Err(e);
@@ -465,6 +467,9 @@ fn storm(s: &Setup, workers: &mut [Worker], pairs: f64, out: &mut Value) -> Resu
     m.tally.latencies_us = lat;
     out["measured"] = report(s, &mut m);
     out["measured"]["pushed"] = json!(pushed);
+    // From the edit's request: the first push, and the API's answer (after the commit).
+    out["measured"]["first_push_us"] = json!(m.tally.latencies_us.first());
+    out["measured"]["edit_answered_us"] = json!(answered.map(|d| d.as_micros() as u64));
     Ok(())
 }
 
