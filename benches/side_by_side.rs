@@ -180,7 +180,51 @@ fn measure(tag: &str, target: &Target, n: usize, validated: &[String]) -> Figure
         num(&r["measured"]["latency_us"]["p50"]) / 1000.0,
     );
     sizes(&bed, n, &mut f);
+    if matches!(target, Target::Ztcd) {
+        floor(&bed, &mut f);
+    }
     f
+}
+
+/// The floor under any server's CPU per answer at 1,000 answers/s on this bed: a UDP echo
+/// that does no work (`ztcd-loadgen echo-server`, 1,000-byte replies to 300-byte requests,
+/// about a configuration's sizes), blocking in `recvfrom`, and waiting in smol's reactor as
+/// ztcd does. Measured in the ztcd bed; it does not depend on the target.
+fn floor(bed: &Bed, f: &mut Figures) {
+    for (how, extra) in [("blocking", None), ("smol reactor", Some("--async"))] {
+        let mut server = Command::new("ip");
+        server.args([
+            "netns",
+            "exec",
+            &bed.server,
+            loadbed::LOADGEN,
+            "echo-server",
+        ]);
+        server.args(["--listen", "10.203.0.1:9995", "--reply-size", "1000"]);
+        server.args(extra);
+        let mut server = server.spawn().expect("start the echo server");
+        let out = Command::new("ip")
+            .args(["netns", "exec", &bed.clients, loadbed::LOADGEN, "echo"])
+            .args([
+                "--target",
+                "10.203.0.1:9995",
+                "--size",
+                "300",
+                "--rate",
+                "1000",
+            ])
+            .args(["--pid", &server.id().to_string()])
+            .output()
+            .expect("run the echo client");
+        let _ = server.kill();
+        let _ = server.wait();
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        eprintln!("echo floor, {how}: {r}");
+        f.insert(
+            format!("floor: UDP echo at 1,000/s, {how}: CPU µs per answer"),
+            num(&r["target"]["cpu_us_each"]),
+        );
+    }
 }
 
 /// CPU per answer in networks of 10, 100 and 1,000 members at the same offered rate (90
@@ -275,10 +319,16 @@ fn main() {
     for (row, _) in &results[0].1.0 {
         print!("| {row} |");
         for (_, f) in &results {
-            print!(" {:.1} |", f.get(row));
+            match f.get(row) {
+                v if v.is_nan() => print!(" – |"),
+                v => print!(" {v:.1} |"),
+            }
         }
         if let [(_, a), (_, b)] = &results[..] {
-            print!(" {:.1}× |", b.get(row) / a.get(row));
+            match b.get(row) / a.get(row) {
+                v if v.is_nan() => print!(" – |"),
+                v => print!(" {v:.1}× |"),
+            }
         }
         println!();
     }

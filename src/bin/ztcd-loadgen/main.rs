@@ -21,6 +21,8 @@
 //! ztcd-loadgen relay --target IP:PORT --root IDENTITY [--seconds S] [--size BYTES]
 //!     Two members HELLO the root, then A streams packets to B through it; prints the rate
 //!     B receives at.
+//! ztcd-loadgen echo-server|echo ...
+//!     The floor under a server's cost per answer on a bed (see `echo.rs`).
 //! ```
 //! IDENTITY is a public identity string or a file holding one (e.g. the target's
 //! `identity.public`). Output is one JSON object on stdout.
@@ -43,13 +45,14 @@ use ztcd::wire::verbs::OkHeader;
 use ztcd::wire::{Address, InetAddress, Verb};
 
 mod attack;
+mod echo;
 mod identities;
 mod probe;
 mod scenario;
 mod sim;
 
 /// Options that take no value.
-const FLAGS: &[&str] = &["authorize", "cheap"];
+const FLAGS: &[&str] = &["authorize", "cheap", "async"];
 
 /// Command-line options: `--name value` pairs (repeatable) after the mode.
 struct Args {
@@ -160,7 +163,7 @@ impl FloodOptions {
     }
 }
 
-const USAGE: &str = "usage: ztcd-loadgen identities|config|flood|relay|amplify [--option value ...] (see the crate docs)";
+const USAGE: &str = "usage: ztcd-loadgen identities|config|flood|relay|amplify|likes|echo-server|echo [--option value ...] (see the crate docs)";
 
 fn main() -> ExitCode {
     let result = Args::parse().and_then(|a| match a.mode.as_str() {
@@ -173,6 +176,8 @@ fn main() -> ExitCode {
         "flood" => flood_run(&FloodOptions::from_args(&a)?).map(|v| v.to_string()),
         "amplify" => attack::amplify(&a).map(|v| v.to_string()),
         "likes" => attack::likes(&a).map(|v| v.to_string()),
+        "echo-server" => echo::server(&a),
+        "echo" => echo::client(&a),
         "relay" => relay(
             &FloodOptions::from_args(&a)?,
             a.or("size", 100usize)?.clamp(29, 1400),
