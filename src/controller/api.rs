@@ -435,9 +435,9 @@ impl Controller {
         self.queue_pushes(Now { mono, unix }, Some(id));
     }
 
-    /// After a member changed: re-decide for it (for its whole network if it is or was an
-    /// active bridge, which every member's configuration lists), and revoke its COM at the
-    /// other members if it lost its authorization.
+    /// After a member changed: re-decide for it at once (and queue its whole network if it
+    /// is or was an active bridge, which every member's configuration lists), and revoke its
+    /// COM at the other members if it lost its authorization.
     pub(super) fn changed_member(
         &mut self,
         mono: u64,
@@ -445,13 +445,16 @@ impl Controller {
         old: Option<&Member>,
         m: &Member,
     ) {
+        let key = (m.network_id, m.address);
         let bridge = m.active_bridge || old.is_some_and(|o| o.active_bridge);
         if bridge {
-            return self.changed_network(mono, unix, m.network_id);
+            self.changed_network(mono, unix, m.network_id);
+            // Decided below, now: a deleted member is forgotten right after this.
+            self.pending.remove(key);
+        } else {
+            self.cache.invalidate(key);
         }
-        let key = (m.network_id, m.address);
-        self.cache.invalidate(key);
-        let pushes = self.decide_pushes(Now { mono, unix }, &[key]);
+        let (pushes, _) = self.decide_pushes(Now { mono, unix }, &[key]);
         self.outbox.extend(pushes);
         if old.is_some_and(|o| o.authorized) && !m.authorized {
             let threshold = self.revocation_threshold(unix);

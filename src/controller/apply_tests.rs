@@ -415,3 +415,102 @@ fn a_rename_is_pushed_from_the_cache_and_a_change_of_addressing_is_not() {
     assert_eq!(c.take_pushes().len(), 2);
     assert_eq!(c.cache_stats().misses, misses + 2);
 }
+
+#[test]
+fn a_deleted_active_bridge_is_refused_at_once_and_its_com_revoked() {
+    let (mut c, nwid) = setup(true);
+    let [_, a, b] = ids();
+    let mut rng = SeededEntropy::new(6);
+    for m in [a, b] {
+        let change = Change::PutMember(nwid, m.address(), authorize(true));
+        c.apply_one(now(0), &mut rng, &change).unwrap();
+        assert!(matches!(ask(&mut c, 0, m, nwid), Reply::Config(_)));
+    }
+    let bridge = MemberPatch {
+        active_bridge: Some(true),
+        ..MemberPatch::default()
+    };
+    let change = Change::PutMember(nwid, b.address(), bridge);
+    c.apply_one(now(10), &mut rng, &change).unwrap();
+    let _ = c.take_pushes();
+    let change = Change::DeleteMember(nwid, b.address());
+    c.apply_one(now(20), &mut rng, &change).unwrap();
+    let now_sent = c.take_rendered_pushes();
+    let to_b = now_sent.iter().find(|p| p.to == b.address()).unwrap();
+    assert_eq!(
+        to_b.reply,
+        Reply::Error(crate::wire::verbs::ErrorCode::NetworkAccessDenied)
+    );
+    assert!(
+        now_sent
+            .iter()
+            .any(|p| p.to == a.address() && matches!(p.reply, Reply::Credentials(_))),
+        "the bridge's COM is revoked at the other member: {now_sent:?}"
+    );
+    // The rest of the network no longer lists it: a's new configuration is queued.
+    assert_eq!(c.pending_pushes(), 1);
+    let later = c.take_pushes();
+    assert!(later.iter().all(|p| p.to == a.address()), "{later:?}");
+}
+
+#[test]
+fn a_push_chunk_that_cannot_write_waits_and_is_sent_once_it_can() {
+    let dir = std::env::temp_dir().join(format!("ztcd-push-lock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("controller.db");
+    let [ctl, a, b] = ids();
+    let store = Store::open(&path).unwrap();
+    store
+        .set_busy_timeout(std::time::Duration::from_millis(10))
+        .unwrap();
+    let mut c = Controller::new(ctl.clone(), store);
+    let mut rng = SeededEntropy::new(7);
+    let public = NetworkPatch {
+        private: Some(false),
+        ..NetworkPatch::default()
+    };
+    let created = c
+        .apply_one(now(0), &mut rng, &Change::CreateNetwork(public))
+        .unwrap();
+    let nwid = super::api::parse_network_id(created["id"].as_str().unwrap()).unwrap();
+    for m in [a, b] {
+        assert!(matches!(ask(&mut c, 0, m, nwid), Reply::Config(_)));
+    }
+    // Addresses from a pool: each pushed configuration assigns one (a write).
+    let pool = super::model::Pool {
+        ip_range_start: "10.9.0.1".parse().unwrap(),
+        ip_range_end: "10.9.0.9".parse().unwrap(),
+    };
+    let route = super::model::Route {
+        target: super::cidr("10.9.0.0/24").unwrap(),
+        via: None,
+    };
+    let addressing = NetworkPatch {
+        v4_assign_zt: Some(true),
+        pools: Some(vec![pool]),
+        routes: Some(vec![route]),
+        ..NetworkPatch::default()
+    };
+    let change = Change::PutNetwork(nwid, addressing);
+    c.apply_one(now(10), &mut rng, &change).unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    c.render_pushes(now(20), 64);
+    assert!(
+        c.take_rendered_pushes().is_empty(),
+        "nothing unwritten is sent"
+    );
+    assert_eq!(c.pending_pushes(), 2, "the chunk waits");
+    assert!(!c.pushes_due(500), "and backs off");
+    other.execute_batch("ROLLBACK").unwrap();
+    assert!(c.pushes_due(20 + super::apply::CHANGE_POLL_MS));
+    c.render_pushes(now(20 + super::apply::CHANGE_POLL_MS), 64);
+    let pushes = c.take_rendered_pushes();
+    assert_eq!(pushes.len(), 2);
+    for m in [a, b] {
+        let stored = c.api_member(0, nwid, m.address()).unwrap();
+        assert_eq!(stored["ipAssignments"].as_array().map(Vec::len), Some(1));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -488,6 +488,10 @@ impl ConfigCache {
 /// What one entry is estimated to take (its shared network part is counted by the network).
 fn entry_size(input: &OwnedInput) -> usize {
     std::mem::size_of::<Entry>()
+        + match &input.static_ips {
+            StaticIps::One(_) => 0,
+            StaticIps::Many(ips) => ips.len() * std::mem::size_of::<(IpAddr, u8)>(),
+        }
         + input.credentials.as_ref().map_or(0, |c| 96 + c.bytes())
         + ENTRY_OVERHEAD
 }

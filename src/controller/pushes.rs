@@ -19,6 +19,9 @@ pub(super) struct PendingPushes {
     queued: HashSet<(NetworkId, Address)>,
     /// When the newest entry was queued ([`Controller::take_pushes`] renders with it).
     at: Option<Now>,
+    /// After a chunk could not be decided or committed (the database held by another
+    /// process): not before this (monotonic ms).
+    retry_at: u64,
 }
 
 impl PendingPushes {
@@ -27,6 +30,22 @@ impl PendingPushes {
             self.queue.push_back(key);
         }
         self.at = Some(now);
+    }
+
+    /// Puts `keys` back at the front, in their order (a chunk that did not land).
+    fn requeue(&mut self, keys: &[(NetworkId, Address)]) {
+        for &key in keys.iter().rev() {
+            if self.queued.insert(key) {
+                self.queue.push_front(key);
+            }
+        }
+    }
+
+    /// Drops `key` from the queue (its push was decided another way).
+    pub(super) fn remove(&mut self, key: (NetworkId, Address)) {
+        if self.queued.remove(&key) {
+            self.queue.retain(|k| *k != key);
+        }
     }
 
     fn pop(&mut self) -> Option<(NetworkId, Address)> {
@@ -75,12 +94,23 @@ impl Controller {
         self.pending.len()
     }
 
-    /// Decides up to `max` queued pushes at `now`, in one transaction (a push may assign an
-    /// address), and queues them for [`Controller::take_rendered_pushes`] once it committed.
-    /// If it fails, they are dropped (the members get the change when they next ask) and
-    /// counted as store errors.
+    /// Whether [`Controller::render_pushes`] has work at `mono`: pushes wait and no failed
+    /// chunk is backing off.
+    pub fn pushes_due(&self, mono: u64) -> bool {
+        self.pending.len() > 0 && mono >= self.pending.retry_at
+    }
+
+    /// Decides up to `max` queued pushes at `now` and queues them for
+    /// [`Controller::take_rendered_pushes`]. Most write nothing (after a change to what
+    /// members share they come from the cache); those that do (an address assigned) share
+    /// one transaction, opened at the first write, and are released only once it commits.
+    /// If a push cannot be decided or the commit fails (the database held by another
+    /// process), the chunk goes back to the front of the queue and waits
+    /// [`super::apply::CHANGE_POLL_MS`]. Not for use inside [`Controller::atomically`]: its
+    /// pushes would leave before the enclosing transaction commits.
     pub fn render_pushes(&mut self, now: Now, max: usize) {
-        if self.pending.len() == 0 {
+        debug_assert_eq!(self.atomic_depth, 0, "render_pushes inside a transaction");
+        if !self.pushes_due(now.mono) {
             return;
         }
         let mut keys = Vec::with_capacity(max.min(self.pending.len()));
@@ -90,13 +120,20 @@ impl Controller {
                 None => break,
             }
         }
-        let done = self.atomically(|c| {
-            let pushes = c.decide_pushes(now, &keys);
-            c.outbox.extend(pushes);
-            Ok(())
-        });
-        if done.is_err() {
-            self.stats.store_errors += 1;
+        self.begin_requests();
+        let (pushes, undecided) = self.decide_pushes(now, &keys);
+        match self.end_requests() {
+            Ok(()) if undecided.is_empty() => self.outbox.extend(pushes),
+            Ok(()) => {
+                // What was decided is durable and goes; the rest waits.
+                self.outbox.extend(pushes);
+                self.pending.requeue(&undecided);
+                self.pending.retry_at = now.mono + super::apply::CHANGE_POLL_MS;
+            }
+            Err(_) => {
+                self.pending.requeue(&keys);
+                self.pending.retry_at = now.mono + super::apply::CHANGE_POLL_MS;
+            }
         }
     }
 
@@ -107,7 +144,7 @@ impl Controller {
     }
 
     /// Every push: the queued ones are rendered first, with the time of the change that
-    /// queued them.
+    /// queued them (those a failed chunk put back stay queued).
     pub fn take_pushes(&mut self) -> Vec<Push> {
         if let Some(at) = self.pending.at {
             self.render_pushes(at, usize::MAX);
@@ -118,13 +155,18 @@ impl Controller {
     /// Re-decides for every member that asked within [`PUSH_WINDOW_MS`], at once.
     pub fn push_all(&mut self, mono: u64, unix: u64) -> Vec<Push> {
         let keys: Vec<_> = self.recent.keys().copied().collect();
-        self.decide_pushes(Now { mono, unix }, &keys)
+        self.decide_pushes(Now { mono, unix }, &keys).0
     }
 
     /// Decides for the members `keys` that asked within [`PUSH_WINDOW_MS`] what they get
-    /// now: a configuration or a refusal.
-    pub(super) fn decide_pushes(&mut self, now: Now, keys: &[(NetworkId, Address)]) -> Vec<Push> {
-        let mut out = Vec::new();
+    /// now: a configuration or a refusal. Also returns the members whose decision failed
+    /// (counted as store errors).
+    pub(super) fn decide_pushes(
+        &mut self,
+        now: Now,
+        keys: &[(NetworkId, Address)],
+    ) -> (Vec<Push>, Vec<(NetworkId, Address)>) {
+        let (mut out, mut undecided) = (Vec::new(), Vec::new());
         for &(network_id, to) in keys {
             let Some(r) = self.recent.get(&(network_id, to)) else {
                 continue;
@@ -146,9 +188,12 @@ impl Controller {
                     reply,
                 }),
                 Ok(_) => {}
-                Err(_) => self.stats.store_errors += 1,
+                Err(_) => {
+                    self.stats.store_errors += 1;
+                    undecided.push((network_id, to));
+                }
             }
         }
-        out
+        (out, undecided)
     }
 }

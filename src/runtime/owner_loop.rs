@@ -122,7 +122,7 @@ impl Owner {
         }
         // Pushes a network change queued are rendered a chunk per wake-up: while some wait,
         // the poll below does not block, and datagrams and admin requests still come first.
-        let pushing = self.controller.pending_pushes() > 0;
+        let pushing = self.controller.pushes_due(self.now());
         let (sockets, follow) = (&self.sockets, &mut self.follow);
         let (buf, timer, timer_at) = (&mut st.buf, &mut st.timer, &mut st.timer_at);
         let mut result = std::pin::pin!(inputs.results.recv());
@@ -241,7 +241,7 @@ impl Owner {
             });
             self.send_controller_pushes(now);
         }
-        if self.controller.pending_pushes() > 0 {
+        if self.controller.pushes_due(now) {
             self.send_controller_pushes(now);
         }
         if Instant::now() >= st.next_stats {

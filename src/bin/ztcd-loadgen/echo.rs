@@ -74,8 +74,11 @@ pub(crate) fn client(a: &Args) -> Result<String, String> {
             let _ = socket.set_read_timeout(Some(Duration::from_millis(100)));
             let mut buf = vec![0u8; MAX_DATAGRAM];
             while !done.load(Ordering::Relaxed) {
-                if socket.recv(&mut buf).is_ok() {
-                    answered.fetch_add(1, Ordering::Relaxed);
+                match socket.recv(&mut buf) {
+                    Ok(_) => {
+                        answered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => refused_pause(&e),
                 }
             }
         })
@@ -122,13 +125,24 @@ fn wait_answering(socket: &UdpSocket, request: &[u8]) -> Result<(), String> {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     while Instant::now() < deadline {
         let _ = socket.send(request);
-        if socket.recv(&mut buf).is_ok() {
-            // Answers to the other probes still in flight are drained by the timeout.
-            while socket.recv(&mut buf).is_ok() {}
-            return Ok(());
+        match socket.recv(&mut buf) {
+            Ok(_) => {
+                // Answers to the other probes still in flight are drained by the timeout.
+                while socket.recv(&mut buf).is_ok() {}
+                return Ok(());
+            }
+            Err(e) => refused_pause(&e),
         }
     }
     Err(format!(
         "the echo server did not answer within {READY_DEADLINE:?}"
     ))
+}
+
+/// A connected UDP socket reports a refused datagram (no server on the port) at once, not
+/// after the read timeout: pause briefly instead of spinning.
+fn refused_pause(e: &std::io::Error) {
+    if e.kind() == std::io::ErrorKind::ConnectionRefused {
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
