@@ -119,18 +119,24 @@ fn a_deauthorization_rolled_back_leaves_no_revocation_behind() {
     );
 }
 
-#[test]
-fn a_locked_database_fails_the_whole_batch_and_writes_nothing() {
-    let dir = std::env::temp_dir().join(format!("ztcd-apply-lock-{}", std::process::id()));
+/// A controller on a database file in a fresh folder (another connection can lock it), with
+/// a short busy timeout; returns it, the folder and the file.
+fn on_disk(tag: &str) -> (Controller, std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("ztcd-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("controller.db");
-    let [ctl, a, _] = ids();
     let store = Store::open(&path).unwrap();
     store
         .set_busy_timeout(std::time::Duration::from_millis(10))
         .unwrap();
-    let mut c = Controller::new(ctl.clone(), store);
+    (Controller::new(ids()[0].clone(), store), dir, path)
+}
+
+#[test]
+fn a_locked_database_fails_the_whole_batch_and_writes_nothing() {
+    let (mut c, dir, path) = on_disk("apply-lock");
+    let [_, a, _] = ids();
     let created = c
         .apply_one(
             now(0),
@@ -455,16 +461,8 @@ fn a_deleted_active_bridge_is_refused_at_once_and_its_com_revoked() {
 
 #[test]
 fn a_push_chunk_that_cannot_write_waits_and_is_sent_once_it_can() {
-    let dir = std::env::temp_dir().join(format!("ztcd-push-lock-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("controller.db");
-    let [ctl, a, b] = ids();
-    let store = Store::open(&path).unwrap();
-    store
-        .set_busy_timeout(std::time::Duration::from_millis(10))
-        .unwrap();
-    let mut c = Controller::new(ctl.clone(), store);
+    let (mut c, dir, path) = on_disk("push-lock");
+    let [_, a, b] = ids();
     let mut rng = SeededEntropy::new(7);
     let public = NetworkPatch {
         private: Some(false),
