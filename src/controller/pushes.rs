@@ -12,7 +12,9 @@ use super::decide::Origin;
 use super::{ConfigRequest, Controller, Now, PUSH_WINDOW_MS, Push, Reply};
 use crate::wire::{Address, NetworkId};
 
-/// Members waiting for a push, each once, in the order queued.
+/// Members waiting for a push, each once, in the order queued. Only members in the
+/// recent-request table are queued, so it is bounded by that table's size
+/// ([`crate::limits::TableLimits`]): at most two 16-byte keys and their slots per member.
 #[derive(Debug, Default)]
 pub(super) struct PendingPushes {
     queue: VecDeque<(NetworkId, Address)>,
