@@ -164,10 +164,10 @@ impl Controller {
             match &old {
                 Some(old) if super::decide::shared_change_only(old, &n) => {
                     self.restyle_network(&n);
-                    self.queue_pushes(now, Some(id));
                 }
-                _ => self.changed_network(now.mono, now.unix, id),
+                _ => self.cache.invalidate_network(id),
             }
+            self.queue_pushes(now, Some(id));
         }
         Ok(network_json(&n))
     }

@@ -124,18 +124,17 @@ impl Controller {
         }
         self.begin_requests();
         let (pushes, undecided) = self.decide_pushes(now, &keys);
-        match self.end_requests() {
-            Ok(()) if undecided.is_empty() => self.outbox.extend(pushes),
+        let waiting = match self.end_requests() {
+            // What was decided is durable and goes; the rest waits.
             Ok(()) => {
-                // What was decided is durable and goes; the rest waits.
                 self.outbox.extend(pushes);
-                self.pending.requeue(&undecided);
-                self.pending.retry_at = now.mono + super::apply::CHANGE_POLL_MS;
+                undecided
             }
-            Err(_) => {
-                self.pending.requeue(&keys);
-                self.pending.retry_at = now.mono + super::apply::CHANGE_POLL_MS;
-            }
+            Err(_) => keys,
+        };
+        if !waiting.is_empty() {
+            self.pending.requeue(&waiting);
+            self.pending.retry_at = now.mono + super::apply::CHANGE_POLL_MS;
         }
     }
 

@@ -103,8 +103,7 @@ impl Owner {
 
     /// The earliest of the node's, the controller's, the endpoint follower's and the stats
     /// timers.
-    fn wake_at(&self, st: &LoopState) -> Instant {
-        let now = self.now();
+    fn wake_at(&self, now: u64, st: &LoopState) -> Instant {
         let at = |ms: u64| self.started + Duration::from_millis(ms.max(now));
         at(self.node.next_deadline())
             .min(at(self.controller.poll_timeout()))
@@ -115,14 +114,15 @@ impl Owner {
     /// Waits for the next thing to act on.
     async fn next_wake(&mut self, st: &mut LoopState, inputs: &Inputs<'_>) -> Wake {
         self.follow.start_if_due();
-        let wake_at = self.wake_at(st);
+        let now = self.now();
+        let wake_at = self.wake_at(now, st);
         if st.timer_at != Some(wake_at) {
             st.timer.set_at(wake_at);
             st.timer_at = Some(wake_at);
         }
         // Pushes a network change queued are rendered a chunk per wake-up: while some wait,
         // the poll below does not block, and datagrams and admin requests still come first.
-        let pushing = self.controller.pushes_due(self.now());
+        let pushing = self.controller.pushes_due(now);
         let (sockets, follow) = (&self.sockets, &mut self.follow);
         let (buf, timer, timer_at) = (&mut st.buf, &mut st.timer, &mut st.timer_at);
         let mut result = std::pin::pin!(inputs.results.recv());
@@ -234,14 +234,14 @@ impl Owner {
 
     /// After any wake-up: the controller's timers, the stats line, and what the node queued.
     fn after_wake(&mut self, now: u64, st: &mut LoopState) {
-        if now >= self.controller.poll_timeout() {
+        let timers_due = now >= self.controller.poll_timeout();
+        if timers_due {
             self.controller.handle_timeout(Now {
                 mono: now,
                 unix: unix_millis(),
             });
-            self.send_controller_pushes(now);
         }
-        if self.controller.pushes_due(now) {
+        if timers_due || self.controller.pushes_due(now) {
             self.send_controller_pushes(now);
         }
         if Instant::now() >= st.next_stats {
